@@ -1,0 +1,77 @@
+//! Activation boundaries: transfer which neurons fire, not how strongly.
+//!
+//! **Paper:** B. Heo, M. Lee, S. Yun, J. Y. Choi, *Knowledge Transfer via Distillation of
+//! Activation Boundaries Formed by Hidden Neurons*, AAAI 2019, <https://arxiv.org/abs/1811.03233>.
+//!
+//! Applied to **pre-ReLU** features, the student's through a connector (a 1×1 convolution and
+//! batch-norm, e.g. [`Conv1x1Adapter`](crate::loss::Conv1x1Adapter)). A squared hinge with
+//! margin `m` pushes a student neuron above `+m` where the teacher's fires and below `−m` where
+//! it does not:
+//!
+//! ```text
+//! ℓ(s, t) = (s + m)² · 1[s > −m ∧ t ≤ 0]  +  (s − m)² · 1[s ≤ m ∧ t > 0]
+//! L_ab    = (1/B) Σ_elements ℓ(s, t)                                   (m = 1)
+//! ```
+//!
+//! **Convention:** the official `criterion_alternative_L2` (`bhheo/AB_distillation`), also
+//! RepDistiller's `ABLoss` and torchdistill's `AltActTransferLoss`: summed over elements,
+//! divided by the batch size. Written here as `relu(s + m)²` where the teacher is off and
+//! `relu(m − s)²` where it is on, which is the same function. The official recipe weights
+//! layers `1, 1/2, 1/4, …` from deep to shallow and the total by `3/1000`
+//! ([`AbConfig`]), in an initialisation stage before the classification stage.
+
+use dfdx::prelude::*;
+
+use crate::ops::{batch_size, expect_same_shape, scalar};
+
+/// Settings of activation-boundary transfer, with the official defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AbConfig {
+    /// The margin `m` (> 0).
+    pub margin: f64,
+    /// The weight of the summed layer terms (`3/1000` officially).
+    pub weight: f64,
+}
+
+impl Default for AbConfig {
+    fn default() -> Self {
+        Self { margin: 1.0, weight: 3.0 / 1000.0 }
+    }
+}
+
+impl AbConfig {
+    /// The official per-layer factor: `2^(i − n + 1)` for layer `i` of `n`, shallow to deep
+    /// (1 for the deepest, 1/2 for the next, ...).
+    pub fn layer_weight(layer: usize, layers: usize) -> f64 {
+        2f64.powi(layer as i32 - layers as i32 + 1)
+    }
+}
+
+/// The activation-boundary loss of one layer.
+///
+/// # Arguments
+/// - `student_feat`: the student's **pre-ReLU** feature after its connector, taped.
+/// - `teacher_feat`: the teacher's **pre-ReLU** feature, untaped. Only its sign is used.
+/// - `margin`: `m` (> 0).
+///
+/// # Panics
+/// If the shapes differ or `margin` is not finite and positive.
+pub fn ab_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    student_feat: Tensor<S, E, D, T>,
+    teacher_feat: Tensor<S, E, D>,
+    margin: f64,
+) -> Tensor<Rank0, E, D, T> {
+    let margin = crate::error::expect_setting("ab_loss", crate::error::positive("margin", margin));
+    expect_same_shape(
+        "ab_loss",
+        ("student_feat", student_feat.shape()),
+        ("teacher_feat", teacher_feat.shape()),
+    );
+    let batch = batch_size(student_feat.shape());
+    let teacher_on = teacher_feat.gt(scalar::<E>(0.0));
+    let m = scalar::<E>(margin);
+    let (student, tape) = student_feat.split_tape();
+    let below_margin = (student.retaped::<T>().negate() + m).relu().square();
+    let above_minus_margin = (student.put_tape(tape) + m).relu().square();
+    teacher_on.choose(below_margin, above_minus_margin).sum() * scalar::<E>(1.0 / batch as f64)
+}

@@ -1,0 +1,107 @@
+//! Activation-based attention transfer: match where the networks look.
+//!
+//! **Paper:** S. Zagoruyko, N. Komodakis, *Paying More Attention to Attention: Improving the
+//! Performance of Convolutional Neural Networks via Attention Transfer*, ICLR 2017,
+//! <https://arxiv.org/abs/1612.03928>.
+//!
+//! ```text
+//! Q(A)   = vec( (1/C) Σ_c |A_c|^p ),  normalised: Q̂ = Q / max(‖Q‖₂, 1e-12)     (p = 2)
+//! paper:        L = (1/B) Σ_b ‖ Q̂_S[b] − Q̂_T[b] ‖₂          (a norm, not squared)
+//! authors code: L = mean over B·HW of (Q̂_S − Q̂_T)²
+//! ```
+//!
+//! **Conventions** ([`AtConvention`]): `AuthorsCode` (the default) is
+//! `szagoruyko/attention-transfer/utils.py:at_loss`, also RepDistiller's and mdistiller's, used
+//! with β = 1000 ([`AtConfig::beta`]). `Paper` is torchdistill's `ATLoss(mode='paper')`, used
+//! with `β/2`. Summing or averaging over channels only differs by a factor that the
+//! normalisation removes. Student and teacher may have different channel counts; their spatial
+//! sizes must agree (pool the larger map first).
+
+use dfdx::prelude::*;
+
+use crate::ops::{expect_same_size, l2_normalize_last};
+
+/// How the difference of two attention maps becomes a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AtConvention {
+    /// Mean over `B·HW` of the squared difference (Zagoruyko's code, RepDistiller, mdistiller).
+    #[default]
+    AuthorsCode,
+    /// Mean over the batch of the per-sample L2 norm of the difference (the paper's equation).
+    Paper,
+}
+
+/// Settings of attention transfer, with the authors' defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AtConfig {
+    /// The power `p` in `Σ_c |A_c|^p` (2 in the paper and code).
+    pub p: f64,
+    /// How the map difference is reduced.
+    pub convention: AtConvention,
+    /// The weight of the term, β = 1000 as in the authors' code (RepDistiller `-b 1000`); the
+    /// paper's equation weights its norm by `β/2`.
+    pub beta: f64,
+}
+
+impl Default for AtConfig {
+    fn default() -> Self {
+        Self { p: 2.0, convention: AtConvention::AuthorsCode, beta: 1000.0 }
+    }
+}
+
+/// The normalised attention map of a feature map: `(B, C, H, W)` -> `(B, H·W)`.
+///
+/// `Q = (1/C) Σ_c |A_c|^p`, flattened and divided by `max(‖Q‖₂, 1e-12)` per sample.
+pub fn attention_map<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    feat: Tensor<(B, C, H, W), E, D, T>,
+    p: f64,
+) -> Tensor<(B, usize), E, D, T> {
+    let (batch, _, height, width) = *feat.shape();
+    let powered = if p == 2.0 { feat.square() } else { feat.abs().powf(p) };
+    let map = powered.mean::<_, Axis<1>>().reshape_like(&(batch, height.size() * width.size()));
+    l2_normalize_last(map)
+}
+
+/// Attention transfer between one student and one teacher feature map.
+///
+/// # Arguments
+/// - `student_feat`: `(B, C_s, H, W)`, taped.
+/// - `teacher_feat`: `(B, C_t, H, W)`, untaped.
+/// - `p`: the power of the channel reduction (2 in the paper).
+/// - `convention`: see [`AtConvention`].
+///
+/// # Panics
+/// If the batch or spatial sizes differ, or `p` is not finite and positive.
+pub fn at_loss<B, Cs, Ct, H, W, E, D, T>(
+    student_feat: Tensor<(B, Cs, H, W), E, D, T>,
+    teacher_feat: Tensor<(B, Ct, H, W), E, D>,
+    p: f64,
+    convention: AtConvention,
+) -> Tensor<Rank0, E, D, T>
+where
+    B: Dim,
+    Cs: Dim,
+    Ct: Dim,
+    H: Dim,
+    W: Dim,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    crate::error::expect_setting("at_loss", crate::error::positive("p", p));
+    let (sb, _, sh, sw) = *student_feat.shape();
+    let (tb, _, th, tw) = *teacher_feat.shape();
+    expect_same_size("at_loss", "batch size", sb.size(), tb.size());
+    expect_same_size("at_loss", "attention-map height", sh.size(), th.size());
+    expect_same_size("at_loss", "attention-map width", sw.size(), tw.size());
+
+    let diff = attention_map(student_feat, p) - attention_map(teacher_feat, p);
+    match convention {
+        AtConvention::AuthorsCode => diff.square().mean(),
+        AtConvention::Paper => {
+            // sqrt(max(Σ d², ε²)): equal maps give a zero, finite gradient as in PyTorch.
+            let eps = crate::ops::NORMALIZE_EPS;
+            diff.square().sum::<_, Axis<1>>().clamp(eps * eps, f64::INFINITY).sqrt().mean()
+        }
+    }
+}

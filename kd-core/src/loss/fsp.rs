@@ -1,0 +1,84 @@
+//! FSP matrices: transfer the "flow of solution procedure" between two layers.
+//!
+//! **Paper:** J. Yim, D. Joo, J. Bae, J. Kim, *A Gift from Knowledge Distillation: Fast
+//! Optimization, Network Minimization and Transfer Learning*, CVPR 2017.
+//!
+//! For two feature maps of one network with equal spatial size:
+//!
+//! ```text
+//! G[b, i, j] = (1/(h·w)) Σ_{s,t} F¹[b, i, s, t] · F²[b, j, s, t]          (C₁ × C₂ per sample)
+//! paper:        L = (1/B) Σ_b ‖G_T[b] − G_S[b]‖²_F                   (squared Frobenius)
+//! RepDistiller: L = mean over B·C₁·C₂ of (G_S − G_T)²
+//! ```
+//!
+//! **Convention:** the paper's (default, [`FspConvention::Paper`]); RepDistiller's `FSP` is
+//! the same divided by `C₁·C₂` ([`FspConvention::RepDistiller`]). torchdistill's non-squared
+//! column norm is not offered. Student and teacher must have the same channel counts for each
+//! pair (the paper pairs same-width stages).
+
+use dfdx::prelude::*;
+
+use crate::ops::{expect_same_shape, expect_same_size, scalar};
+
+/// How the difference of FSP matrices is reduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FspConvention {
+    /// Squared Frobenius norm per sample, mean over the batch (the paper).
+    #[default]
+    Paper,
+    /// Mean over every element `B·C₁·C₂` (RepDistiller `distiller_zoo/FSP.py`).
+    RepDistiller,
+}
+
+/// The FSP (Gram) matrix of two feature maps: `(B, C₁, H, W)`, `(B, C₂, H, W)` -> `(B, C₁, C₂)`.
+///
+/// # Panics
+/// If the batch or spatial sizes differ.
+pub fn fsp_matrix<B, C1, C2, H, W, E, D, T, R>(
+    first: Tensor<(B, C1, H, W), E, D, T>,
+    second: Tensor<(B, C2, H, W), E, D, R>,
+) -> Tensor<(B, C1, C2), E, D, T>
+where
+    B: Dim,
+    C1: Dim,
+    C2: Dim,
+    H: Dim,
+    W: Dim,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D> + Merge<R>,
+    R: Tape<E, D>,
+{
+    let (b1, c1, h1, w1) = *first.shape();
+    let (b2, c2, h2, w2) = *second.shape();
+    expect_same_size("fsp_matrix", "batch size of `first` and `second`", b1.size(), b2.size());
+    expect_same_size("fsp_matrix", "height of `first` and `second`", h1.size(), h2.size());
+    expect_same_size("fsp_matrix", "width of `first` and `second`", w1.size(), w2.size());
+    let positions = h1.size() * w1.size();
+    let first = first.reshape_like(&(b1, c1, positions));
+    let second = second.reshape_like(&(b1, c2, positions)).permute::<_, Axes3<0, 2, 1>>();
+    first.matmul(second) * scalar::<E>(1.0 / positions as f64)
+}
+
+/// The FSP loss of one pair of layers, from the student's and the teacher's FSP matrices.
+///
+/// # Arguments
+/// - `student_fsp`: `fsp_matrix` of two student layers, taped.
+/// - `teacher_fsp`: `fsp_matrix` of the corresponding teacher layers, untaped.
+/// - `convention`: see [`FspConvention`].
+///
+/// # Panics
+/// If the matrices' shapes differ.
+pub fn fsp_loss<B: Dim, C1: Dim, C2: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    student_fsp: Tensor<(B, C1, C2), E, D, T>,
+    teacher_fsp: Tensor<(B, C1, C2), E, D>,
+    convention: FspConvention,
+) -> Tensor<Rank0, E, D, T> {
+    expect_same_shape("fsp_loss", ("student_fsp", student_fsp.shape()), ("teacher_fsp", teacher_fsp.shape()));
+    let (_, c1, c2) = *student_fsp.shape();
+    let mean_sq = (student_fsp - teacher_fsp).square().mean();
+    match convention {
+        FspConvention::Paper => mean_sq * scalar::<E>((c1.size() * c2.size()) as f64),
+        FspConvention::RepDistiller => mean_sq,
+    }
+}

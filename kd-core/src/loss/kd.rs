@@ -1,0 +1,149 @@
+//! Logit knowledge distillation with temperature.
+//!
+//! **Paper:** G. Hinton, O. Vinyals, J. Dean, *Distilling the Knowledge in a Neural Network*,
+//! NIPS Deep Learning Workshop 2014, <https://arxiv.org/abs/1503.02531>.
+//!
+//! ```text
+//! p_s = softmax(z_s / T),  p_t = softmax(z_t / T)
+//! L_kd  = T² · (1/B) Σ_b Σ_c p_t[b,c] · (log p_t[b,c] − log p_s[b,c])     (KL(p_t ‖ p_s))
+//! L_ce  = −(1/B) Σ_b log softmax(z_s)[b, y_b]
+//! L     = ce_weight · L_ce + kd_weight · L_kd          (defaults 0.1 / 0.9, T = 4)
+//! ```
+//!
+//! **Convention:** KL summed over classes and averaged over the batch (PyTorch
+//! `reduction="batchmean"`), multiplied by `T²` so the soft gradients keep their scale as `T`
+//! grows (paper §2). This matches RepDistiller `distiller_zoo/KD.py`, mdistiller
+//! `distillers/KD.py` and Zagoruyko's `utils.py`. It differs from TextBrewer and TinyBERT (soft
+//! cross-entropy, no `T²`) and KD_Lib's `VanillaKD` (MSE of probabilities).
+//!
+//! For inputs of rank > 2 the last axis holds the classes and every other axis is averaged
+//! (dfdx's `kl_div_with_logits_loss` reduction), which is DistilBERT's per-token `batchmean`.
+//!
+//! **Numerics:** `log p_t` is computed as `log_softmax(z_t / T)`, never `ln(p_t)`, so a teacher
+//! probability that underflows to 0 contributes `0 · (finite)` = 0. dfdx's
+//! `kl_div_with_logits_loss` takes `ln` of the probabilities and returns NaN there.
+//!
+//! The gradient with respect to the student logits is `T · (p_s − p_t) / B`.
+
+use dfdx::prelude::*;
+
+use crate::error::{self, expect_setting, positive};
+use crate::loss::LossTerms;
+use crate::ops::scalar;
+
+/// Settings of Hinton's KD objective. Defaults follow mdistiller/RepDistiller: T = 4,
+/// `ce_weight = 0.1`, `kd_weight = 0.9`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KdConfig {
+    /// Softmax temperature `T` of the soft term (> 0).
+    pub temperature: f64,
+    /// Weight of the hard cross-entropy on the labels.
+    pub ce_weight: f64,
+    /// Weight of the soft `T² · KL` term.
+    pub kd_weight: f64,
+}
+
+impl Default for KdConfig {
+    fn default() -> Self {
+        Self { temperature: 4.0, ce_weight: 0.1, kd_weight: 0.9 }
+    }
+}
+
+impl KdConfig {
+    /// Sets the temperature.
+    pub fn with_temperature(self, temperature: f64) -> Self {
+        Self { temperature, ..self }
+    }
+    /// Sets the weight of the hard cross-entropy.
+    pub fn with_ce_weight(self, ce_weight: f64) -> Self {
+        Self { ce_weight, ..self }
+    }
+    /// Sets the weight of the soft term.
+    pub fn with_kd_weight(self, kd_weight: f64) -> Self {
+        Self { kd_weight, ..self }
+    }
+    /// Checks every setting, naming the first bad one.
+    pub fn validate(&self) -> error::Result<()> {
+        positive("temperature", self.temperature)?;
+        error::non_negative("ce_weight", self.ce_weight)?;
+        error::non_negative("kd_weight", self.kd_weight)?;
+        Ok(())
+    }
+}
+
+/// Hinton's soft term: `T² · KL(softmax(teacher_logits/T) ‖ softmax(student_logits/T))`,
+/// summed over the last (class) axis and averaged over the others.
+///
+/// # Arguments
+/// - `student_logits`: raw scores, **not** the output of softmax.
+/// - `teacher_logits`: raw scores of the teacher, untaped: the teacher gets no gradient.
+/// - `temperature`: `T`, finite and > 0.
+///
+/// # Shapes
+/// Both `(B, C)` (or `(..., C)`), the same shape.
+///
+/// # Panics
+/// If `temperature` is not finite and positive, or the shapes' runtime sizes differ.
+pub fn kd_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    student_logits: Tensor<S, E, D, T>,
+    teacher_logits: Tensor<S, E, D>,
+    temperature: f64,
+) -> Tensor<Rank0, E, D, T> {
+    let temperature = expect_setting("kd_loss", positive("temperature", temperature));
+    crate::ops::expect_same_shape(
+        "kd_loss",
+        ("student_logits", student_logits.shape()),
+        ("teacher_logits", teacher_logits.shape()),
+    );
+    let classes = <S as HasAxes<S::LastAxis>>::size(student_logits.shape()) as f64;
+    let inv_t = scalar::<E>(1.0 / temperature);
+    let log_p_student = (student_logits * inv_t).log_softmax::<S::LastAxis>();
+    let log_p_teacher = (teacher_logits * inv_t).log_softmax::<S::LastAxis>();
+    let p_teacher = log_p_teacher.clone().exp();
+    // mean() averages over rows and classes; × C turns it into a sum over classes.
+    ((log_p_student.negate() + log_p_teacher) * p_teacher).mean()
+        * scalar::<E>(temperature * temperature * classes)
+}
+
+/// Cross-entropy with class indices: `−mean_b log softmax(student_logits)[b, targets[b]]`.
+///
+/// # Arguments
+/// - `student_logits`: raw scores `(B, C)`, **not** the output of softmax.
+/// - `targets`: one class index per row, each `< C`.
+///
+/// # Panics
+/// If `targets.len() != B` or a target is out of range.
+pub fn cross_entropy_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    student_logits: Tensor<(B, C), E, D, T>,
+    targets: &[usize],
+) -> Tensor<Rank0, E, D, T> {
+    let (batch, classes) = *student_logits.shape();
+    let (batch, classes) = (batch.size(), classes.size());
+    crate::ops::expect_same_size("cross_entropy_loss", "batch size (targets.len())", batch, targets.len());
+    if let Some((row, &bad)) = targets.iter().enumerate().find(|(_, &y)| y >= classes) {
+        panic!("cross_entropy_loss: `targets[{row}]` is {bad} but there are only {classes} classes");
+    }
+    let dev = student_logits.device().clone();
+    let index = dev.tensor_from_vec(targets.to_vec(), (student_logits.shape().0,));
+    student_logits.log_softmax::<Axis<1>>().select(index).mean().negate()
+}
+
+/// Hinton's full objective: `ce_weight · CE(student, targets) + kd_weight · kd_loss`, returned
+/// as [`LossTerms`] with the terms named `"ce"` and `"kd"`.
+///
+/// # Panics
+/// If `config` is invalid (see [`KdConfig::validate`]) or the shapes disagree.
+pub fn kd_with_ce_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    student_logits: Tensor<(B, C), E, D, T>,
+    teacher_logits: Tensor<(B, C), E, D>,
+    targets: &[usize],
+    config: &KdConfig,
+) -> LossTerms<E, D, T> {
+    if let Err(error) = config.validate() {
+        panic!("kd_with_ce_loss: {error}");
+    }
+    let (student_logits, tape) = student_logits.split_tape();
+    let ce = cross_entropy_loss(student_logits.clone().put_tape(tape), targets);
+    let kd = kd_loss(student_logits.retaped::<T>(), teacher_logits, config.temperature);
+    LossTerms::new().add("ce", config.ce_weight, ce).add("kd", config.kd_weight, kd)
+}

@@ -1,0 +1,53 @@
+//! Distillation losses, one file per method.
+//!
+//! Every loss is a free function in dfdx's style: `*_loss`, generic over dtype `E`, device `D`
+//! and tape `T`, with fixed argument names (`student_logits`, `teacher_logits`, `temperature`,
+//! `student_feat`, `teacher_feat`, `targets`, ...). The teacher's tensors are untaped
+//! (`Tensor<S, E, D>`), so the teacher receiving no gradient is a fact of the types.
+//!
+//! Each loss returns the *unweighted* term; the weights live in the method's config struct and
+//! are applied when terms are summed with [`LossTerms`], which also records every named term's
+//! value for logging and for the NaN guard.
+//!
+//! | method | file | convention |
+//! |---|---|---|
+//! | logit KD (Hinton) | [`kd`] | `T² · KL(p_t ‖ p_s)`, sum over classes, mean over batch |
+//! | FitNet hints | [`fitnet`] | MSE, mean over all elements, through a typed adapter |
+//! | NST | [`nst`] | MMD² of L2-normalised channel maps, means over `B·C·C` |
+//! | attention transfer | [`attention`] | authors' code (mean squared diff) or paper (L2 norm) |
+//! | gradient attention | [`gradient_attention`] | `½‖J_S − J_T‖²`, finite-difference HVP |
+//! | activation boundaries | [`activation_boundary`] | squared hinge, margin 1, sum / B |
+//! | FSP | [`fsp`] | paper: `Σ‖G_S − G_T‖²_F / B` |
+//! | RKD | [`rkd`] | distance (Huber of μ-normalised) and angle |
+//! | similarity-preserving | [`sp`] | `‖G̃_S − G̃_T‖²_F / B²` |
+//! | deep mutual learning | [`dml`] | CE + mean KL to the peers, T = 1 |
+//! | be your own teacher | [`byot`] | `(1−α)·CE + α·T²·KL + λ·‖F_i − F_C‖²` |
+//! | decoupled KD | [`dkd`] | TCKD + NCKD (mdistiller) |
+
+pub mod activation_boundary;
+pub mod attention;
+pub mod byot;
+pub mod dkd;
+pub mod dml;
+pub mod fitnet;
+pub mod fsp;
+pub mod gradient_attention;
+pub mod kd;
+pub mod nst;
+pub mod rkd;
+pub mod sp;
+mod terms;
+
+pub use activation_boundary::{ab_loss, AbConfig};
+pub use attention::{at_loss, attention_map, AtConfig, AtConvention};
+pub use byot::{byot_loss, ByotConfig};
+pub use dkd::{dkd_loss, DkdConfig};
+pub use dml::dml_loss;
+pub use fitnet::{hint_loss, Conv1x1Adapter, LinearAdapter};
+pub use fsp::{fsp_loss, fsp_matrix, FspConvention};
+pub use gradient_attention::{gradient_at_loss, input_gradient};
+pub use kd::{cross_entropy_loss, kd_loss, kd_with_ce_loss, KdConfig};
+pub use nst::{nst_loss, NstKernel};
+pub use rkd::{rkd_angle_loss, rkd_distance_loss, RkdConfig};
+pub use sp::sp_loss;
+pub use terms::{LossTerms, Term};

@@ -1,0 +1,45 @@
+//! Similarity-preserving knowledge distillation: samples similar for the teacher stay similar
+//! for the student.
+//!
+//! **Paper:** F. Tung, G. Mori, *Similarity-Preserving Knowledge Distillation*, ICCV 2019,
+//! <https://arxiv.org/abs/1907.09682>.
+//!
+//! ```text
+//! Q = reshape(f, B × N),   G = Q·Qᵀ  (B × B),   G̃ = G with every row L2-normalised
+//! L_sp = ‖G̃_S − G̃_T‖²_F / B²
+//! ```
+//!
+//! **Convention:** the paper's, as RepDistiller `Similarity` ("verified by original author"),
+//! mdistiller `SP.py`, torchdistill `SPKDLoss(reduction='batchmean')` and the Zoo's `sp.py`,
+//! which agree. Weight γ = 3000 in RepDistiller. Student and teacher features may have any
+//! per-sample shape; only the batch sizes must agree.
+
+use dfdx::prelude::*;
+
+use crate::ops::{expect_same_size, flatten_batch, l2_normalize_last};
+
+/// Row-normalised batch similarity `(B, B)` of a flattened feature.
+fn normalized_similarity<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    feat: Tensor<(usize, usize), E, D, T>,
+) -> Tensor<(usize, usize), E, D, T> {
+    let gram = feat.retaped::<T>().matmul(feat.permute::<_, Axes2<1, 0>>());
+    l2_normalize_last(gram)
+}
+
+/// The similarity-preserving loss of one layer pair.
+///
+/// # Arguments
+/// - `student_feat`: `(B, ...)`, taped.
+/// - `teacher_feat`: `(B, ...)`, untaped.
+///
+/// # Panics
+/// If the batch sizes differ.
+pub fn sp_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    student_feat: Tensor<S1, E, D, T>,
+    teacher_feat: Tensor<S2, E, D>,
+) -> Tensor<Rank0, E, D, T> {
+    let (student, teacher) = (flatten_batch(student_feat), flatten_batch(teacher_feat));
+    expect_same_size("sp_loss", "batch size", student.shape().0, teacher.shape().0);
+    // mean over B² elements = ‖·‖²_F / B².
+    (normalized_similarity(student) - normalized_similarity(teacher)).square().mean()
+}

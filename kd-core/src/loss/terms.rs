@@ -1,0 +1,103 @@
+use dfdx::prelude::*;
+
+use crate::ops::{scalar, value_of};
+
+/// One named, weighted term of a distillation objective, with its unweighted value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Term {
+    /// The term's name (`"ce"`, `"kd"`, `"hint.layer3"`, ...).
+    pub name: &'static str,
+    /// The weight the term enters the total with.
+    pub weight: f64,
+    /// The term's unweighted value.
+    pub value: f64,
+}
+
+/// A weighted sum of named loss terms: the total to back-propagate, plus each term's value.
+///
+/// ```
+/// use dfdx::prelude::*;
+/// use kd_core::loss::{cross_entropy_loss, kd_loss, LossTerms};
+///
+/// let dev = Cpu::default();
+/// let student: Tensor<Rank2<2, 3>, f32, _> = dev.sample_normal();
+/// let teacher: Tensor<Rank2<2, 3>, f32, _> = dev.sample_normal();
+/// let loss = LossTerms::new()
+///     .add("ce", 0.1, cross_entropy_loss(student.leaky_trace(), &[0, 2]))
+///     .add("kd", 0.9, kd_loss(student.leaky_trace(), teacher, 4.0));
+/// assert_eq!(loss.terms().len(), 2);
+/// let _grads = loss.into_total().backward();
+/// ```
+pub struct LossTerms<E: Dtype, D: Device<E>, T: Tape<E, D>> {
+    total: Option<Tensor<Rank0, E, D, T>>,
+    terms: Vec<Term>,
+}
+
+impl<E: Dtype, D: Device<E>, T: Tape<E, D>> Default for LossTerms<E, D, T> {
+    fn default() -> Self {
+        Self { total: None, terms: Vec::new() }
+    }
+}
+
+impl<E: Dtype, D: Device<E>, T: Tape<E, D>> LossTerms<E, D, T> {
+    /// An empty sum.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `weight · term` under `name`.
+    ///
+    /// A term with weight 0 is recorded but not added to the total, so it costs no backward.
+    ///
+    /// # Panics
+    /// If `weight` is negative, NaN or infinite: the message names the term.
+    pub fn add(mut self, name: &'static str, weight: f64, term: Tensor<Rank0, E, D, T>) -> Self {
+        assert!(
+            weight.is_finite() && weight >= 0.0,
+            "LossTerms::add: the weight of term `{name}` must be finite and >= 0, got {weight}"
+        );
+        self.terms.push(Term { name, weight, value: value_of(&term) });
+        if weight != 0.0 {
+            let weighted = term * scalar::<E>(weight);
+            self.total = Some(match self.total.take() {
+                Some(total) => total + weighted,
+                None => weighted,
+            });
+        }
+        self
+    }
+
+    /// Every term, in the order added.
+    pub fn terms(&self) -> &[Term] {
+        &self.terms
+    }
+
+    /// The value of the term called `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.terms.iter().find(|t| t.name == name).map(|t| t.value)
+    }
+
+    /// The first term whose value is NaN or infinite: what a NaN guard reports.
+    pub fn first_non_finite(&self) -> Option<&Term> {
+        self.terms.iter().find(|t| !t.value.is_finite())
+    }
+
+    /// The weighted total's value.
+    pub fn value(&self) -> f64 {
+        self.terms.iter().filter(|t| t.weight != 0.0).map(|t| t.weight * t.value).sum()
+    }
+
+    /// The weighted total, ready for `backward()`.
+    ///
+    /// # Panics
+    /// If no term with a non-zero weight was added: there is nothing to differentiate.
+    pub fn into_total(self) -> Tensor<Rank0, E, D, T> {
+        match self.total {
+            Some(total) => total,
+            None => panic!(
+                "LossTerms::into_total: no term with a non-zero weight was added (terms: {:?})",
+                self.terms.iter().map(|t| t.name).collect::<Vec<_>>()
+            ),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Cross-crate tests of kd: the behaviour tests live in `tests/tests/`.
