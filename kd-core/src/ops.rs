@@ -2,6 +2,10 @@
 //!
 //! dfdx's `normalize` standardises to zero mean and unit variance; the losses need PyTorch's
 //! `F.normalize` (L2), which lives here.
+//!
+//! A Gram matrix `x · xᵀ` is written `x.retaped().matmul(x.permute().contiguous())` across the
+//! crate: dfdx's matmul backward requires its operands to be different tensors, and a
+//! permutation alone keeps the tensor's id, so the transposed operand is copied.
 
 use dfdx::prelude::*;
 

@@ -61,15 +61,15 @@ fn kernel_matrix<B: Dim, M: Dim, N: Dim, E: Dtype, D: Device<E>, T: Tape<E, D> +
     kernel: NstKernel,
 ) -> Tensor<(B, M, N), E, D, T> {
     match kernel {
-        NstKernel::Linear => a.matmul(b.permute::<_, Axes3<0, 2, 1>>()),
+        NstKernel::Linear => a.matmul(b.permute::<_, Axes3<0, 2, 1>>().contiguous()),
         NstKernel::Polynomial { degree, constant } => {
-            (a.matmul(b.permute::<_, Axes3<0, 2, 1>>()) + scalar::<E>(constant)).powi(degree)
+            (a.matmul(b.permute::<_, Axes3<0, 2, 1>>().contiguous()) + scalar::<E>(constant)).powi(degree)
         }
         NstKernel::Gaussian { sigma } => {
             // ‖a − b‖² = ‖a‖² + ‖b‖² − 2aᵀb, with the norms broadcast along the other set.
             let a_sq = a.retaped::<T>().square().sum::<_, Axis<2>>();
             let b_sq = b.retaped::<R>().square().sum::<_, Axis<2>>();
-            let dot = a.matmul(b.permute::<_, Axes3<0, 2, 1>>());
+            let dot = a.matmul(b.permute::<_, Axes3<0, 2, 1>>().contiguous());
             let shape = *dot.shape();
             let sq_dist = dot * scalar::<E>(-2.0)
                 + a_sq.broadcast_like::<_, Axis<2>>(&shape)

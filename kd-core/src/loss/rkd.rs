@@ -45,7 +45,7 @@ fn normalized_distances<E: Dtype, D: Device<E>, T: Tape<E, D>>(
 ) -> Tensor<(usize, usize), E, D, T> {
     let (batch, _) = *embed.shape();
     let square_norms = embed.retaped::<T>().square().sum::<_, Axis<1>>();
-    let gram = embed.retaped::<T>().matmul(embed.permute::<_, Axes2<1, 0>>());
+    let gram = embed.retaped::<T>().matmul(embed.permute::<_, Axes2<1, 0>>().contiguous());
     let shape = *gram.shape();
     let square_dist = gram * scalar::<E>(-2.0)
         + square_norms.retaped::<T>().broadcast_like::<_, Axis<1>>(&shape)
@@ -87,7 +87,8 @@ fn unit_differences<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     let (batch, width) = *embed.shape();
     let shape = (batch, batch, width);
     let e_j = embed.retaped::<T>().broadcast_like::<_, Axis<0>>(&shape);
-    let e_i = embed.broadcast_like::<_, Axis<1>>(&shape);
+    // Both operands view `embed`; the copy gives dfdx's subtraction two distinct tensors.
+    let e_i = embed.broadcast_like::<_, Axis<1>>(&shape).contiguous();
     l2_normalize_last(e_j - e_i)
 }
 
@@ -96,7 +97,7 @@ fn angles<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     embed: Tensor<(usize, usize), E, D, T>,
 ) -> Tensor<(usize, usize, usize), E, D, T> {
     let units = unit_differences(embed);
-    units.retaped::<T>().matmul(units.permute::<_, Axes3<0, 2, 1>>())
+    units.retaped::<T>().matmul(units.permute::<_, Axes3<0, 2, 1>>().contiguous())
 }
 
 /// The RKD angle loss.

@@ -22,7 +22,7 @@ use crate::ops::{expect_same_size, flatten_batch, l2_normalize_last};
 fn normalized_similarity<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     feat: Tensor<(usize, usize), E, D, T>,
 ) -> Tensor<(usize, usize), E, D, T> {
-    let gram = feat.retaped::<T>().matmul(feat.permute::<_, Axes2<1, 0>>());
+    let gram = feat.retaped::<T>().matmul(feat.permute::<_, Axes2<1, 0>>().contiguous());
     l2_normalize_last(gram)
 }
 
