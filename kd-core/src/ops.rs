@@ -67,10 +67,14 @@ where
 
 /// Panics with a message naming both arguments when two runtime sizes disagree.
 #[track_caller]
-pub fn expect_same_size(function: &str, what: &str, student: usize, teacher: usize) {
+pub fn expect_same_size(function: &str, what: &str, first: (&str, usize), second: (&str, usize)) {
     assert!(
-        student == teacher,
-        "{function}: the student's {what} is {student} but the teacher's is {teacher}; they must be equal"
+        first.1 == second.1,
+        "{function}: `{}` has {what} {} but `{}` has {what} {}; they must be equal",
+        first.0,
+        first.1,
+        second.0,
+        second.1
     );
 }
 

@@ -91,9 +91,9 @@ where
     crate::error::expect_setting("at_loss", crate::error::positive("p", p));
     let (sb, _, sh, sw) = *student_feat.shape();
     let (tb, _, th, tw) = *teacher_feat.shape();
-    expect_same_size("at_loss", "batch size", sb.size(), tb.size());
-    expect_same_size("at_loss", "attention-map height", sh.size(), th.size());
-    expect_same_size("at_loss", "attention-map width", sw.size(), tw.size());
+    expect_same_size("at_loss", "batch size", ("student_feat", sb.size()), ("teacher_feat", tb.size()));
+    expect_same_size("at_loss", "height", ("student_feat", sh.size()), ("teacher_feat", th.size()));
+    expect_same_size("at_loss", "width", ("student_feat", sw.size()), ("teacher_feat", tw.size()));
 
     let diff = attention_map(student_feat, p) - attention_map(teacher_feat, p);
     match convention {
@@ -103,5 +103,45 @@ where
             let eps = crate::ops::NORMALIZE_EPS;
             diff.square().sum::<_, Axis<1>>().clamp(eps * eps, f64::INFINITY).sqrt().mean()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::ops::value_of;
+    use crate::testing::Tolerance;
+
+    #[test]
+    fn methods_md_test_vectors() {
+        let code = at_loss(student_feat(), teacher_feat(), 2.0, AtConvention::AuthorsCode);
+        assert_close!(value_of(&code), 0.0635282245, TABLE);
+        let paper = at_loss(student_feat(), teacher_feat(), 2.0, AtConvention::Paper);
+        assert_close!(value_of(&paper), 0.4356470334, TABLE);
+    }
+
+    #[test]
+    fn maps_are_unit_norm_and_the_loss_ignores_feature_scale() {
+        let feat = wavy::<Rank4<3, 4, 2, 3>>(1.0, 2.0);
+        let map = attention_map(feat.clone(), 2.0);
+        let norms = map.square().sum::<_, Axis<1>>().sqrt();
+        assert_close!(norms, [1.0; 3], Tolerance::F64);
+        for convention in [AtConvention::AuthorsCode, AtConvention::Paper] {
+            let loss = at_loss(feat.leaky_trace(), feat.clone() * 7.5, 2.0, convention);
+            assert_close!(value_of(&loss), 0.0, Tolerance::rel_abs(0.0, 1e-11));
+            let grads = loss.backward().get(&feat).as_vec();
+            assert!(grads.iter().all(|g| g.is_finite() && g.abs() < 1e-9), "{grads:?}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "at_loss: `student_feat` has height 4 but `teacher_feat` has height 2")]
+    fn different_spatial_sizes_are_a_clear_error() {
+        let dev = Cpu::default();
+        let student: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 3, 4, 4));
+        let teacher: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 5, 2, 2));
+        let _ = at_loss(student, teacher, 2.0, AtConvention::AuthorsCode);
     }
 }

@@ -84,7 +84,7 @@ pub fn dkd_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     expect_same_shape("dkd_loss", ("student_logits", student_logits.shape()), ("teacher_logits", teacher_logits.shape()));
     let shape = *student_logits.shape();
     let (batch, classes) = (shape.0.size(), shape.1.size());
-    crate::ops::expect_same_size("dkd_loss", "batch size (targets.len())", batch, targets.len());
+    crate::ops::expect_same_size("dkd_loss", "batch size", ("student_logits", batch), ("targets", targets.len()));
     if let Some((row, &bad)) = targets.iter().enumerate().find(|(_, &y)| y >= classes) {
         panic!("dkd_loss: `targets[{row}]` is {bad} but there are only {classes} classes");
     }

@@ -51,9 +51,9 @@ where
 {
     let (b1, c1, h1, w1) = *first.shape();
     let (b2, c2, h2, w2) = *second.shape();
-    expect_same_size("fsp_matrix", "batch size of `first` and `second`", b1.size(), b2.size());
-    expect_same_size("fsp_matrix", "height of `first` and `second`", h1.size(), h2.size());
-    expect_same_size("fsp_matrix", "width of `first` and `second`", w1.size(), w2.size());
+    expect_same_size("fsp_matrix", "batch size", ("first", b1.size()), ("second", b2.size()));
+    expect_same_size("fsp_matrix", "height", ("first", h1.size()), ("second", h2.size()));
+    expect_same_size("fsp_matrix", "width", ("first", w1.size()), ("second", w2.size()));
     let positions = h1.size() * w1.size();
     let first = first.reshape_like(&(b1, c1, positions));
     let second = second.reshape_like(&(b1, c2, positions)).permute::<_, Axes3<0, 2, 1>>();
@@ -80,5 +80,31 @@ pub fn fsp_loss<B: Dim, C1: Dim, C2: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>
     match convention {
         FspConvention::Paper => mean_sq * scalar::<E>((c1.size() * c2.size()) as f64),
         FspConvention::RepDistiller => mean_sq,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::ops::value_of;
+
+    // methods.md pairs (F¹, F²) = (f_s, f_t) for the "student" and (f_t, f_s) for the "teacher".
+    #[test]
+    fn methods_md_test_vectors() {
+        let student = || fsp_matrix(student_feat(), teacher_feat());
+        let teacher = || fsp_matrix(teacher_feat(), student_feat());
+        assert_close!(value_of(&fsp_loss(student(), teacher(), FspConvention::Paper)), 1.328125, TABLE);
+        assert_close!(value_of(&fsp_loss(student(), teacher(), FspConvention::RepDistiller)), 0.33203125, TABLE);
+    }
+
+    #[test]
+    #[should_panic(expected = "fsp_matrix: `first` has width 4 but `second` has width 2")]
+    fn layers_of_different_size_are_a_clear_error() {
+        let dev = Cpu::default();
+        let a: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 3, 4, 4));
+        let b: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 3, 4, 2));
+        let _ = fsp_matrix(a, b);
     }
 }

@@ -119,7 +119,7 @@ pub fn cross_entropy_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>
 ) -> Tensor<Rank0, E, D, T> {
     let (batch, classes) = *student_logits.shape();
     let (batch, classes) = (batch.size(), classes.size());
-    crate::ops::expect_same_size("cross_entropy_loss", "batch size (targets.len())", batch, targets.len());
+    crate::ops::expect_same_size("cross_entropy_loss", "batch size", ("student_logits", batch), ("targets", targets.len()));
     if let Some((row, &bad)) = targets.iter().enumerate().find(|(_, &y)| y >= classes) {
         panic!("cross_entropy_loss: `targets[{row}]` is {bad} but there are only {classes} classes");
     }
@@ -146,4 +146,110 @@ pub fn kd_with_ce_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     let ce = cross_entropy_loss(student_logits.clone().put_tape(tape), targets);
     let kd = kd_loss(student_logits.retaped::<T>(), teacher_logits, config.temperature);
     LossTerms::new().add("ce", config.ce_weight, ce).add("kd", config.kd_weight, kd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::ops::value_of;
+    use crate::testing::Tolerance;
+
+    #[test]
+    fn methods_md_test_vectors() {
+        let soft = kd_loss(student_logits(), teacher_logits(), 4.0);
+        assert_close!(value_of(&soft), 0.2389909405, TABLE);
+        assert_close!(value_of(&kd_loss(student_logits(), teacher_logits(), 1.0)), 0.1676312889, TABLE);
+        assert_close!(value_of(&cross_entropy_loss(student_logits(), &LABELS)), 0.2702599809, TABLE);
+        let total = kd_with_ce_loss(student_logits(), teacher_logits(), &LABELS, &KdConfig::default());
+        assert_close!(total.value(), 0.2421178446, TABLE);
+    }
+
+    #[test]
+    fn a_student_equal_to_its_teacher_has_zero_loss_and_gradient() {
+        let logits = wavy::<Rank2<4, 7>>(1.0, 5.0);
+        let loss = kd_loss(logits.leaky_trace(), logits.clone(), 3.0);
+        assert_close!(value_of(&loss), 0.0, Tolerance::F64);
+        assert_close!(loss.backward().get(&logits), [[0.0; 7]; 4], Tolerance::F64);
+    }
+
+    // d/ds [T²/B Σ p_t (log p_t − log_softmax(s/T))] = T²/B · (p_s − p_t)/T = T (p_s − p_t)/B.
+    #[test]
+    fn gradient_is_t_times_probability_difference_over_batch() {
+        let (student, teacher) = (wavy::<Rank2<4, 7>>(1.0, 5.0), wavy::<Rank2<4, 7>>(2.0, 5.0));
+        for temperature in [1.0, 4.0, 20.0] {
+            let grads = kd_loss(student.leaky_trace(), teacher.clone(), temperature).backward();
+            let p_s = (student.clone() / temperature).softmax::<Axis<1>>();
+            let p_t = (teacher.clone() / temperature).softmax::<Axis<1>>();
+            let expected = (p_s - p_t) * (temperature / 4.0);
+            assert_close!(grads.get(&student), expected, Tolerance::F64);
+        }
+    }
+
+    #[test]
+    fn equals_dfdx_kl_div_times_t_squared_where_that_is_finite() {
+        let (student, teacher) = (wavy::<Rank2<3, 5>>(3.0, 2.0), wavy::<Rank2<3, 5>>(4.0, 2.0));
+        let t = 4.0;
+        let ours = kd_loss(student.leaky_trace(), teacher.clone(), t);
+        let dfdx_kl = dfdx::losses::kl_div_with_logits_loss(
+            student.leaky_trace() / t,
+            (teacher / t).softmax::<Axis<1>>(),
+        ) * (t * t);
+        assert_close!(value_of(&ours), value_of(&dfdx_kl), Tolerance::F64);
+        assert_close!(ours.backward().get(&student), dfdx_kl.backward().get(&student), Tolerance::F64);
+    }
+
+    #[test]
+    fn stays_finite_where_teacher_probabilities_underflow_and_dfdx_kl_div_is_nan() {
+        let dev = Dev::default();
+        let student: Tensor<Rank2<2, 3>, f32, _> = dev.tensor([[100.0, -100.0, 0.0], [-100.0, 100.0, 50.0]]);
+        let teacher: Tensor<Rank2<2, 3>, f32, _> = dev.tensor([[-100.0, 100.0, 0.0], [100.0, -100.0, -50.0]]);
+        for temperature in [1.0, 20.0] {
+            let loss = kd_loss(student.leaky_trace(), teacher.clone(), temperature);
+            assert!(value_of(&loss).is_finite(), "T = {temperature}: {}", value_of(&loss));
+            let grads = loss.backward().get(&student).as_vec();
+            assert!(grads.iter().all(|g| g.is_finite()), "T = {temperature}: {grads:?}");
+        }
+        let p_teacher = teacher.softmax::<Axis<1>>();
+        assert!(p_teacher.as_vec().contains(&0.0), "the teacher probability must underflow for this test");
+        let dfdx_kl = dfdx::losses::kl_div_with_logits_loss(student, p_teacher);
+        assert!(dfdx_kl.array().is_nan(), "dfdx's kl_div is NaN here, which is why kd_loss avoids ln(p)");
+    }
+
+    #[test]
+    #[should_panic(expected = "kd_loss: `temperature` must be finite and > 0, got 0")]
+    fn zero_temperature_is_rejected_by_name() {
+        let _ = kd_loss(student_logits(), teacher_logits(), 0.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "`temperature` must be finite and > 0, got NaN")]
+    fn nan_temperature_is_rejected_by_name() {
+        let _ = kd_loss(student_logits(), teacher_logits(), f64::NAN);
+    }
+
+    #[test]
+    fn config_validation_names_the_bad_setting() {
+        assert!(KdConfig::default().validate().is_ok());
+        let error = KdConfig::default().with_kd_weight(-0.5).validate().unwrap_err();
+        assert_eq!(error.to_string(), "`kd_weight` must be finite and >= 0, got -0.5");
+        let error = KdConfig::default().with_temperature(-1.0).validate().unwrap_err();
+        assert_eq!(error.to_string(), "`temperature` must be finite and > 0, got -1");
+    }
+
+    #[test]
+    #[should_panic(expected = "cross_entropy_loss: `targets[1]` is 3 but there are only 3 classes")]
+    fn out_of_range_target_is_rejected_by_index() {
+        let _ = cross_entropy_loss(student_logits(), &[0, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "kd_loss: `student_logits` has shape [2, 3] but `teacher_logits` has shape [3, 3]")]
+    fn runtime_shape_mismatch_names_both_arguments() {
+        let dev = Dev::default();
+        let student: Tensor<(usize, Const<3>), f64, _> = dev.zeros_like(&(2, Const));
+        let teacher: Tensor<(usize, Const<3>), f64, _> = dev.zeros_like(&(3, Const));
+        let _ = kd_loss(student, teacher, 4.0);
+    }
 }

@@ -37,6 +37,8 @@ pub mod nst;
 pub mod rkd;
 pub mod sp;
 mod terms;
+#[cfg(test)]
+mod test_vectors;
 
 pub use activation_boundary::{ab_loss, AbConfig};
 pub use attention::{at_loss, attention_map, AtConfig, AtConvention};

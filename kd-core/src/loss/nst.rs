@@ -108,9 +108,9 @@ where
     }
     let (sb, _, sh, sw) = *student_feat.shape();
     let (tb, _, th, tw) = *teacher_feat.shape();
-    expect_same_size("nst_loss", "batch size", sb.size(), tb.size());
-    expect_same_size("nst_loss", "height", sh.size(), th.size());
-    expect_same_size("nst_loss", "width", sw.size(), tw.size());
+    expect_same_size("nst_loss", "batch size", ("student_feat", sb.size()), ("teacher_feat", tb.size()));
+    expect_same_size("nst_loss", "height", ("student_feat", sh.size()), ("teacher_feat", th.size()));
+    expect_same_size("nst_loss", "width", ("student_feat", sw.size()), ("teacher_feat", tw.size()));
 
     let student = normalized_channel_maps(student_feat);
     let teacher = normalized_channel_maps(teacher_feat);
@@ -118,4 +118,34 @@ where
     let student_student = kernel_matrix(student.retaped::<T>(), student.retaped::<T>(), kernel).mean();
     let student_teacher = kernel_matrix(student, teacher, kernel).mean();
     student_student + teacher_teacher + student_teacher * scalar::<E>(-2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::ops::value_of;
+    use crate::testing::Tolerance;
+
+    #[test]
+    fn methods_md_test_vector() {
+        let loss = nst_loss(student_feat(), teacher_feat(), NstKernel::default());
+        assert_close!(value_of(&loss), 0.3574558987, TABLE);
+    }
+
+    #[test]
+    fn identical_distributions_have_zero_mmd_for_every_kernel() {
+        let feat = wavy::<Rank4<2, 3, 2, 2>>(5.0, 1.0);
+        for kernel in [NstKernel::Linear, NstKernel::default(), NstKernel::Gaussian { sigma: 0.7 }] {
+            let loss = nst_loss(feat.leaky_trace(), feat.clone() * 3.0, kernel);
+            assert_close!(value_of(&loss), 0.0, Tolerance::rel_abs(0.0, 1e-12));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "nst_loss: `sigma` must be finite and > 0, got 0")]
+    fn gaussian_bandwidth_is_checked_by_name() {
+        let _ = nst_loss(student_feat(), teacher_feat(), NstKernel::Gaussian { sigma: 0.0 });
+    }
 }

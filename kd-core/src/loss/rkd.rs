@@ -75,7 +75,7 @@ pub fn rkd_distance_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E
     teacher_embed: Tensor<S2, E, D>,
 ) -> Tensor<Rank0, E, D, T> {
     let (student, teacher) = (flatten_batch(student_embed), flatten_batch(teacher_embed));
-    expect_same_size("rkd_distance_loss", "batch size", student.shape().0, teacher.shape().0);
+    expect_same_size("rkd_distance_loss", "batch size", ("student_embed", student.shape().0), ("teacher_embed", teacher.shape().0));
     assert!(student.shape().0 >= 2, "rkd_distance_loss: needs a batch of at least 2 samples, got {}", student.shape().0);
     normalized_distances(student).huber_error(normalized_distances(teacher), 1.0).mean()
 }
@@ -113,6 +113,45 @@ pub fn rkd_angle_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E, D
     teacher_embed: Tensor<S2, E, D>,
 ) -> Tensor<Rank0, E, D, T> {
     let (student, teacher) = (flatten_batch(student_embed), flatten_batch(teacher_embed));
-    expect_same_size("rkd_angle_loss", "batch size", student.shape().0, teacher.shape().0);
+    expect_same_size("rkd_angle_loss", "batch size", ("student_embed", student.shape().0), ("teacher_embed", teacher.shape().0));
     angles(student).huber_error(angles(teacher), 1.0).mean()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::loss::LossTerms;
+    use crate::ops::value_of;
+    use crate::testing::Tolerance;
+
+    #[test]
+    fn methods_md_test_vectors() {
+        let distance = rkd_distance_loss(student_embed(), teacher_embed());
+        let angle = rkd_angle_loss(student_embed(), teacher_embed());
+        assert_close!(value_of(&distance), 0.0056644223, TABLE);
+        assert_close!(value_of(&angle), 0.0136656323, TABLE);
+        let config = RkdConfig::default();
+        let total = LossTerms::new()
+            .add("rkd_distance", config.distance_weight, distance)
+            .add("rkd_angle", config.angle_weight, angle);
+        assert_close!(total.value(), 0.8248921748, TABLE);
+    }
+
+    #[test]
+    fn both_terms_are_invariant_to_embedding_scale_and_translation() {
+        let embed = wavy::<Rank2<5, 3>>(4.0, 2.0);
+        let moved = embed.clone() * 3.5 + 1.25;
+        assert_close!(value_of(&rkd_distance_loss(embed.leaky_trace(), moved.clone())), 0.0, Tolerance::rel_abs(0.0, 1e-12));
+        assert_close!(value_of(&rkd_angle_loss(embed.leaky_trace(), moved)), 0.0, Tolerance::rel_abs(0.0, 1e-12));
+    }
+
+    #[test]
+    #[should_panic(expected = "rkd_distance_loss: needs a batch of at least 2 samples, got 1")]
+    fn a_single_sample_has_no_distances() {
+        let dev = Cpu::default();
+        let one: Tensor<Rank2<1, 3>, f64, _> = dev.ones();
+        let _ = rkd_distance_loss(one.clone(), one);
+    }
 }

@@ -39,7 +39,28 @@ pub fn sp_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     teacher_feat: Tensor<S2, E, D>,
 ) -> Tensor<Rank0, E, D, T> {
     let (student, teacher) = (flatten_batch(student_feat), flatten_batch(teacher_feat));
-    expect_same_size("sp_loss", "batch size", student.shape().0, teacher.shape().0);
+    expect_same_size("sp_loss", "batch size", ("student_feat", student.shape().0), ("teacher_feat", teacher.shape().0));
     // mean over B² elements = ‖·‖²_F / B².
     (normalized_similarity(student) - normalized_similarity(teacher)).square().mean()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::ops::value_of;
+    use crate::testing::Tolerance;
+
+    #[test]
+    fn methods_md_test_vector() {
+        assert_close!(value_of(&sp_loss(student_feat(), teacher_feat())), 0.0630317106, TABLE);
+    }
+
+    #[test]
+    fn invariant_to_feature_scale() {
+        let feat = wavy::<Rank4<3, 2, 2, 2>>(2.0, 1.0);
+        let loss = sp_loss(feat.leaky_trace(), feat.clone() * 0.01);
+        assert_close!(value_of(&loss), 0.0, Tolerance::rel_abs(0.0, 1e-12));
+    }
 }
