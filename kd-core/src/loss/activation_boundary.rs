@@ -75,3 +75,37 @@ pub fn ab_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     let above_minus_margin = (student.put_tape(tape) + m).relu().square();
     teacher_on.choose(below_margin, above_minus_margin).sum() * scalar::<E>(1.0 / batch as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::ops::value_of;
+    use crate::testing::Tolerance;
+
+    #[test]
+    fn zero_once_every_student_neuron_clears_the_margin_on_the_teachers_side() {
+        let teacher = teacher_feat();
+        let student = teacher.gt(0.0).choose(teacher.clone() * 0.0 + 1.5, teacher.clone() * 0.0 - 1.5);
+        let loss = ab_loss(student.leaky_trace(), teacher, 1.0);
+        assert_close!(value_of(&loss), 0.0, Tolerance::F64);
+    }
+
+    // One neuron: teacher on (t > 0), student at s = 0.25 < m = 1 ⇒ (s − m)² = 0.5625, ∂/∂s = 2(s − m).
+    #[test]
+    fn one_neuron_in_closed_form() {
+        let dev = Cpu::default();
+        let student: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[0.25, -3.0]]);
+        let teacher: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[2.0, -1.0]]);
+        let loss = ab_loss(student.leaky_trace(), teacher, 1.0);
+        assert_close!(value_of(&loss), 0.5625, Tolerance::F64);
+        assert_close!(loss.backward().get(&student), [[-1.5, 0.0]], Tolerance::F64);
+    }
+
+    #[test]
+    fn official_layer_weights_halve_towards_the_input() {
+        let weights: Vec<f64> = (0..3).map(|i| AbConfig::layer_weight(i, 3)).collect();
+        assert_eq!(weights, vec![0.25, 0.5, 1.0]);
+    }
+}

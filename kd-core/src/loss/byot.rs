@@ -92,3 +92,29 @@ where
         .add("kd", config.alpha, kd)
         .add("feature", config.feature_weight, feature)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::testing::Tolerance;
+
+    #[test]
+    fn terms_are_the_shared_ce_and_kd_plus_the_feature_distance() {
+        let config = ByotConfig { alpha: 0.4, temperature: 4.0, feature_weight: 0.5 };
+        let loss = byot_loss(student_logits(), teacher_logits(), &LABELS, student_embed(), teacher_embed(), &config);
+        assert_close!(loss.get("ce").unwrap_or(f64::NAN), 0.2702599809, TABLE);
+        assert_close!(loss.get("kd").unwrap_or(f64::NAN), 0.2389909405, TABLE);
+        // rows: (0.5, −0.5), (−1, −1), (1, 2) ⇒ squared norms 0.5, 2, 5; batch mean 2.5.
+        assert_close!(loss.get("feature").unwrap_or(f64::NAN), 2.5, Tolerance::F64);
+        let weights: Vec<f64> = loss.terms().iter().map(|t| t.weight).collect();
+        assert_close!(weights, [0.6, 0.4, 0.5], Tolerance::F64);
+    }
+
+    #[test]
+    fn alpha_outside_the_unit_interval_is_named() {
+        let error = ByotConfig { alpha: 1.5, ..ByotConfig::default() }.validate().unwrap_err();
+        assert_eq!(error.to_string(), "`alpha` must be in [0, 1], got 1.5");
+    }
+}

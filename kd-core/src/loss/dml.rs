@@ -44,3 +44,26 @@ pub fn dml_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
         None => unreachable!("peer_logits was checked to be non-empty"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::testing::Tolerance;
+
+    #[test]
+    fn kl_to_a_peer_is_methods_md_kd_at_t1_and_zero_to_itself() {
+        let loss = dml_loss(student_logits(), &[teacher_logits()], &LABELS);
+        assert_close!(loss.get("kl").unwrap_or(f64::NAN), 0.1676312889, TABLE);
+        assert_close!(loss.get("ce").unwrap_or(f64::NAN), 0.2702599809, TABLE);
+        let alone = dml_loss(student_logits(), &[student_logits(), student_logits()], &LABELS);
+        assert_close!(alone.get("kl").unwrap_or(f64::NAN), 0.0, Tolerance::F64);
+    }
+
+    #[test]
+    #[should_panic(expected = "dml_loss: `peer_logits` is empty")]
+    fn needs_a_peer() {
+        let _ = dml_loss(student_logits(), &[], &LABELS);
+    }
+}

@@ -142,3 +142,39 @@ where
             .try_reshape_like(&(batch, Const::<O>, height, width))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::loss::test_vectors::*;
+    use crate::ops::value_of;
+    use crate::testing::Tolerance;
+
+    // d/ds mean((s − t)²) = 2(s − t)/N.
+    #[test]
+    fn value_and_gradient_in_closed_form() {
+        let (student, teacher) = (student_feat(), teacher_feat());
+        let loss = hint_loss(student.leaky_trace(), teacher.clone());
+        let diff = (student.clone() - teacher).as_vec();
+        assert_close!(value_of(&loss), diff.iter().map(|d| d * d).sum::<f64>() / 16.0, Tolerance::F64);
+        let expected: Vec<f64> = diff.iter().map(|d| 2.0 * d / 16.0).collect();
+        assert_close!(loss.backward().get(&student).as_vec(), expected, Tolerance::F64);
+    }
+
+    #[test]
+    fn adapters_align_widths_in_the_types() {
+        let dev = Cpu::default();
+        let adapter = dev.build_module::<LinearAdapter<3, 5>, f64>();
+        let vectors: Tensor<(usize, Const<3>), f64, _> = dev.ones_like(&(4, Const));
+        let aligned: Tensor<(usize, Const<5>), f64, _> = adapter.forward(vectors);
+        assert_eq!(aligned.shape().0, 4);
+
+        let conv = dev.build_module::<builder::Conv1x1Adapter<2, 6>, f64>();
+        let bound = 1.0 / 2f64.sqrt();
+        assert!(conv.weight.as_vec().iter().chain(conv.bias.as_vec().iter()).all(|w| w.abs() <= bound));
+        let maps: Tensor<(usize, Const<2>, usize, usize), f64, _> = dev.ones_like(&(3, Const, 4, 5));
+        let out: Tensor<(usize, Const<6>, usize, usize), f64, _> = conv.forward(maps);
+        assert_eq!(out.shape().concrete(), [3, 6, 4, 5]);
+    }
+}

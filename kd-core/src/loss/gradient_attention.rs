@@ -103,3 +103,32 @@ where
     let offset = half_sq_norm - value_of(&surrogate);
     surrogate + scalar::<E>(offset)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Net = dfdx::nn::modules::Linear<2, 3, f64, Cpu>;
+
+    #[test]
+    #[should_panic(expected = "gradient_at_loss: `fd_step` must be finite and > 0, got 0")]
+    fn finite_difference_step_is_checked_by_name() {
+        let dev = Cpu::default();
+        let model: Net = dev.build_module::<dfdx::nn::builders::Linear<2, 3>, f64>();
+        let input: Tensor<Rank2<2, 2>, f64, _> = dev.ones();
+        let teacher_grad = input_gradient(&model, input.clone(), &[0, 1]);
+        let _ = gradient_at_loss(&model, input.leaky_trace(), &[0, 1], teacher_grad, 0.0);
+    }
+
+    #[test]
+    fn a_student_equal_to_its_teacher_has_zero_loss_and_zero_weight_gradient() {
+        let dev = Cpu::default();
+        let model: Net = dev.build_module::<dfdx::nn::builders::Linear<2, 3>, f64>();
+        let input: Tensor<Rank2<2, 2>, f64, _> = dev.tensor([[0.5, -1.0], [2.0, 0.25]]);
+        let teacher_grad = input_gradient(&model, input.clone(), &[2, 0]);
+        let loss = gradient_at_loss(&model, input.traced(model.alloc_grads()), &[2, 0], teacher_grad, 1e-4);
+        assert_eq!(value_of(&loss), 0.0);
+        let grads = loss.backward();
+        assert!(grads.get(&model.weight).as_vec().iter().all(|g| *g == 0.0));
+    }
+}

@@ -101,3 +101,41 @@ impl<E: Dtype, D: Device<E>, T: Tape<E, D>> LossTerms<E, D, T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assert_close;
+    use crate::testing::Tolerance;
+
+    #[test]
+    fn total_is_the_weighted_sum_and_zero_weights_are_recorded_only() {
+        let dev = Cpu::default();
+        let x: Tensor<Rank1<3>, f64, _> = dev.tensor([1.0, 2.0, 3.0]);
+        let loss = LossTerms::new()
+            .add("a", 2.0, x.leaky_trace().sum())
+            .add("b", 0.0, x.leaky_trace().square().sum())
+            .add("c", 0.5, x.leaky_trace().square().sum());
+        assert_eq!(loss.terms().iter().map(|t| t.name).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_close!(loss.get("b").unwrap_or(f64::NAN), 14.0, Tolerance::F64);
+        assert_close!(loss.value(), 2.0 * 6.0 + 0.5 * 14.0, Tolerance::F64);
+        // d/dx (2 Σx + 0.5 Σx²) = 2 + x
+        assert_close!(loss.into_total().backward().get(&x), [3.0, 4.0, 5.0], Tolerance::F64);
+    }
+
+    #[test]
+    fn the_first_non_finite_term_is_named() {
+        let dev = Cpu::default();
+        let x: Tensor<Rank1<2>, f64, _> = dev.tensor([1.0, -1.0]);
+        let loss = LossTerms::new().add("fine", 1.0, x.leaky_trace().sum()).add("broken", 1.0, x.leaky_trace().sqrt().sum());
+        assert_eq!(loss.first_non_finite().map(|t| t.name), Some("broken"));
+    }
+
+    #[test]
+    #[should_panic(expected = "the weight of term `kd` must be finite and >= 0, got -1")]
+    fn negative_weights_are_rejected_by_term_name() {
+        let dev = Cpu::default();
+        let x: Tensor<Rank0, f64, _> = dev.tensor(1.0);
+        let _ = LossTerms::new().add("kd", -1.0, x.leaky_trace());
+    }
+}
