@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn shape_mismatch_is_reported() {
-        let err = first_mismatch(&[1.0, 2.0], &[1.0, 2.0, 3.0], Tolerance::F64).unwrap_err();
+        let err = first_mismatch(&[1.0, 2.0], &[1.0, 2.0, 3.0], Tolerance::F64).expect_err("shapes differ");
         assert!(err.contains("[2]") && err.contains("[3]"), "{err}");
     }
 

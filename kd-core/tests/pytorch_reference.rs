@@ -186,7 +186,8 @@ where
     adapter.weight = c.tensor("weight", (Const, Const));
     adapter.bias = c.tensor("bias", (Const,));
     let probe: Tensor<(usize, Const<6>, usize, usize), E, _> = c.tensor("probe", (b, Const, h, w));
-    let output: Tensor<(usize, Const<6>, usize, usize), E, _, OwnedTape<E, Cpu>> = adapter.forward(input.leaky_trace());
+    type Maps<E, const C: usize> = Tensor<(usize, Const<C>, usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
+    let output: Maps<E, 6> = adapter.forward(input.leaky_trace());
     assert_close!(output.retaped::<NoneTape>(), c.output.as_ref().expect("conv1x1 has an output").data, tol);
     let objective = (output * probe).sum();
     assert_close!(value_of(&objective), c.value, tol);

@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn alpha_outside_the_unit_interval_is_named() {
-        let error = ByotConfig { alpha: 1.5, ..ByotConfig::default() }.validate().unwrap_err();
+        let error = ByotConfig { alpha: 1.5, ..ByotConfig::default() }.validate().expect_err("invalid setting");
         assert_eq!(error.to_string(), "`alpha` must be in [0, 1], got 1.5");
     }
 }

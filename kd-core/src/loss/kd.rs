@@ -232,9 +232,9 @@ mod tests {
     #[test]
     fn config_validation_names_the_bad_setting() {
         assert!(KdConfig::default().validate().is_ok());
-        let error = KdConfig::default().with_kd_weight(-0.5).validate().unwrap_err();
+        let error = KdConfig::default().with_kd_weight(-0.5).validate().expect_err("invalid setting");
         assert_eq!(error.to_string(), "`kd_weight` must be finite and >= 0, got -0.5");
-        let error = KdConfig::default().with_temperature(-1.0).validate().unwrap_err();
+        let error = KdConfig::default().with_temperature(-1.0).validate().expect_err("invalid setting");
         assert_eq!(error.to_string(), "`temperature` must be finite and > 0, got -1");
     }
 
