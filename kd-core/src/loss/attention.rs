@@ -19,7 +19,7 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{expect_same_size, l2_normalize_last};
+use crate::ops::{expect_same_batch_and_spatial, l2_normalize_last};
 
 /// How the difference of two attention maps becomes a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,11 +89,7 @@ where
     T: Tape<E, D>,
 {
     crate::error::expect_setting("at_loss", crate::error::positive("p", p));
-    let (sb, _, sh, sw) = *student_feat.shape();
-    let (tb, _, th, tw) = *teacher_feat.shape();
-    expect_same_size("at_loss", "batch size", ("student_feat", sb.size()), ("teacher_feat", tb.size()));
-    expect_same_size("at_loss", "height", ("student_feat", sh.size()), ("teacher_feat", th.size()));
-    expect_same_size("at_loss", "width", ("student_feat", sw.size()), ("teacher_feat", tw.size()));
+    expect_same_batch_and_spatial("at_loss", student_feat.shape(), teacher_feat.shape());
 
     let diff = attention_map(student_feat, p) - attention_map(teacher_feat, p);
     match convention {

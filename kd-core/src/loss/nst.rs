@@ -19,7 +19,7 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{expect_same_size, l2_normalize_last, scalar};
+use crate::ops::{expect_same_batch_and_spatial, l2_normalize_last, scalar};
 
 /// The kernel of the MMD.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,11 +106,7 @@ where
     if let NstKernel::Gaussian { sigma } = kernel {
         crate::error::expect_setting("nst_loss", crate::error::positive("sigma", sigma));
     }
-    let (sb, _, sh, sw) = *student_feat.shape();
-    let (tb, _, th, tw) = *teacher_feat.shape();
-    expect_same_size("nst_loss", "batch size", ("student_feat", sb.size()), ("teacher_feat", tb.size()));
-    expect_same_size("nst_loss", "height", ("student_feat", sh.size()), ("teacher_feat", th.size()));
-    expect_same_size("nst_loss", "width", ("student_feat", sw.size()), ("teacher_feat", tw.size()));
+    expect_same_batch_and_spatial("nst_loss", student_feat.shape(), teacher_feat.shape());
 
     let student = normalized_channel_maps(student_feat);
     let teacher = normalized_channel_maps(teacher_feat);
