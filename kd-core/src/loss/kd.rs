@@ -217,6 +217,15 @@ mod tests {
         assert!(dfdx_kl.array().is_nan(), "dfdx's kl_div is NaN here, which is why kd_loss avoids ln(p)");
     }
 
+    // DistilBERT's per-token KD: rank-3 logits reduce like the (B·L, V) flattening.
+    #[test]
+    fn sequence_logits_average_over_every_position() {
+        let (student, teacher) = (wavy::<Rank3<2, 3, 5>>(6.0, 3.0), wavy::<Rank3<2, 3, 5>>(7.0, 3.0));
+        let sequence = kd_loss(student.clone(), teacher.clone(), 2.0);
+        let flat = kd_loss(student.reshape::<Rank2<6, 5>>(), teacher.reshape::<Rank2<6, 5>>(), 2.0);
+        assert_close!(value_of(&sequence), value_of(&flat), Tolerance::F64);
+    }
+
     #[test]
     #[should_panic(expected = "kd_loss: `temperature` must be finite and > 0, got 0")]
     fn zero_temperature_is_rejected_by_name() {
