@@ -27,6 +27,7 @@
 pub mod error;
 pub mod loss;
 pub mod ops;
+pub mod spatial;
 pub mod testing;
 
 pub use error::{Error, Result};
