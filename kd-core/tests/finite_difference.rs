@@ -157,3 +157,50 @@ fn bump<S: ConstShape>(t: &Tensor<S, f64, Cpu>, index: usize, delta: f64) -> Ten
     data[index] += delta;
     Cpu::default().tensor_from_vec(data, S::default())
 }
+
+mod spatial {
+    use super::*;
+    use kd_core::spatial::{adaptive_avg_pool2d, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, Conv2dGeometry};
+
+    fn geometry(kernel: usize, stride: usize, padding: usize, dilation: usize, groups: usize) -> Conv2dGeometry {
+        Conv2dGeometry::square(kernel).with_stride(stride).with_padding(padding).with_dilation(dilation).with_groups(groups)
+    }
+
+    /// `Σ out · probe` with a fixed probe, so every output element's gradient is exercised.
+    fn probed<S: Shape>(out: Taped<S>) -> Taped<Rank0> {
+        let n = out.shape().num_elements();
+        let probe = (0..n).map(|i| (i as f64 * 1.3).sin() + 0.2).collect();
+        let probe = Cpu::default().tensor_from_vec(probe, (n,));
+        (out.reshape_like(&(n,)) * probe).sum()
+    }
+
+    #[test]
+    fn conv2d_in_its_input_and_its_weight() {
+        let weight = wavy::<Rank4<4, 1, 3, 3>>(51.0, 0.5);
+        let input = wavy::<Rank4<2, 2, 5, 4>>(52.0, 1.0);
+        let g = geometry(3, 2, 1, 1, 2);
+        check_gradient("conv2d wrt input", input.clone(), |x| probed(conv2d(x, weight.retaped(), None, g).expect("fits")));
+        check_gradient("conv2d wrt weight", weight.clone(), |w| probed(conv2d(input.retaped(), w, None, g).expect("fits")));
+    }
+
+    #[test]
+    fn conv_transpose2d_in_its_input_and_its_weight() {
+        let weight = wavy::<Rank4<2, 3, 3, 3>>(53.0, 0.5);
+        let input = wavy::<Rank4<1, 2, 4, 3>>(55.0, 1.0);
+        let g = geometry(3, 2, 1, 1, 1);
+        check_gradient("conv_transpose2d wrt input", input.clone(), |x| {
+            probed(conv_transpose2d(x, weight.retaped(), None, g, (1, 0)).expect("fits"))
+        });
+        check_gradient("conv_transpose2d wrt weight", weight.clone(), |w| {
+            probed(conv_transpose2d(input.retaped(), w, None, g, (1, 0)).expect("fits"))
+        });
+    }
+
+    #[test]
+    fn pooling() {
+        // Distinct values: a central difference is only a derivative away from max-pool ties.
+        check_gradient("max_pool2d", wavy::<Rank4<2, 2, 6, 5>>(57.0, 1.0), |x| probed(max_pool2d(x, geometry(3, 2, 1, 1, 1)).expect("fits")));
+        check_gradient("avg_pool2d", wavy::<Rank4<2, 2, 6, 5>>(58.0, 1.0), |x| probed(avg_pool2d(x, geometry(2, 2, 1, 1, 1)).expect("fits")));
+        check_gradient("adaptive_avg_pool2d", wavy::<Rank4<2, 2, 7, 5>>(59.0, 1.0), |x| probed(adaptive_avg_pool2d(x, (3, 2))));
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use dfdx::prelude::*;
-use kd_core::spatial::{conv2d, Conv2dGeometry};
+use kd_core::spatial::{adaptive_avg_pool2d, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, Conv2dGeometry};
 use kd_core::testing::{assert_close_impl, Tolerance};
 use serde::Deserialize;
 
@@ -35,7 +35,24 @@ struct ConvGeometry {
     stride: usize,
     padding: usize,
     dilation: usize,
+    #[serde(default = "one")]
     groups: usize,
+    #[serde(default)]
+    output_padding: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl ConvGeometry {
+    fn geometry(&self) -> Conv2dGeometry {
+        Conv2dGeometry::square(self.kernel)
+            .with_stride(self.stride)
+            .with_padding(self.padding)
+            .with_dilation(self.dilation)
+            .with_groups(self.groups)
+    }
 }
 
 #[derive(Deserialize)]
@@ -52,8 +69,35 @@ struct ConvCase {
 }
 
 #[derive(Deserialize)]
+struct PoolResult {
+    output: Array,
+    probe: Array,
+    grad_input: Array,
+}
+
+#[derive(Deserialize)]
+struct PoolCase {
+    geometry: ConvGeometry,
+    input: Array,
+    max: PoolResult,
+    avg: Option<PoolResult>,
+}
+
+#[derive(Deserialize)]
+struct AdaptiveCase {
+    size: (usize, usize),
+    input: Array,
+    output: Array,
+    probe: Array,
+    grad_input: Array,
+}
+
+#[derive(Deserialize)]
 struct Fixture {
     conv2d: HashMap<String, ConvCase>,
+    conv_transpose2d: HashMap<String, ConvCase>,
+    pool2d: HashMap<String, PoolCase>,
+    adaptive_avg_pool2d: HashMap<String, AdaptiveCase>,
 }
 
 fn fixture() -> &'static Fixture {
@@ -72,8 +116,7 @@ where
     let cases = &fixture().conv2d;
     assert!(cases.len() >= 10, "the fixture covers the configurations");
     for (name, c) in cases {
-        let g = &c.geometry;
-        let geometry = Conv2dGeometry::square(g.kernel).with_stride(g.stride).with_padding(g.padding).with_dilation(g.dilation).with_groups(g.groups);
+        let geometry = c.geometry.geometry();
         let input = c.input.tensor::<E, _>(c.input.dims4());
         let weight = c.weight.tensor::<E, _>(c.weight.dims4());
         let bias = c.bias.tensor::<E, _>((c.bias.shape[0],));
@@ -93,12 +136,87 @@ where
     }
 }
 
-#[test]
-fn conv2d_f64() {
-    check_conv2d::<f64>(Tolerance::rel_abs(1e-10, 1e-12));
+fn check_conv_transpose2d<E: Dtype>(tol: Tolerance)
+where
+    Cpu: Device<E>,
+{
+    let cases = &fixture().conv_transpose2d;
+    assert!(cases.len() >= 5);
+    for (name, c) in cases {
+        let input = c.input.tensor::<E, _>(c.input.dims4());
+        let weight = c.weight.tensor::<E, _>(c.weight.dims4());
+        let bias = c.bias.tensor::<E, _>((c.bias.shape[0],));
+        let probe = c.probe.tensor::<E, _>(c.probe.dims4());
+        let extra = c.geometry.output_padding;
+        let output = conv_transpose2d(
+            input.leaky_trace(),
+            weight.retaped::<OwnedTape<E, Cpu>>(),
+            Some(bias.retaped::<OwnedTape<E, Cpu>>()),
+            c.geometry.geometry(),
+            (extra, extra),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(output.shape().concrete().to_vec(), c.output.shape, "{name}: output shape");
+        assert_close_impl(&output.retaped::<NoneTape>(), &c.output.data, tol, &format!("{name}: output"));
+        let grads = (output * probe).sum().backward();
+        assert_close_impl(&grads.get(&input), &c.grad_input.data, tol, &format!("{name}: grad input"));
+        assert_close_impl(&grads.get(&weight), &c.grad_weight.data, tol, &format!("{name}: grad weight"));
+        assert_close_impl(&grads.get(&bias), &c.grad_bias.data, tol, &format!("{name}: grad bias"));
+    }
 }
 
-#[test]
-fn conv2d_f32() {
-    check_conv2d::<f32>(Tolerance::rel_abs(1e-5, 1e-5));
+fn check_pool<E: Dtype>(tol: Tolerance)
+where
+    Cpu: Device<E>,
+{
+    let cases = &fixture().pool2d;
+    assert!(cases.keys().any(|name| name.contains("ties")), "the fixture has max-pool ties");
+    for (name, c) in cases {
+        let input = c.input.tensor::<E, _>(c.input.dims4());
+        let geometry = c.geometry.geometry();
+        let mut results = vec![("max", max_pool2d(input.leaky_trace(), geometry), &c.max)];
+        if let Some(avg) = &c.avg {
+            results.push(("avg", avg_pool2d(input.leaky_trace(), geometry), avg));
+        }
+        for (kind, output, expected) in results {
+            let output = output.unwrap_or_else(|e| panic!("{name} {kind}: {e}"));
+            assert_eq!(output.shape().concrete().to_vec(), expected.output.shape, "{name} {kind}: output shape");
+            assert_close_impl(&output.retaped::<NoneTape>(), &expected.output.data, tol, &format!("{name} {kind}: output"));
+            let probe = expected.probe.tensor::<E, _>(expected.probe.dims4());
+            let grads = (output * probe).sum().backward();
+            assert_close_impl(&grads.get(&input), &expected.grad_input.data, tol, &format!("{name} {kind}: grad input"));
+        }
+    }
 }
+
+fn check_adaptive<E: Dtype>(tol: Tolerance)
+where
+    Cpu: Device<E>,
+{
+    for (name, c) in &fixture().adaptive_avg_pool2d {
+        let input = c.input.tensor::<E, _>(c.input.dims4());
+        let output = adaptive_avg_pool2d(input.leaky_trace(), c.size);
+        assert_close_impl(&output.retaped::<NoneTape>(), &c.output.data, tol, &format!("{name}: output"));
+        let grads = (output * c.probe.tensor::<E, _>(c.probe.dims4())).sum().backward();
+        assert_close_impl(&grads.get(&input), &c.grad_input.data, tol, &format!("{name}: grad input"));
+    }
+}
+
+macro_rules! in_f64_and_f32 {
+    ($($check:ident),* $(,)?) => {$(
+        mod $check {
+            use kd_core::testing::Tolerance;
+            #[test]
+            fn f64() {
+                super::$check::<f64>(Tolerance::rel_abs(1e-10, 1e-12));
+            }
+            #[test]
+            fn f32() {
+                super::$check::<f32>(Tolerance::rel_abs(1e-5, 1e-5));
+            }
+        }
+    )*};
+}
+
+in_f64_and_f32!(check_conv2d, check_conv_transpose2d, check_pool, check_adaptive);
+

@@ -27,6 +27,26 @@ pub enum ShapeError {
         /// The number of groups.
         groups: usize,
     },
+    /// A transposed convolution's padding removes its whole output along `dimension`.
+    #[error("padding 2·{padding} removes the whole transposed-convolution output of {size} along the {dimension}")]
+    EmptyOutput {
+        /// `"height"` or `"width"`.
+        dimension: &'static str,
+        /// The output size before padding is removed.
+        size: usize,
+        /// The padding on each side.
+        padding: usize,
+    },
+    /// A pooling padding larger than half the kernel: some windows would see only padding.
+    #[error("padding {padding} is more than half the kernel {kernel} along the {dimension}")]
+    PaddingOverHalfKernel {
+        /// `"height"` or `"width"`.
+        dimension: &'static str,
+        /// The padding.
+        padding: usize,
+        /// The kernel size.
+        kernel: usize,
+    },
     /// A setting that must be at least 1 is 0.
     #[error("`{setting}` must be at least 1")]
     Zero {

@@ -4,19 +4,19 @@ use super::geometry::{Conv2dGeometry, ShapeError};
 
 /// Where patch element `(c, ky, kx)` of output position `(oy, ox)` reads the input: the flat
 /// input offset, or `None` in the padding. Shared by the forward gather and the backward scatter.
-struct Patches {
-    channels: usize,
-    height: usize,
-    width: usize,
-    out_h: usize,
-    out_w: usize,
-    geometry: Conv2dGeometry,
+pub(crate) struct Patches {
+    pub(crate) channels: usize,
+    pub(crate) height: usize,
+    pub(crate) width: usize,
+    pub(crate) out_h: usize,
+    pub(crate) out_w: usize,
+    pub(crate) geometry: Conv2dGeometry,
 }
 
 impl Patches {
     /// Calls `visit(col_index, input_index)` for every in-bounds tap, in the column layout
     /// `(G, B·OH·OW, Cg·KH·KW)`.
-    fn for_each(&self, batch: usize, mut visit: impl FnMut(usize, usize)) {
+    pub(crate) fn for_each(&self, batch: usize, mut visit: impl FnMut(usize, usize)) {
         let g = self.geometry;
         let (kh, kw) = g.kernel;
         let group_channels = self.channels / g.groups;
@@ -81,6 +81,48 @@ pub fn im2col<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
         let column_grads = grads.get(&output_ghost).as_vec();
         let input_grad = grads.get_or_alloc_mut(&input)?;
         patches.for_each(batch, |col, at| input_grad[at] += column_grads[col]);
+        Ok(())
+    });
+    Ok(output.put_tape(tape))
+}
+
+/// The adjoint of [`im2col`]: adds every column entry `(G, B·OH·OW, (C/G)·KH·KW)` back onto
+/// the image position it was gathered from, giving `(B, C, H, W)`. This is the output step of a
+/// transposed convolution.
+///
+/// Differentiable: the backward gathers the image gradient into columns.
+///
+/// # Errors
+/// A [`ShapeError`] when `geometry` does not map `height × width` to the columns' positions.
+pub fn col2im<E: Dtype, T: Tape<E, Cpu>>(
+    columns: Tensor<(usize, usize, usize), E, Cpu, T>,
+    geometry: Conv2dGeometry,
+    image: (usize, usize, usize, usize),
+) -> Result<Tensor<(usize, usize, usize, usize), E, Cpu, T>, ShapeError> {
+    let (batch, channels, height, width) = image;
+    let (out_h, out_w) = geometry.output_size(height, width)?;
+    geometry.check_groups(channels, geometry.groups)?;
+    let expected = (geometry.groups, batch * out_h * out_w, channels / geometry.groups * geometry.kernel.0 * geometry.kernel.1);
+    assert!(
+        *columns.shape() == expected,
+        "col2im: `columns` has shape {:?} but the geometry needs {expected:?}",
+        columns.shape().concrete()
+    );
+    let patches = Patches { channels, height, width, out_h, out_w, geometry };
+
+    let (columns, mut tape) = columns.split_tape();
+    let source = columns.as_vec();
+    let mut pixels = vec![E::default(); batch * channels * height * width];
+    patches.for_each(batch, |col, at| pixels[at] += source[col]);
+    let output = columns.device().tensor_from_vec(pixels, image);
+
+    let output_ghost = output.ghost();
+    tape.add_backward_op(move |grads| {
+        grads.try_alloc_for(&columns)?;
+        grads.try_alloc_for(&output_ghost)?;
+        let image_grads = grads.get(&output_ghost).as_vec();
+        let column_grad = grads.get_or_alloc_mut(&columns)?;
+        patches.for_each(batch, |col, at| column_grad[col] += image_grads[at]);
         Ok(())
     });
     Ok(output.put_tape(tape))

@@ -9,7 +9,9 @@
 mod conv2d;
 mod geometry;
 mod im2col;
+mod pool;
 
-pub use conv2d::conv2d;
+pub use conv2d::{conv2d, conv_transpose2d};
 pub use geometry::{Conv2dGeometry, ShapeError};
-pub use im2col::im2col;
+pub use im2col::{col2im, im2col};
+pub use pool::{adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d};
