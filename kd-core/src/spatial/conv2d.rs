@@ -15,13 +15,12 @@ use super::im2col::{col2im, im2col};
 ///
 /// # Panics
 /// If `weight`'s shape disagrees with the input channels, groups and kernel.
-#[allow(clippy::type_complexity)]
 pub fn conv2d<B, C, H, W, O, I, KH, KW, E, T>(
     input: Tensor<(B, C, H, W), E, Cpu, T>,
     weight: Tensor<(O, I, KH, KW), E, Cpu, T>,
     bias: Option<Tensor<(O,), E, Cpu, T>>,
     geometry: Conv2dGeometry,
-) -> Result<Tensor<(B, O, usize, usize), E, Cpu, T>, ShapeError>
+) -> super::SpatialResult<(B, O, usize, usize), E, T>
 where
     B: Dim,
     C: Dim,
@@ -76,14 +75,13 @@ where
 /// # Panics
 /// If `weight`'s shape disagrees with the input channels, groups and kernel, or
 /// `output_padding` is not smaller than the stride.
-#[allow(clippy::type_complexity)]
 pub fn conv_transpose2d<B, C, H, W, I, O, KH, KW, E, T>(
     input: Tensor<(B, C, H, W), E, Cpu, T>,
     weight: Tensor<(I, O, KH, KW), E, Cpu, T>,
     bias: Option<Tensor<(usize,), E, Cpu, T>>,
     geometry: Conv2dGeometry,
     output_padding: (usize, usize),
-) -> Result<Tensor<(B, usize, usize, usize), E, Cpu, T>, ShapeError>
+) -> super::SpatialResult<(B, usize, usize, usize), E, T>
 where
     B: Dim,
     C: Dim,

@@ -1,6 +1,6 @@
 use dfdx::prelude::*;
 
-use super::geometry::{Conv2dGeometry, ShapeError};
+use super::geometry::Conv2dGeometry;
 
 /// Where patch element `(c, ky, kx)` of output position `(oy, ox)` reads the input: the flat
 /// input offset, or `None` in the padding. Shared by the forward gather and the backward scatter.
@@ -60,7 +60,7 @@ impl Patches {
 pub fn im2col<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
     input: Tensor<(B, C, H, W), E, Cpu, T>,
     geometry: Conv2dGeometry,
-) -> Result<Tensor<(usize, usize, usize), E, Cpu, T>, ShapeError> {
+) -> super::SpatialResult<(usize, usize, usize), E, T> {
     let (batch, channels, height, width) = *input.shape();
     let (batch, channels, height, width) = (batch.size(), channels.size(), height.size(), width.size());
     let (out_h, out_w) = geometry.output_size(height, width)?;
@@ -98,7 +98,7 @@ pub fn col2im<E: Dtype, T: Tape<E, Cpu>>(
     columns: Tensor<(usize, usize, usize), E, Cpu, T>,
     geometry: Conv2dGeometry,
     image: (usize, usize, usize, usize),
-) -> Result<Tensor<(usize, usize, usize, usize), E, Cpu, T>, ShapeError> {
+) -> super::SpatialResult<(usize, usize, usize, usize), E, T> {
     let (batch, channels, height, width) = image;
     let (out_h, out_w) = geometry.output_size(height, width)?;
     geometry.check_groups(channels, geometry.groups)?;

@@ -27,7 +27,7 @@ fn check_pool_padding(geometry: &Conv2dGeometry) -> Result<(), ShapeError> {
 pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
     input: Tensor<(B, C, H, W), E, Cpu, T>,
     geometry: Conv2dGeometry,
-) -> Result<Tensor<(B, C, usize, usize), E, Cpu, T>, ShapeError> {
+) -> super::SpatialResult<(B, C, usize, usize), E, T> {
     check_pool_padding(&geometry)?;
     let (batch, channels, height, width) = *input.shape();
     let (b, c, h, w) = (batch.size(), channels.size(), height.size(), width.size());
@@ -50,7 +50,7 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
         let slot = &mut best[output_index(col)];
         // Strictly greater keeps the first maximum; NaN propagates as in PyTorch.
         let value = source[at];
-        if slot.map_or(true, |(max, _)| value > max || value.to_f64().map_or(false, f64::is_nan)) {
+        if slot.map_or(true, |(max, _)| value > max || value.to_f64().is_some_and(f64::is_nan)) {
             *slot = Some((value, at));
         }
     });
@@ -83,7 +83,7 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
 pub fn avg_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
     input: Tensor<(B, C, H, W), E, Cpu, T>,
     geometry: Conv2dGeometry,
-) -> Result<Tensor<(B, C, usize, usize), E, Cpu, T>, ShapeError>
+) -> super::SpatialResult<(B, C, usize, usize), E, T>
 where
     Cpu: Device<E>,
 {
