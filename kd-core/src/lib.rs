@@ -26,6 +26,7 @@
 
 pub mod error;
 pub mod loss;
+pub mod nn;
 pub mod ops;
 pub mod spatial;
 pub mod testing;
