@@ -78,20 +78,6 @@ pub fn expect_same_size(function: &str, what: &str, first: (&str, usize), second
     );
 }
 
-/// Panics unless two `(B, C, H, W)` feature maps agree in batch size, height and width (their
-/// channel counts may differ), naming `student_feat` and `teacher_feat`.
-#[track_caller]
-pub fn expect_same_batch_and_spatial<B1: Dim, C1: Dim, H1: Dim, W1: Dim, B2: Dim, C2: Dim, H2: Dim, W2: Dim>(
-    function: &str,
-    student: &(B1, C1, H1, W1),
-    teacher: &(B2, C2, H2, W2),
-) {
-    let sizes = [("batch size", student.0.size(), teacher.0.size()), ("height", student.2.size(), teacher.2.size()), ("width", student.3.size(), teacher.3.size())];
-    for (what, s, t) in sizes {
-        expect_same_size(function, what, ("student_feat", s), ("teacher_feat", t));
-    }
-}
-
 /// Panics unless the two tensors' runtime shapes agree, naming both arguments.
 #[track_caller]
 pub fn expect_same_shape<S: Shape>(function: &str, student: (&str, &S), teacher: (&str, &S)) {

@@ -194,7 +194,7 @@ where
     let [b, _, h, w] = c.dims::<4>("input");
     let input: Tensor<(usize, Const<3>, usize, usize), E, _> = c.tensor("input", (b, Const, h, w));
     let mut adapter = Cpu::default().build_module::<Conv1x1Adapter<3, 6>, E>();
-    adapter.weight = c.tensor("weight", (Const, Const));
+    adapter.weight = c.tensor::<_, E>("weight", (Const::<6>, Const::<3>)).reshape();
     adapter.bias = c.tensor("bias", (Const,));
     let probe: Tensor<(usize, Const<6>, usize, usize), E, _> = c.tensor("probe", (b, Const, h, w));
     type Maps<E, const C: usize> = Tensor<(usize, Const<C>, usize, usize), E, Cpu, OwnedTape<E, Cpu>>;

@@ -14,12 +14,15 @@
 //! `szagoruyko/attention-transfer/utils.py:at_loss`, also RepDistiller's and mdistiller's, used
 //! with β = 1000 ([`AtConfig::beta`]). `Paper` is torchdistill's `ATLoss(mode='paper')`, used
 //! with `β/2`. Summing or averaging over channels only differs by a factor that the
-//! normalisation removes. Student and teacher may have different channel counts; their spatial
-//! sizes must agree (pool the larger map first).
+//! normalisation removes. Student and teacher may have different channel counts; when their
+//! spatial sizes differ, the larger map is adaptive-average-pooled to the smaller one first, as
+//! RepDistiller and mdistiller do ([`pool_to_common_size`]).
 
 use dfdx::prelude::*;
 
-use crate::ops::{expect_same_batch_and_spatial, l2_normalize_last};
+use crate::spatial::pool_to_common_size;
+
+use crate::ops::{expect_same_size, l2_normalize_last};
 
 /// How the difference of two attention maps becomes a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,16 +68,17 @@ pub fn attention_map<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, D: Device<E>, T: 
 /// Attention transfer between one student and one teacher feature map.
 ///
 /// # Arguments
-/// - `student_feat`: `(B, C_s, H, W)`, taped.
-/// - `teacher_feat`: `(B, C_t, H, W)`, untaped.
+/// - `student_feat`: `(B, C_s, H_s, W_s)`, taped.
+/// - `teacher_feat`: `(B, C_t, H_t, W_t)`, untaped; the larger map is pooled to the other's size.
 /// - `p`: the power of the channel reduction (2 in the paper).
 /// - `convention`: see [`AtConvention`].
 ///
 /// # Panics
-/// If the batch or spatial sizes differ, or `p` is not finite and positive.
-pub fn at_loss<B, Cs, Ct, H, W, E, D, T>(
-    student_feat: Tensor<(B, Cs, H, W), E, D, T>,
-    teacher_feat: Tensor<(B, Ct, H, W), E, D>,
+/// If the batch sizes differ, one map is taller and the other wider, or `p` is not finite and
+/// positive.
+pub fn at_loss<B, Cs, Ct, Hs, Ws, Ht, Wt, E, D, T>(
+    student_feat: Tensor<(B, Cs, Hs, Ws), E, D, T>,
+    teacher_feat: Tensor<(B, Ct, Ht, Wt), E, D>,
     p: f64,
     convention: AtConvention,
 ) -> Tensor<Rank0, E, D, T>
@@ -82,14 +86,17 @@ where
     B: Dim,
     Cs: Dim,
     Ct: Dim,
-    H: Dim,
-    W: Dim,
+    Hs: Dim,
+    Ws: Dim,
+    Ht: Dim,
+    Wt: Dim,
     E: Dtype,
     D: Device<E>,
     T: Tape<E, D>,
 {
     crate::error::expect_setting("at_loss", crate::error::positive("p", p));
-    expect_same_batch_and_spatial("at_loss", student_feat.shape(), teacher_feat.shape());
+    expect_same_size("at_loss", "batch size", ("student_feat", student_feat.shape().0.size()), ("teacher_feat", teacher_feat.shape().0.size()));
+    let (student_feat, teacher_feat) = pool_to_common_size(student_feat, teacher_feat);
 
     let diff = attention_map(student_feat, p) - attention_map(teacher_feat, p);
     match convention {
@@ -133,11 +140,23 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "at_loss: `student_feat` has height 4 but `teacher_feat` has height 2")]
-    fn different_spatial_sizes_are_a_clear_error() {
+    fn a_larger_teacher_map_is_pooled_to_the_students_size() {
+        let student = wavy::<Rank4<2, 3, 2, 3>>(3.0, 1.0);
+        let teacher = wavy::<Rank4<2, 5, 4, 6>>(4.0, 1.0);
+        let pooled = crate::spatial::adaptive_avg_pool2d(teacher.clone(), (2, 3));
+        for convention in [AtConvention::AuthorsCode, AtConvention::Paper] {
+            let direct = at_loss(student.clone(), pooled.clone(), 2.0, convention);
+            let automatic = at_loss(student.clone(), teacher.clone(), 2.0, convention);
+            assert_close!(value_of(&automatic), value_of(&direct), Tolerance::F64);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "one is taller and the other wider")]
+    fn maps_without_a_smaller_one_are_a_clear_error() {
         let dev = Cpu::default();
-        let student: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 3, 4, 4));
-        let teacher: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 5, 2, 2));
+        let student: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 3, 4, 2));
+        let teacher: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 5, 2, 4));
         let _ = at_loss(student, teacher, 2.0, AtConvention::AuthorsCode);
     }
 }

@@ -11,16 +11,15 @@
 //! `HintLoss`, used there with weight 100 in a single stage. The paper writes `½‖·‖²` and trains
 //! the hint in a first stage; the factor and the schedule belong to the regime, not the loss.
 //!
-//! **Adapters:** [`LinearAdapter`] maps `(B, I)` vectors to `(B, O)`; [`Conv1x1Adapter`] maps
-//! `(B, I, H, W)` feature maps to `(B, O, H, W)` with one `O×I` matrix applied at every position
-//! (a 1×1 convolution, as torchdistill's 1×1 `ConvReg` and GAN Compression's adapters). Both are
-//! dfdx modules, so the optimiser updates them together with the student. Their dimensions are
-//! const generics: a student/teacher width mismatch the adapter does not bridge is a type error.
+//! **Adapters** (builders, so `dev.build_module::<Conv1x1Adapter<64, 256>, f32>()`):
+//! [`LinearAdapter`] maps `(B, I)` vectors to `(B, O)`; [`Conv1x1Adapter`] maps `(B, I, H, W)`
+//! to `(B, O, H, W)`; RepDistiller's spatial `ConvReg` variants also change the size:
+//! [`ConvRegDown`] halves it (stride-2 conv), [`ConvRegUp`] doubles it (transposed conv) and
+//! [`ConvRegShrink`] trims `K − 1` (larger kernel). All are dfdx modules, so the optimiser
+//! updates them with the student, and their channel counts are const generics: a width mismatch
+//! the adapter does not bridge is a type error.
 
-use dfdx::nn::{BuildModule, BuildOnDevice, Module, NonMutableModule, TensorCollection};
-use dfdx::nn::{ModuleVisitor, TensorOptions};
 use dfdx::prelude::*;
-use dfdx::tensor_ops::Device;
 
 use crate::ops::expect_same_shape;
 
@@ -47,101 +46,25 @@ pub fn hint_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
 /// A linear adapter from `I` student features to `O` teacher features (dfdx's `Linear`).
 pub type LinearAdapter<const I: usize, const O: usize> = dfdx::nn::builders::Linear<I, O>;
 
-/// Builder types, as dfdx's `nn::builders`.
-pub mod builder {
-    /// Builds a [`super::Conv1x1Adapter`] mapping `I` channels to `O`.
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-    pub struct Conv1x1Adapter<const I: usize, const O: usize>;
-}
+/// A 1×1 convolution from `I` to `O` channels at every position (torchdistill's 1×1 `ConvReg`,
+/// GAN Compression's adapters).
+pub type Conv1x1Adapter<const I: usize, const O: usize> = crate::nn::builders::Conv2D<I, O, 1>;
 
-/// A 1×1 convolution: `y[b, o, h, w] = Σ_i weight[o, i] · x[b, i, h, w] + bias[o]`.
-///
-/// Initialised as PyTorch's `Conv2d` (`kaiming_uniform_(a=√5)` ⇒ `U(−1/√I, 1/√I)` for weight and
-/// bias, fan-in `I·1·1`; `torch/nn/modules/conv.py`, `reset_parameters`).
-#[derive(Debug, Clone)]
-pub struct Conv1x1Adapter<const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
-    /// `O × I` channel mixing matrix.
-    pub weight: Tensor<Rank2<O, I>, E, D>,
-    /// Per-output-channel bias.
-    pub bias: Tensor<Rank1<O>, E, D>,
-}
+/// RepDistiller's `ConvReg` when the student map is twice the teacher's size (`s_H = 2·t_H`):
+/// 3×3 convolution with stride 2 and padding 1, then batch-norm and ReLU.
+pub type ConvRegDown<const I: usize, const O: usize> =
+    (crate::nn::builders::Conv2D<I, O, 3, 2, 1>, dfdx::nn::builders::BatchNorm2D<O>, dfdx::nn::builders::ReLU);
 
-impl<const I: usize, const O: usize, E: Dtype, D: Device<E>> BuildOnDevice<D, E>
-    for builder::Conv1x1Adapter<I, O>
-where
-    Conv1x1Adapter<I, O, E, D>: BuildModule<D, E>,
-{
-    type Built = Conv1x1Adapter<I, O, E, D>;
-    fn try_build_on_device(device: &D) -> Result<Self::Built, D::Err> {
-        Self::Built::try_build(device)
-    }
-}
+/// RepDistiller's `ConvReg` when the student map is half the teacher's size (`2·s_H = t_H`):
+/// 4×4 transposed convolution with stride 2 and padding 1, then batch-norm and ReLU.
+pub type ConvRegUp<const I: usize, const O: usize> =
+    (crate::nn::builders::ConvTrans2D<I, O, 4, 2, 1>, dfdx::nn::builders::BatchNorm2D<O>, dfdx::nn::builders::ReLU);
 
-impl<const I: usize, const O: usize, E: Dtype, D: Storage<E>> NonMutableModule
-    for Conv1x1Adapter<I, O, E, D>
-{
-}
-
-impl<const I: usize, const O: usize, E, D> TensorCollection<E, D> for Conv1x1Adapter<I, O, E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = Conv1x1Adapter<I, O, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, fan_in_uniform::<I, _, _, _>()),
-                Self::tensor("bias", |s| &s.bias, |s| &mut s.bias, fan_in_uniform::<I, _, _, _>()),
-            ),
-            |(weight, bias)| Conv1x1Adapter { weight, bias },
-        )
-    }
-}
-
-/// PyTorch's default initialisation of convolutions and linear layers: `U(−1/√fan_in, 1/√fan_in)`.
-pub(crate) fn fan_in_uniform<const FAN_IN: usize, S: ConstShape, E, D>() -> TensorOptions<S, E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    TensorOptions::reset_with(|t| {
-        let bound = crate::ops::scalar::<E>(1.0 / (FAN_IN as f64).sqrt());
-        t.try_fill_with_distr(rand_distr::Uniform::new(-bound, bound))
-    })
-}
-
-impl<B, H, W, const I: usize, const O: usize, E, D, T> Module<Tensor<(B, Const<I>, H, W), E, D, T>>
-    for Conv1x1Adapter<I, O, E, D>
-where
-    B: Dim,
-    H: Dim,
-    W: Dim,
-    E: Dtype,
-    D: Device<E>,
-    T: Tape<E, D>,
-{
-    type Output = Tensor<(B, Const<O>, H, W), E, D, T>;
-    type Error = D::Err;
-
-    fn try_forward(&self, x: Tensor<(B, Const<I>, H, W), E, D, T>) -> Result<Self::Output, D::Err> {
-        let (batch, _, height, width) = *x.shape();
-        let positions = height.size() * width.size();
-        // (B, I, HW) -> (B, HW, I) · (I, O) -> (B, HW, O): one matmul over all positions.
-        let mixed = x
-            .try_reshape_like(&(batch, Const::<I>, positions))?
-            .try_permute::<_, Axes3<0, 2, 1>>()?
-            .try_matmul(self.weight.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?;
-        let shape = *mixed.shape();
-        mixed
-            .try_add(self.bias.retaped::<T>().try_broadcast_like(&shape)?)?
-            .try_permute::<_, Axes3<0, 2, 1>>()?
-            .try_reshape_like(&(batch, Const::<O>, height, width))
-    }
-}
+/// RepDistiller's `ConvReg` when the student map is at least the teacher's size
+/// (`s_H ≥ t_H`): a convolution with kernel `1 + s_H − t_H` (no padding) shrinks it to the
+/// teacher's size, then batch-norm and ReLU.
+pub type ConvRegShrink<const I: usize, const O: usize, const KERNEL: usize> =
+    (crate::nn::builders::Conv2D<I, O, KERNEL>, dfdx::nn::builders::BatchNorm2D<O>, dfdx::nn::builders::ReLU);
 
 #[cfg(test)]
 mod tests {
@@ -170,11 +93,24 @@ mod tests {
         let aligned: Tensor<(usize, Const<5>), f64, _> = adapter.forward(vectors);
         assert_eq!(aligned.shape().0, 4);
 
-        let conv = dev.build_module::<builder::Conv1x1Adapter<2, 6>, f64>();
+        let conv = dev.build_module::<Conv1x1Adapter<2, 6>, f64>();
         let bound = 1.0 / 2f64.sqrt();
         assert!(conv.weight.as_vec().iter().chain(conv.bias.as_vec().iter()).all(|w| w.abs() <= bound));
         let maps: Tensor<(usize, Const<2>, usize, usize), f64, _> = dev.ones_like(&(3, Const, 4, 5));
         let out: Tensor<(usize, Const<6>, usize, usize), f64, _> = conv.forward(maps);
         assert_eq!(out.shape().concrete(), [3, 6, 4, 5]);
+    }
+
+    #[test]
+    fn convreg_variants_bring_the_student_map_to_the_teachers_size() {
+        let dev = Cpu::default();
+        let student: Tensor<(usize, Const<4>, usize, usize), f64, _> = dev.ones_like(&(2, Const, 8, 8));
+        let down = dev.build_module::<ConvRegDown<4, 6>, f64>().forward(student.clone());
+        assert_eq!(down.shape().concrete(), [2, 6, 4, 4]);
+        let small: Tensor<(usize, Const<4>, usize, usize), f64, _> = dev.ones_like(&(2, Const, 4, 4));
+        let up = dev.build_module::<ConvRegUp<4, 6>, f64>().forward(small);
+        assert_eq!(up.shape().concrete(), [2, 6, 8, 8]);
+        let shrink = dev.build_module::<ConvRegShrink<4, 6, 3>, f64>().forward(student);
+        assert_eq!(shrink.shape().concrete(), [2, 6, 6, 6]);
     }
 }

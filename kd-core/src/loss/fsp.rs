@@ -14,7 +14,8 @@
 //! **Convention:** the paper's (default, [`FspConvention::Paper`]); RepDistiller's `FSP` is
 //! the same divided by `C₁·C₂` ([`FspConvention::RepDistiller`]). torchdistill's non-squared
 //! column norm is not offered. Student and teacher must have the same channel counts for each
-//! pair (the paper pairs same-width stages).
+//! pair (the paper pairs same-width stages); within a pair, a larger layer is pooled to the
+//! smaller one's size.
 
 use dfdx::prelude::*;
 
@@ -32,29 +33,33 @@ pub enum FspConvention {
 
 /// The FSP (Gram) matrix of two feature maps: `(B, C₁, H, W)`, `(B, C₂, H, W)` -> `(B, C₁, C₂)`.
 ///
+/// When the two layers differ in size, the larger map is adaptive-average-pooled to the smaller
+/// one first (RepDistiller `FSP.compute_fsp`).
+///
 /// # Panics
-/// If the batch or spatial sizes differ.
-pub fn fsp_matrix<B, C1, C2, H, W, E, D, T, R>(
-    first: Tensor<(B, C1, H, W), E, D, T>,
-    second: Tensor<(B, C2, H, W), E, D, R>,
+/// If the batch sizes differ, or one map is taller and the other wider.
+pub fn fsp_matrix<B, C1, C2, H1, W1, H2, W2, E, D, T, R>(
+    first: Tensor<(B, C1, H1, W1), E, D, T>,
+    second: Tensor<(B, C2, H2, W2), E, D, R>,
 ) -> Tensor<(B, C1, C2), E, D, T>
 where
     B: Dim,
     C1: Dim,
     C2: Dim,
-    H: Dim,
-    W: Dim,
+    H1: Dim,
+    W1: Dim,
+    H2: Dim,
+    W2: Dim,
     E: Dtype,
     D: Device<E>,
     T: Tape<E, D> + Merge<R>,
     R: Tape<E, D>,
 {
+    expect_same_size("fsp_matrix", "batch size", ("first", first.shape().0.size()), ("second", second.shape().0.size()));
+    let (first, second) = crate::spatial::pool_to_common_size(first, second);
     let (b1, c1, h1, w1) = *first.shape();
-    let (b2, c2, h2, w2) = *second.shape();
-    expect_same_size("fsp_matrix", "batch size", ("first", b1.size()), ("second", b2.size()));
-    expect_same_size("fsp_matrix", "height", ("first", h1.size()), ("second", h2.size()));
-    expect_same_size("fsp_matrix", "width", ("first", w1.size()), ("second", w2.size()));
-    let positions = h1.size() * w1.size();
+    let c2 = second.shape().1;
+    let positions = h1 * w1;
     let first = first.reshape_like(&(b1, c1, positions));
     let second = second.reshape_like(&(b1, c2, positions)).permute::<_, Axes3<0, 2, 1>>();
     first.matmul(second) * scalar::<E>(1.0 / positions as f64)
@@ -100,11 +105,10 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "fsp_matrix: `first` has width 4 but `second` has width 2")]
-    fn layers_of_different_size_are_a_clear_error() {
-        let dev = Cpu::default();
-        let a: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 3, 4, 4));
-        let b: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 3, 4, 2));
-        let _ = fsp_matrix(a, b);
+    fn a_larger_layer_is_pooled_to_the_smaller_ones_size() {
+        let first = crate::loss::test_vectors::wavy::<Rank4<2, 3, 4, 4>>(1.0, 1.0);
+        let second = crate::loss::test_vectors::wavy::<Rank4<2, 2, 2, 2>>(2.0, 1.0);
+        let pooled = crate::spatial::adaptive_avg_pool2d(first.clone(), (2, 2));
+        crate::assert_close!(fsp_matrix(first, second.clone()), fsp_matrix(pooled, second), crate::testing::Tolerance::F64);
     }
 }

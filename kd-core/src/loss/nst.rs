@@ -15,11 +15,13 @@
 //! (per-sample kernel matrices, averaged over the batch too), the constant teacher–teacher term
 //! **included** so the value is the MMD² itself (the official MXNet code drops it; the gradient
 //! is the same). Weight 50 in RepDistiller; the paper writes `λ/2`. Channel counts may differ;
-//! the spatial sizes must agree.
+//! a larger map is adaptive-average-pooled to the smaller one's size first, as RepDistiller does.
 
 use dfdx::prelude::*;
 
-use crate::ops::{expect_same_batch_and_spatial, l2_normalize_last, scalar};
+use crate::spatial::pool_to_common_size;
+
+use crate::ops::{expect_same_size, l2_normalize_last, scalar};
 
 /// The kernel of the MMD.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,18 +89,21 @@ fn kernel_matrix<B: Dim, M: Dim, N: Dim, E: Dtype, D: Device<E>, T: Tape<E, D> +
 /// - `kernel`: the MMD kernel ([`NstKernel::default`] is the paper's polynomial, d = 2, c = 0).
 ///
 /// # Panics
-/// If the batch or spatial sizes differ, or a Gaussian `sigma` is not finite and positive.
-pub fn nst_loss<B, Cs, Ct, H, W, E, D, T>(
-    student_feat: Tensor<(B, Cs, H, W), E, D, T>,
-    teacher_feat: Tensor<(B, Ct, H, W), E, D>,
+/// If the batch sizes differ, one map is taller and the other wider, or a Gaussian `sigma` is
+/// not finite and positive.
+pub fn nst_loss<B, Cs, Ct, Hs, Ws, Ht, Wt, E, D, T>(
+    student_feat: Tensor<(B, Cs, Hs, Ws), E, D, T>,
+    teacher_feat: Tensor<(B, Ct, Ht, Wt), E, D>,
     kernel: NstKernel,
 ) -> Tensor<Rank0, E, D, T>
 where
     B: Dim,
     Cs: Dim,
     Ct: Dim,
-    H: Dim,
-    W: Dim,
+    Hs: Dim,
+    Ws: Dim,
+    Ht: Dim,
+    Wt: Dim,
     E: Dtype,
     D: Device<E>,
     T: Tape<E, D>,
@@ -106,7 +111,8 @@ where
     if let NstKernel::Gaussian { sigma } = kernel {
         crate::error::expect_setting("nst_loss", crate::error::positive("sigma", sigma));
     }
-    expect_same_batch_and_spatial("nst_loss", student_feat.shape(), teacher_feat.shape());
+    expect_same_size("nst_loss", "batch size", ("student_feat", student_feat.shape().0.size()), ("teacher_feat", teacher_feat.shape().0.size()));
+    let (student_feat, teacher_feat) = pool_to_common_size(student_feat, teacher_feat);
 
     let student = normalized_channel_maps(student_feat);
     let teacher = normalized_channel_maps(teacher_feat);

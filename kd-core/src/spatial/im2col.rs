@@ -93,7 +93,7 @@ pub fn im2col<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
 /// Differentiable: the backward gathers the image gradient into columns.
 ///
 /// # Errors
-/// A [`ShapeError`] when `geometry` does not map `height × width` to the columns' positions.
+/// A [`ShapeError`](super::ShapeError) when `geometry` does not map `height × width` to the columns' positions.
 pub fn col2im<E: Dtype, T: Tape<E, Cpu>>(
     columns: Tensor<(usize, usize, usize), E, Cpu, T>,
     geometry: Conv2dGeometry,

@@ -14,7 +14,7 @@ mod pool;
 pub use conv2d::{conv2d, conv_transpose2d};
 pub use geometry::{Conv2dGeometry, ShapeError};
 pub use im2col::{col2im, im2col};
-pub use pool::{adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d};
+pub use pool::{adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d, pool_to_common_size};
 
 /// A spatial op's output on the `Cpu` device, or why the shapes cannot work.
 pub type SpatialResult<S, E, T> = Result<dfdx::tensor::Tensor<S, E, dfdx::tensor::Cpu, T>, ShapeError>;

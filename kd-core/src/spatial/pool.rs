@@ -113,25 +113,23 @@ fn adaptive_bins<E: Dtype>(input: usize, output: usize) -> Vec<E> {
 }
 
 /// Adaptive average pooling to `size` (PyTorch's `F.adaptive_avg_pool2d`): `(B, C, H, W)` ->
-/// `(B, C, OH, OW)`, as `P_h · X · P_wᵀ` with PyTorch's bins. Used to bring a teacher's and a
-/// student's feature maps to a common size.
+/// `(B, C, OH, OW)`, as `P_h · X · P_wᵀ` with PyTorch's bins. Built from dfdx ops only, so it
+/// runs on any dfdx device. Used to bring a teacher's and a student's feature maps to a common
+/// size ([`pool_to_common_size`]).
 ///
 /// # Panics
 /// If an output size is 0.
-pub fn adaptive_avg_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
-    input: Tensor<(B, C, H, W), E, Cpu, T>,
+pub fn adaptive_avg_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    input: Tensor<(B, C, H, W), E, D, T>,
     size: (usize, usize),
-) -> Tensor<(B, C, usize, usize), E, Cpu, T>
-where
-    Cpu: Device<E>,
-{
+) -> Tensor<(B, C, usize, usize), E, D, T> {
     let (batch, channels, height, width) = *input.shape();
     let (b, c, h, w) = (batch.size(), channels.size(), height.size(), width.size());
     let (out_h, out_w) = size;
     assert!(out_h > 0 && out_w > 0, "adaptive_avg_pool2d: output size {size:?} must be positive");
     let dev = input.device().clone();
-    let columns: Tensor<(usize, usize), E, Cpu> = dev.tensor_from_vec(adaptive_bins(w, out_w), (out_w, w));
-    let rows: Tensor<(usize, usize), E, Cpu> = dev.tensor_from_vec(adaptive_bins(h, out_h), (out_h, h));
+    let columns: Tensor<(usize, usize), E, D> = dev.tensor_from_vec(adaptive_bins(w, out_w), (out_w, w));
+    let rows: Tensor<(usize, usize), E, D> = dev.tensor_from_vec(adaptive_bins(h, out_h), (out_h, h));
     input
         .reshape_like(&(b * c * h, w))
         .matmul(columns.permute::<_, Axes2<1, 0>>()) // (B·C·H, OW)
@@ -153,4 +151,43 @@ where
 {
     let (batch, channels, height, width) = *input.shape();
     input.reshape_like(&(batch, channels.size() * height.size() * width.size()))
+}
+
+/// Pools the larger of two feature maps to the other's `H × W` with [`adaptive_avg_pool2d`], as
+/// RepDistiller and mdistiller do before attention transfer, NST and FSP. Maps of equal size
+/// pass through unchanged.
+///
+/// # Panics
+/// If one map is taller and the other wider: there is no "smaller" map to pool to.
+#[allow(clippy::type_complexity)]
+pub fn pool_to_common_size<B1, C1, H1, W1, B2, C2, H2, W2, E, D, T1, T2>(
+    first: Tensor<(B1, C1, H1, W1), E, D, T1>,
+    second: Tensor<(B2, C2, H2, W2), E, D, T2>,
+) -> (Tensor<(B1, C1, usize, usize), E, D, T1>, Tensor<(B2, C2, usize, usize), E, D, T2>)
+where
+    B1: Dim,
+    C1: Dim,
+    H1: Dim,
+    W1: Dim,
+    B2: Dim,
+    C2: Dim,
+    H2: Dim,
+    W2: Dim,
+    E: Dtype,
+    D: Device<E>,
+    T1: Tape<E, D>,
+    T2: Tape<E, D>,
+{
+    let (b1, c1, h1, w1) = *first.shape();
+    let (b2, c2, h2, w2) = *second.shape();
+    let (first_size, second_size) = ((h1.size(), w1.size()), (h2.size(), w2.size()));
+    let common = (first_size.0.min(second_size.0), first_size.1.min(second_size.1));
+    assert!(
+        common == first_size || common == second_size,
+        "pool_to_common_size: maps of {first_size:?} and {second_size:?}: one is taller and the other wider"
+    );
+    let resize = |size: (usize, usize)| size != common;
+    let first = if resize(first_size) { adaptive_avg_pool2d(first, common) } else { first.reshape_like(&(b1, c1, common.0, common.1)) };
+    let second = if resize(second_size) { adaptive_avg_pool2d(second, common) } else { second.reshape_like(&(b2, c2, common.0, common.1)) };
+    (first, second)
 }
