@@ -24,8 +24,11 @@
 //! # let _ = grads;
 //! ```
 
+pub mod data;
 pub mod error;
 pub mod loss;
+pub mod metrics;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod spatial;

