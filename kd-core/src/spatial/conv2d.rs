@@ -1,13 +1,40 @@
 use dfdx::prelude::*;
 
+use super::conv_kernel::ConvPlan;
 use super::geometry::{Conv2dGeometry, ShapeError};
-use super::im2col::{col2im, im2col};
+
+/// A tensor's values in row-major order: a memcpy when it is contiguous.
+fn values<S: Shape, E: Dtype>(t: Tensor<S, E, Cpu>) -> (Tensor<S, E, Cpu>, Vec<E>) {
+    let t = t.contiguous();
+    let mut data = vec![E::default(); t.shape().num_elements()];
+    t.copy_into(&mut data);
+    (t, data)
+}
+
+/// Splits the tapes of an input, a weight and an optional bias, merging them into one.
+#[allow(clippy::type_complexity)]
+fn split_tapes<S1: Shape, S2: Shape, S3: Shape, E: Dtype, T: Tape<E, Cpu>>(
+    input: Tensor<S1, E, Cpu, T>,
+    weight: Tensor<S2, E, Cpu, T>,
+    bias: Option<Tensor<S3, E, Cpu, T>>,
+) -> (Tensor<S1, E, Cpu>, Tensor<S2, E, Cpu>, Option<Tensor<S3, E, Cpu>>, T) {
+    let (input, tape) = input.split_tape();
+    let (weight, weight_tape) = weight.split_tape();
+    let mut tape = tape.merge(weight_tape);
+    let bias = bias.map(|bias| {
+        let (bias, bias_tape) = bias.split_tape();
+        tape = std::mem::take(&mut tape).merge(bias_tape);
+        bias
+    });
+    (input, weight, bias, tape)
+}
 
 /// 2-D convolution (PyTorch's `F.conv2d`): `input (B, C, H, W)`, `weight (O, C/G, KH, KW)` and
 /// optional `bias (O)` -> `(B, O, OH, OW)`.
 ///
-/// Lowered to [`im2col`] and one batched matmul over the groups,
-/// `(G, B·OH·OW, (C/G)·KH·KW) × (G, (C/G)·KH·KW, O/G)`.
+/// One differentiable op on dfdx's tape: per sample and group, the patches are gathered into a
+/// reused buffer (im2col) and multiplied by the `gemm` kernels dfdx uses; samples run in
+/// parallel. The backward gives the input, weight and bias gradients.
 ///
 /// # Errors
 /// A [`ShapeError`] naming the dimension when the kernel does not fit the padded input, or the
@@ -32,13 +59,11 @@ where
     KW: Dim,
     E: Dtype,
     T: Tape<E, Cpu>,
-    Cpu: Device<E>,
 {
     let (batch, channels, height, width) = *input.shape();
     let (out_channels, group_channels, kh, kw) = *weight.shape();
-    let groups = geometry.groups;
     geometry.check_groups(channels.size(), out_channels.size())?;
-    let expected = (channels.size() / groups, geometry.kernel);
+    let expected = (channels.size() / geometry.groups, geometry.kernel);
     assert!(
         (group_channels.size(), (kh.size(), kw.size())) == expected,
         "conv2d: `weight` has shape {:?} but needs [out, {}, {}, {}] (input channels / groups, kernel)",
@@ -48,29 +73,49 @@ where
         expected.1 .1
     );
     let (out_h, out_w) = geometry.output_size(height.size(), width.size())?;
-    let per_group = out_channels.size() / groups;
+    let plan = ConvPlan {
+        batch: batch.size(),
+        channels: channels.size(),
+        height: height.size(),
+        width: width.size(),
+        out_channels: out_channels.size(),
+        out_h,
+        out_w,
+        geometry,
+    };
 
-    let columns = im2col(input, geometry)?; // (G, B·L, Cg·K²)
-    let kernel = weight
-        .reshape_like(&(groups, per_group, expected.0 * kh.size() * kw.size()))
-        .permute::<_, Axes3<0, 2, 1>>(); // (G, Cg·K², Og)
-    let output = columns
-        .matmul(kernel) // (G, B·L, Og)
-        .reshape_like(&(groups, batch.size(), out_h * out_w, per_group))
-        .permute::<_, Axes4<1, 0, 3, 2>>() // (B, G, Og, L)
-        .reshape_like(&(batch, out_channels, out_h, out_w));
-    Ok(add_channel_bias(output, bias))
+    let (input, weight, bias, mut tape) = split_tapes(input, weight, bias);
+    let (input, x) = values(input);
+    let (weight, w) = values(weight);
+    let bias_values = bias.clone().map(|b| values(b).1);
+    let y = plan.forward(&x, &w, bias_values.as_deref());
+    let output = input.device().tensor_from_vec(y, (batch, out_channels, out_h, out_w));
+
+    let output_ghost = output.ghost();
+    tape.add_backward_op(move |grads| {
+        grads.try_alloc_for(&output_ghost)?;
+        let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&output_ghost)?);
+        plan.backward_input(&w, &dy, grads.get_or_alloc_mut(&input)?);
+        plan.backward_weight(&x, &dy, grads.get_or_alloc_mut(&weight)?);
+        if let Some(bias) = &bias {
+            plan.backward_bias(&dy, grads.get_or_alloc_mut(bias)?);
+        }
+        **grads.get_or_alloc_mut(&output_ghost)? = dy;
+        Ok(())
+    });
+    Ok(output.put_tape(tape))
 }
 
 /// Transposed 2-D convolution (PyTorch's `F.conv_transpose2d`): `input (B, C, H, W)`,
 /// `weight (C, O/G, KH, KW)`, optional `bias (O)` -> `(B, O, OH, OW)` with
 /// `OH = (H − 1)·s − 2p + d(KH − 1) + output_padding + 1`.
 ///
-/// The adjoint of [`conv2d`] in its input: one batched matmul then [`col2im`].
+/// The adjoint of [`conv2d`] in its input, computed by the same kernel: this op's forward is
+/// the convolution's input gradient, its input gradient is the convolution's forward.
 ///
 /// # Errors
-/// A [`ShapeError`] when the geometry cannot produce the output size, or the channels do not
-/// split into the groups.
+/// A [`ShapeError`] when the padding removes the whole output, or the channels do not split
+/// into the groups.
 ///
 /// # Panics
 /// If `weight`'s shape disagrees with the input channels, groups and kernel, or
@@ -93,7 +138,6 @@ where
     KW: Dim,
     E: Dtype,
     T: Tape<E, Cpu>,
-    Cpu: Device<E>,
 {
     let (batch, channels, height, width) = *input.shape();
     let (in_channels, per_group, kh, kw) = *weight.shape();
@@ -116,34 +160,57 @@ where
         let full = input.saturating_sub(1) * s + d * (k.max(1) - 1) + extra + 1;
         full.checked_sub(2 * p).filter(|&size| size > 0).ok_or(ShapeError::EmptyOutput { dimension, size: full, padding: p })
     };
-    let (in_h, in_w) = (height.size(), width.size());
-    let out_h = grow("height", in_h, g.kernel.0, g.stride.0, g.padding.0, g.dilation.0, output_padding.0)?;
-    let out_w = grow("width", in_w, g.kernel.1, g.stride.1, g.padding.1, g.dilation.1, output_padding.1)?;
-    let group_in = channels.size() / groups;
+    let out_h = grow("height", height.size(), g.kernel.0, g.stride.0, g.padding.0, g.dilation.0, output_padding.0)?;
+    let out_w = grow("width", width.size(), g.kernel.1, g.stride.1, g.padding.1, g.dilation.1, output_padding.1)?;
+    // The convolution this one is the adjoint of: from the (larger) output back to the input.
+    let plan = ConvPlan {
+        batch: batch.size(),
+        channels: out_channels,
+        height: out_h,
+        width: out_w,
+        out_channels: channels.size(),
+        out_h: height.size(),
+        out_w: width.size(),
+        geometry,
+    };
+    debug_assert_eq!(geometry.output_size(out_h, out_w), Ok((height.size(), width.size())));
 
-    // (B, C, H, W) -> (G, B·H·W, C/G), then × (G, C/G, (O/G)·K²) -> columns of the output image.
-    let rows = input
-        .reshape_like(&(batch.size(), groups, group_in, in_h * in_w))
-        .permute::<_, Axes4<1, 0, 3, 2>>()
-        .reshape_like(&(groups, batch.size() * in_h * in_w, group_in));
-    let kernel = weight.reshape_like(&(groups, group_in, per_group.size() * kh.size() * kw.size()));
-    let image = col2im(rows.matmul(kernel), geometry, (batch.size(), out_channels, out_h, out_w))?;
-    let output = image.reshape_like(&(batch, out_channels, out_h, out_w));
-    Ok(add_channel_bias(output, bias))
+    let (input, weight, bias, mut tape) = split_tapes(input, weight, bias);
+    let (input, x) = values(input);
+    let (weight, w) = values(weight);
+    let mut y = vec![E::default(); batch.size() * out_channels * out_h * out_w];
+    plan.backward_input(&w, &x, &mut y);
+    if let Some(bias) = &bias {
+        let b = values(bias.clone()).1;
+        for (k, row) in y.chunks_mut(out_h * out_w).enumerate() {
+            let add = b[k % out_channels];
+            row.iter_mut().for_each(|v| *v += add);
+        }
+    }
+    let output = input.device().tensor_from_vec(y, (batch, out_channels, out_h, out_w));
+
+    let output_ghost = output.ghost();
+    tape.add_backward_op(move |grads| {
+        grads.try_alloc_for(&output_ghost)?;
+        let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&output_ghost)?);
+        let dx = plan.forward(&dy, &w, None);
+        grads.get_or_alloc_mut(&input)?.iter_mut().zip(dx).for_each(|(g, d)| *g += d);
+        plan.backward_weight(&dy, &x, grads.get_or_alloc_mut(&weight)?);
+        if let Some(bias) = &bias {
+            let adjoint = ConvPlan { channels: plan.out_channels, out_channels: plan.channels, ..plan };
+            adjoint_bias(&adjoint, &dy, grads.get_or_alloc_mut(bias)?);
+        }
+        **grads.get_or_alloc_mut(&output_ghost)? = dy;
+        Ok(())
+    });
+    Ok(output.put_tape(tape))
 }
 
-fn add_channel_bias<B: Dim, O: Dim, E: Dtype, T: Tape<E, Cpu>>(
-    output: Tensor<(B, O, usize, usize), E, Cpu, T>,
-    bias: Option<Tensor<(O,), E, Cpu, T>>,
-) -> Tensor<(B, O, usize, usize), E, Cpu, T>
-where
-    Cpu: Device<E>,
-{
-    match bias {
-        Some(bias) => {
-            let shape = *output.shape();
-            output + bias.broadcast_like::<_, Axes3<0, 2, 3>>(&shape)
-        }
-        None => output,
+/// `db[o] += Σ dy[b, o, ...]` over an output laid out as `(B, plan.out_channels, OH·OW)` of the
+/// transposed op, whose spatial size is `plan`'s input size.
+fn adjoint_bias<E: Dtype>(plan: &ConvPlan, dy: &[E], db: &mut [E]) {
+    let positions = (plan.height * plan.width).max(1);
+    for (k, row) in dy.chunks(positions).enumerate() {
+        db[k % plan.out_channels] += row.iter().fold(E::default(), |acc, &v| acc + v);
     }
 }

@@ -1,12 +1,15 @@
 //! Spatial ops that dfdx 0.13 compiles only behind its (no longer building) `nightly` feature,
 //! rebuilt on its public tape API for the `Cpu` device.
 //!
-//! [`conv2d`] lowers a convolution to [`im2col`] (a differentiable patch gather, this module's
-//! only hand-written kernel) followed by dfdx's batched matmul, so the arithmetic runs in the
-//! same `gemm` kernels as every dfdx `Linear`, and the backward of the matmul is dfdx's own.
-//! A `Cuda` version needs only an `im2col` kernel for that device.
+//! [`conv2d`] and [`conv_transpose2d`] are one fused op each: per sample and group, patches are
+//! gathered into a reused buffer and multiplied by the `gemm` kernels dfdx itself uses, with the
+//! samples in parallel; the transposed convolution reuses the same kernel as the adjoint.
+//! Pooling gathers patches with the differentiable [`im2col`]. A `Cuda` version would add a
+//! kernel per op behind the same functions.
 
 mod conv2d;
+mod conv_kernel;
+mod gemm;
 mod geometry;
 mod im2col;
 mod pool;
