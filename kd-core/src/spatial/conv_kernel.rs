@@ -9,6 +9,17 @@ use rayon::prelude::*;
 use super::gemm::{matmul, View};
 use super::geometry::Conv2dGeometry;
 
+/// One patch row of the im2col matrix: where it starts, which output rows and columns see the
+/// image (the others see padding), and where its taps read.
+struct TapRow {
+    row: usize,
+    rows: std::ops::Range<usize>,
+    columns: std::ops::Range<usize>,
+    plane: usize,
+    y_offset: isize,
+    x_offset: isize,
+}
+
 /// The sizes of one convolution `(B, C, H, W) -> (B, O, OH, OW)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvPlan {
@@ -53,50 +64,62 @@ impl ConvPlan {
         self.out_channels * self.positions()
     }
 
-    /// Visits every in-image run of one patch row: `(row start in cols, first input index,
-    /// length)`, with input steps of the horizontal stride. Runs cover only valid taps; the
-    /// gather zero-fills the rest of its buffer first.
-    fn for_each_run(&self, group: usize, mut visit: impl FnMut(usize, usize, usize)) {
+    /// Visits every patch row `(channel, ky, kx)` of `group` with the output positions whose
+    /// tap lands inside the image; the rest of the row reads padding.
+    fn for_each_tap_row(&self, group: usize, mut visit: impl FnMut(&TapRow)) {
         let g = self.geometry;
         let (kh, kw) = g.kernel;
-        let positions = self.positions();
         for cg in 0..self.group_in() {
             let plane = (group * self.group_in() + cg) * self.height * self.width;
             for ky in 0..kh {
                 let (oy_lo, oy_hi, y_offset) = valid_range(self.out_h, self.height, g.stride.0, g.dilation.0, g.padding.0, ky);
                 for kx in 0..kw {
                     let (ox_lo, ox_hi, x_offset) = valid_range(self.out_w, self.width, g.stride.1, g.dilation.1, g.padding.1, kx);
-                    let row = ((cg * kh + ky) * kw + kx) * positions;
-                    for oy in oy_lo..oy_hi {
-                        let y = (oy * g.stride.0) as isize + y_offset;
-                        let x = (ox_lo * g.stride.1) as isize + x_offset;
-                        visit(row + oy * self.out_w + ox_lo, plane + y as usize * self.width + x as usize, ox_hi - ox_lo);
-                    }
+                    let row = ((cg * kh + ky) * kw + kx) * self.positions();
+                    visit(&TapRow { row, rows: oy_lo..oy_hi, columns: ox_lo..ox_hi, plane, y_offset, x_offset });
                 }
             }
         }
     }
 
-    /// `cols (patch × positions) = im2col(image, group)`.
+    /// The input index of output position `(oy, ox)` of a tap row (inside its valid ranges).
+    fn input_index(&self, tap: &TapRow, oy: usize, ox: usize) -> usize {
+        let y = (oy * self.geometry.stride.0) as isize + tap.y_offset;
+        let x = (ox * self.geometry.stride.1) as isize + tap.x_offset;
+        tap.plane + y as usize * self.width + x as usize
+    }
+
+    /// `cols (patch × positions) = im2col(image, group)`; padding taps become zeros.
     fn gather<E: Dtype>(&self, image: &[E], group: usize, cols: &mut [E]) {
-        cols.iter_mut().for_each(|v| *v = E::default());
-        let stride = self.geometry.stride.1;
-        self.for_each_run(group, |col, at, len| {
-            let dst = &mut cols[col..col + len];
-            if stride == 1 {
-                dst.copy_from_slice(&image[at..at + len]);
-            } else {
-                dst.iter_mut().zip(image[at..].iter().step_by(stride)).for_each(|(d, s)| *d = *s);
+        let (out_w, stride) = (self.out_w, self.geometry.stride.1);
+        self.for_each_tap_row(group, |tap| {
+            let row = &mut cols[tap.row..tap.row + self.positions()];
+            row[..tap.rows.start * out_w].iter_mut().for_each(|v| *v = E::default());
+            row[tap.rows.end * out_w..].iter_mut().for_each(|v| *v = E::default());
+            for oy in tap.rows.clone() {
+                let segment = &mut row[oy * out_w..(oy + 1) * out_w];
+                segment[..tap.columns.start].iter_mut().for_each(|v| *v = E::default());
+                segment[tap.columns.end..].iter_mut().for_each(|v| *v = E::default());
+                let (at, len) = (self.input_index(tap, oy, tap.columns.start), tap.columns.len());
+                let valid = &mut segment[tap.columns.clone()];
+                if stride == 1 {
+                    valid.copy_from_slice(&image[at..at + len]);
+                } else {
+                    valid.iter_mut().zip(image[at..].iter().step_by(stride)).for_each(|(d, s)| *d = *s);
+                }
             }
         });
     }
 
     /// `image += col2im(cols, group)`, the adjoint of [`Self::gather`].
     fn scatter<E: Dtype>(&self, cols: &[E], group: usize, image: &mut [E]) {
-        let stride = self.geometry.stride.1;
-        self.for_each_run(group, |col, at, len| {
-            let src = &cols[col..col + len];
-            src.iter().zip(image[at..].iter_mut().step_by(stride)).for_each(|(s, d)| *d += *s);
+        let (out_w, stride) = (self.out_w, self.geometry.stride.1);
+        self.for_each_tap_row(group, |tap| {
+            for oy in tap.rows.clone() {
+                let at = self.input_index(tap, oy, tap.columns.start);
+                let src = &cols[tap.row + oy * out_w + tap.columns.start..tap.row + oy * out_w + tap.columns.end];
+                src.iter().zip(image[at..].iter_mut().step_by(stride)).for_each(|(s, d)| *d += *s);
+            }
         });
     }
 
@@ -106,55 +129,65 @@ impl ConvPlan {
         &weight[group * size..(group + 1) * size]
     }
 
+    /// How many samples each rayon task takes: one contiguous run per thread, so every task
+    /// allocates its patch buffer once.
+    fn samples_per_task(&self) -> usize {
+        self.batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+    }
+
     /// `y = conv(x, weight) + bias`, `x (B, C, H, W)`, `weight (O, C/G, KH, KW)`.
     pub fn forward<E: Dtype>(&self, x: &[E], weight: &[E], bias: Option<&[E]>) -> Vec<E> {
         let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
+        let (image_len, output_len, per_task) = (self.image_len().max(1), self.output_len().max(1), self.samples_per_task());
         let mut y = vec![E::default(); self.batch * self.output_len()];
-        y.par_chunks_mut(self.output_len().max(1)).zip(x.par_chunks(self.image_len().max(1))).for_each_init(
-            || vec![E::default(); patch * positions],
-            |cols, (y_b, x_b)| {
+        y.par_chunks_mut(output_len * per_task).zip(x.par_chunks(image_len * per_task)).for_each(|(y_task, x_task)| {
+            let mut cols = vec![E::default(); patch * positions];
+            for (y_b, x_b) in y_task.chunks_mut(output_len).zip(x_task.chunks(image_len)) {
                 for group in 0..self.geometry.groups {
-                    self.gather(x_b, group, cols);
+                    self.gather(x_b, group, &mut cols);
                     let out = &mut y_b[group * group_out * positions..(group + 1) * group_out * positions];
                     let block = self.weight_block(weight, group);
-                    matmul(out, View::row_major(group_out, positions), block, View::row_major(group_out, patch), cols, View::row_major(patch, positions), false);
+                    matmul(out, View::row_major(group_out, positions), block, View::row_major(group_out, patch), &cols, View::row_major(patch, positions), false);
                 }
                 if let Some(bias) = bias {
                     for (row, &b) in y_b.chunks_mut(positions.max(1)).zip(bias) {
                         row.iter_mut().for_each(|v| *v += b);
                     }
                 }
-            },
-        );
+            }
+        });
         y
     }
 
     /// `dx += convᵀ(dy, weight)`: the input gradient (and the transposed convolution).
     pub fn backward_input<E: Dtype>(&self, weight: &[E], dy: &[E], dx: &mut [E]) {
         let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        dx.par_chunks_mut(self.image_len().max(1)).zip(dy.par_chunks(self.output_len().max(1))).for_each_init(
-            || vec![E::default(); patch * positions],
-            |dcols, (dx_b, dy_b)| {
+        let (image_len, output_len, per_task) = (self.image_len().max(1), self.output_len().max(1), self.samples_per_task());
+        dx.par_chunks_mut(image_len * per_task).zip(dy.par_chunks(output_len * per_task)).for_each(|(dx_task, dy_task)| {
+            let mut dcols = vec![E::default(); patch * positions];
+            for (dx_b, dy_b) in dx_task.chunks_mut(image_len).zip(dy_task.chunks(output_len)) {
                 for group in 0..self.geometry.groups {
                     let block = self.weight_block(weight, group);
                     let grad = &dy_b[group * group_out * positions..(group + 1) * group_out * positions];
-                    matmul(dcols, View::row_major(patch, positions), block, View::row_major(group_out, patch).t(), grad, View::row_major(group_out, positions), false);
-                    self.scatter(dcols, group, dx_b);
+                    matmul(&mut dcols, View::row_major(patch, positions), block, View::row_major(group_out, patch).t(), grad, View::row_major(group_out, positions), false);
+                    self.scatter(&dcols, group, dx_b);
                 }
-            },
-        );
+            }
+        });
     }
 
-    /// `dw += Σ_b dy_b · im2col(x_b)ᵀ`.
+    /// `dw += Σ_b dy_b · im2col(x_b)ᵀ`: one partial sum per task, added at the end.
     pub fn backward_weight<E: Dtype>(&self, x: &[E], dy: &[E], dw: &mut [E]) {
         let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
+        let (image_len, output_len, per_task) = (self.image_len().max(1), self.output_len().max(1), self.samples_per_task());
         let len = dw.len();
-        let total = x
-            .par_chunks(self.image_len().max(1))
-            .zip(dy.par_chunks(self.output_len().max(1)))
-            .fold(
-                || (vec![E::default(); len], vec![E::default(); patch * positions]),
-                |(mut acc, mut cols), (x_b, dy_b)| {
+        let partials: Vec<Vec<E>> = x
+            .par_chunks(image_len * per_task)
+            .zip(dy.par_chunks(output_len * per_task))
+            .map(|(x_task, dy_task)| {
+                let mut acc = vec![E::default(); len];
+                let mut cols = vec![E::default(); patch * positions];
+                for (x_b, dy_b) in x_task.chunks(image_len).zip(dy_task.chunks(output_len)) {
                     for group in 0..self.geometry.groups {
                         self.gather(x_b, group, &mut cols);
                         let size = group_out * patch;
@@ -162,18 +195,13 @@ impl ConvPlan {
                         let out = &mut acc[group * size..(group + 1) * size];
                         matmul(out, View::row_major(group_out, patch), grad, View::row_major(group_out, positions), &cols, View::row_major(patch, positions).t(), true);
                     }
-                    (acc, cols)
-                },
-            )
-            .map(|(acc, _)| acc)
-            .reduce(
-                || vec![E::default(); len],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            );
-        dw.iter_mut().zip(total).for_each(|(d, t)| *d += t);
+                }
+                acc
+            })
+            .collect();
+        for partial in partials {
+            dw.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
+        }
     }
 
     /// `db[o] += Σ_{b, position} dy[b, o, position]`.
