@@ -118,7 +118,11 @@ impl ConvPlan {
             for oy in tap.rows.clone() {
                 let at = self.input_index(tap, oy, tap.columns.start);
                 let src = &cols[tap.row + oy * out_w + tap.columns.start..tap.row + oy * out_w + tap.columns.end];
-                src.iter().zip(image[at..].iter_mut().step_by(stride)).for_each(|(s, d)| *d += *s);
+                if stride == 1 {
+                    image[at..at + src.len()].iter_mut().zip(src).for_each(|(d, s)| *d += *s);
+                } else {
+                    src.iter().zip(image[at..].iter_mut().step_by(stride)).for_each(|(s, d)| *d += *s);
+                }
             }
         });
     }
