@@ -9,6 +9,9 @@
 //! Prints a table of medians (after warm-up) and the ratio kd / PyTorch (lower is better), and
 //! writes `target/bench/conv.json`.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;

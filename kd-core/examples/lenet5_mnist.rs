@@ -8,6 +8,9 @@
 //!
 //! The architecture is [`kd_core::models::LeNet5`].
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use dfdx::optim::{Adam, AdamConfig};
