@@ -75,7 +75,7 @@ impl ConvPlan {
                 let (oy_lo, oy_hi, y_offset) = valid_range(self.out_h, self.height, g.stride.0, g.dilation.0, g.padding.0, ky);
                 for kx in 0..kw {
                     let (ox_lo, ox_hi, x_offset) = valid_range(self.out_w, self.width, g.stride.1, g.dilation.1, g.padding.1, kx);
-                    let row = ((cg * kh + ky) * kw + kx) * self.positions();
+                    let row = (cg * kh + ky) * kw + kx;
                     visit(&TapRow { row, rows: oy_lo..oy_hi, columns: ox_lo..ox_hi, plane, y_offset, x_offset });
                 }
             }
@@ -89,11 +89,13 @@ impl ConvPlan {
         tap.plane + y as usize * self.width + x as usize
     }
 
-    /// `cols (patch × positions) = im2col(image, group)`; padding taps become zeros.
-    fn gather<E: Dtype>(&self, image: &[E], group: usize, cols: &mut [E]) {
-        let (out_w, stride) = (self.out_w, self.geometry.stride.1);
+    /// Writes `im2col(image, group)` into columns `offset .. offset + OH·OW` of `cols`, a
+    /// `patch × stride` row-major matrix; padding taps become zeros.
+    fn gather<E: Dtype>(&self, image: &[E], group: usize, cols: &mut [E], stride: usize, offset: usize) {
+        let (out_w, x_step) = (self.out_w, self.geometry.stride.1);
         self.for_each_tap_row(group, |tap| {
-            let row = &mut cols[tap.row..tap.row + self.positions()];
+            let start = tap.row * stride + offset;
+            let row = &mut cols[start..start + self.positions()];
             row[..tap.rows.start * out_w].iter_mut().for_each(|v| *v = E::default());
             row[tap.rows.end * out_w..].iter_mut().for_each(|v| *v = E::default());
             for oy in tap.rows.clone() {
@@ -102,26 +104,28 @@ impl ConvPlan {
                 segment[tap.columns.end..].iter_mut().for_each(|v| *v = E::default());
                 let (at, len) = (self.input_index(tap, oy, tap.columns.start), tap.columns.len());
                 let valid = &mut segment[tap.columns.clone()];
-                if stride == 1 {
+                if x_step == 1 {
                     valid.copy_from_slice(&image[at..at + len]);
                 } else {
-                    valid.iter_mut().zip(image[at..].iter().step_by(stride)).for_each(|(d, s)| *d = *s);
+                    valid.iter_mut().zip(image[at..].iter().step_by(x_step)).for_each(|(d, s)| *d = *s);
                 }
             }
         });
     }
 
-    /// `image += col2im(cols, group)`, the adjoint of [`Self::gather`].
-    fn scatter<E: Dtype>(&self, cols: &[E], group: usize, image: &mut [E]) {
-        let (out_w, stride) = (self.out_w, self.geometry.stride.1);
+    /// `image += col2im(cols, group)` from columns `offset ..` of a `patch × stride` matrix, the
+    /// adjoint of [`Self::gather`].
+    fn scatter<E: Dtype>(&self, cols: &[E], group: usize, image: &mut [E], stride: usize, offset: usize) {
+        let (out_w, x_step) = (self.out_w, self.geometry.stride.1);
         self.for_each_tap_row(group, |tap| {
             for oy in tap.rows.clone() {
                 let at = self.input_index(tap, oy, tap.columns.start);
-                let src = &cols[tap.row + oy * out_w + tap.columns.start..tap.row + oy * out_w + tap.columns.end];
-                if stride == 1 {
+                let start = tap.row * stride + offset + oy * out_w;
+                let src = &cols[start + tap.columns.start..start + tap.columns.end];
+                if x_step == 1 {
                     image[at..at + src.len()].iter_mut().zip(src).for_each(|(d, s)| *d += *s);
                 } else {
-                    src.iter().zip(image[at..].iter_mut().step_by(stride)).for_each(|(s, d)| *d += *s);
+                    src.iter().zip(image[at..].iter_mut().step_by(x_step)).for_each(|(s, d)| *d += *s);
                 }
             }
         });
@@ -134,28 +138,54 @@ impl ConvPlan {
     }
 
     /// How many samples each rayon task takes: one contiguous run per thread, so every task
-    /// allocates its patch buffer once.
+    /// allocates its buffers once.
     fn samples_per_task(&self) -> usize {
         self.batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+    }
+
+    /// How many samples share one matrix multiply: small maps are batched until a product has
+    /// about a thousand columns, where gemm runs at speed.
+    fn samples_per_product(&self) -> usize {
+        (1024 / self.positions().max(1)).clamp(1, self.samples_per_task())
+    }
+
+    /// The rows of `dy_b` that belong to `group`: `(O/G) × positions`.
+    fn group_rows<'a, E>(&self, per_sample: &'a [E], group: usize) -> &'a [E] {
+        let size = self.group_out() * self.positions();
+        &per_sample[group * size..(group + 1) * size]
     }
 
     /// `y = conv(x, weight) + bias`, `x (B, C, H, W)`, `weight (O, C/G, KH, KW)`.
     pub fn forward<E: Dtype>(&self, x: &[E], weight: &[E], bias: Option<&[E]>) -> Vec<E> {
         let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        let (image_len, output_len, per_task) = (self.image_len().max(1), self.output_len().max(1), self.samples_per_task());
+        let (image_len, output_len, per_task, per_product) =
+            (self.image_len().max(1), self.output_len().max(1), self.samples_per_task(), self.samples_per_product());
         let mut y = vec![E::default(); self.batch * self.output_len()];
         y.par_chunks_mut(output_len * per_task).zip(x.par_chunks(image_len * per_task)).for_each(|(y_task, x_task)| {
-            let mut cols = vec![E::default(); patch * positions];
-            for (y_b, x_b) in y_task.chunks_mut(output_len).zip(x_task.chunks(image_len)) {
+            let mut cols = vec![E::default(); patch * positions * per_product];
+            let mut product = vec![E::default(); group_out * positions * per_product];
+            for (y_chunk, x_chunk) in y_task.chunks_mut(output_len * per_product).zip(x_task.chunks(image_len * per_product)) {
+                let samples = x_chunk.len() / image_len;
+                let width = samples * positions;
                 for group in 0..self.geometry.groups {
-                    self.gather(x_b, group, &mut cols);
-                    let out = &mut y_b[group * group_out * positions..(group + 1) * group_out * positions];
+                    for (j, x_b) in x_chunk.chunks(image_len).enumerate() {
+                        self.gather(x_b, group, &mut cols, width, j * positions);
+                    }
+                    let out = &mut product[..group_out * width];
                     let block = self.weight_block(weight, group);
-                    matmul(out, View::row_major(group_out, positions), block, View::row_major(group_out, patch), &cols, View::row_major(patch, positions), false);
+                    matmul(out, View::row_major(group_out, width), block, View::row_major(group_out, patch), &cols[..patch * width], View::row_major(patch, width), false);
+                    for (j, y_b) in y_chunk.chunks_mut(output_len).enumerate() {
+                        let rows = &mut y_b[group * group_out * positions..(group + 1) * group_out * positions];
+                        for (o, row) in rows.chunks_mut(positions).enumerate() {
+                            row.copy_from_slice(&out[o * width + j * positions..o * width + (j + 1) * positions]);
+                        }
+                    }
                 }
                 if let Some(bias) = bias {
-                    for (row, &b) in y_b.chunks_mut(positions.max(1)).zip(bias) {
-                        row.iter_mut().for_each(|v| *v += b);
+                    for y_b in y_chunk.chunks_mut(output_len) {
+                        for (row, &b) in y_b.chunks_mut(positions.max(1)).zip(bias) {
+                            row.iter_mut().for_each(|v| *v += b);
+                        }
                     }
                 }
             }
@@ -166,43 +196,58 @@ impl ConvPlan {
     /// `dx += convᵀ(dy, weight)`: the input gradient (and the transposed convolution).
     pub fn backward_input<E: Dtype>(&self, weight: &[E], dy: &[E], dx: &mut [E]) {
         let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        let (image_len, output_len, per_task) = (self.image_len().max(1), self.output_len().max(1), self.samples_per_task());
+        let (image_len, output_len, per_task, per_product) =
+            (self.image_len().max(1), self.output_len().max(1), self.samples_per_task(), self.samples_per_product());
         dx.par_chunks_mut(image_len * per_task).zip(dy.par_chunks(output_len * per_task)).for_each(|(dx_task, dy_task)| {
-            let mut dcols = vec![E::default(); patch * positions];
-            for (dx_b, dy_b) in dx_task.chunks_mut(image_len).zip(dy_task.chunks(output_len)) {
+            let mut dcols = vec![E::default(); patch * positions * per_product];
+            let mut grads = vec![E::default(); group_out * positions * per_product];
+            for (dx_chunk, dy_chunk) in dx_task.chunks_mut(image_len * per_product).zip(dy_task.chunks(output_len * per_product)) {
+                let samples = dy_chunk.len() / output_len;
+                let width = samples * positions;
                 for group in 0..self.geometry.groups {
+                    for (j, dy_b) in dy_chunk.chunks(output_len).enumerate() {
+                        for (o, row) in self.group_rows(dy_b, group).chunks(positions).enumerate() {
+                            grads[o * width + j * positions..o * width + (j + 1) * positions].copy_from_slice(row);
+                        }
+                    }
                     let block = self.weight_block(weight, group);
-                    let grad = &dy_b[group * group_out * positions..(group + 1) * group_out * positions];
-                    matmul(&mut dcols, View::row_major(patch, positions), block, View::row_major(group_out, patch).t(), grad, View::row_major(group_out, positions), false);
-                    self.scatter(&dcols, group, dx_b);
+                    let dcols = &mut dcols[..patch * width];
+                    matmul(dcols, View::row_major(patch, width), block, View::row_major(group_out, patch).t(), &grads[..group_out * width], View::row_major(group_out, width), false);
+                    for (j, dx_b) in dx_chunk.chunks_mut(image_len).enumerate() {
+                        self.scatter(dcols, group, dx_b, width, j * positions);
+                    }
                 }
             }
         });
     }
 
-    /// `dw += Σ_b dy_b · im2col(x_b)ᵀ`, computed as `dwᵀ += cols · dy_bᵀ` with `dy_b`
-    /// transposed into a small buffer: gemm is ten times slower with a column-major right
-    /// operand. One partial sum per task, added at the end.
+    /// `dw += Σ_b dy_b · im2col(x_b)ᵀ`, computed as `dwᵀ += cols · dyᵀ` with `dy` transposed
+    /// into a small buffer: gemm is ten times slower with a column-major right operand. One
+    /// partial sum per task, added at the end.
     pub fn backward_weight<E: Dtype>(&self, x: &[E], dy: &[E], dw: &mut [E]) {
         let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        let (image_len, output_len, per_task) = (self.image_len().max(1), self.output_len().max(1), self.samples_per_task());
+        let (image_len, output_len, per_task, per_product) =
+            (self.image_len().max(1), self.output_len().max(1), self.samples_per_task(), self.samples_per_product());
         let block = group_out * patch;
         let partials: Vec<Vec<E>> = x
             .par_chunks(image_len * per_task)
             .zip(dy.par_chunks(output_len * per_task))
             .map(|(x_task, dy_task)| {
                 let mut transposed_sum = vec![E::default(); dw.len()]; // per group: patch × (O/G)
-                let mut cols = vec![E::default(); patch * positions];
-                let mut dy_t = vec![E::default(); positions * group_out];
-                for (x_b, dy_b) in x_task.chunks(image_len).zip(dy_task.chunks(output_len)) {
+                let mut cols = vec![E::default(); patch * positions * per_product];
+                let mut dy_t = vec![E::default(); positions * per_product * group_out];
+                for (x_chunk, dy_chunk) in x_task.chunks(image_len * per_product).zip(dy_task.chunks(output_len * per_product)) {
+                    let samples = x_chunk.len() / image_len;
+                    let width = samples * positions;
                     for group in 0..self.geometry.groups {
-                        self.gather(x_b, group, &mut cols);
-                        let grad = &dy_b[group * group_out * positions..(group + 1) * group_out * positions];
-                        for (o, row) in grad.chunks(positions).enumerate() {
-                            row.iter().enumerate().for_each(|(l, &v)| dy_t[l * group_out + o] = v);
+                        for (j, (x_b, dy_b)) in x_chunk.chunks(image_len).zip(dy_chunk.chunks(output_len)).enumerate() {
+                            self.gather(x_b, group, &mut cols, width, j * positions);
+                            for (o, row) in self.group_rows(dy_b, group).chunks(positions).enumerate() {
+                                row.iter().enumerate().for_each(|(l, &v)| dy_t[(j * positions + l) * group_out + o] = v);
+                            }
                         }
                         let out = &mut transposed_sum[group * block..(group + 1) * block];
-                        matmul(out, View::row_major(patch, group_out), &cols, View::row_major(patch, positions), &dy_t, View::row_major(positions, group_out), true);
+                        matmul(out, View::row_major(patch, group_out), &cols[..patch * width], View::row_major(patch, width), &dy_t[..width * group_out], View::row_major(width, group_out), true);
                     }
                 }
                 transposed_sum
