@@ -25,6 +25,7 @@
 //! ```
 
 pub mod data;
+pub mod distill;
 pub mod error;
 pub mod loss;
 pub mod metrics;
@@ -35,6 +36,10 @@ pub mod spatial;
 pub mod testing;
 
 pub use error::{Error, Result};
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,0 +1,175 @@
+//! The runtime contract of `#[distill]` and `#[derive(Model)]`: the traits the generated code
+//! implements and the generic pieces it instantiates. All maths lives in [`crate::loss`]; the
+//! macro only wires types to these items.
+
+use dfdx::nn::{BuildOnDevice, Module, ModuleMut, ModuleVisitor, TensorCollection, ZeroGrads};
+use dfdx::optim::Optimizer;
+use dfdx::prelude::*;
+use dfdx::tensor::{Gradients, OwnedTape, PutTape, SplitTape};
+use dfdx::tensor_ops::Device;
+
+use crate::loss::{LossTerms, Term};
+
+/// The built (on-device) type of a builder: `Built<Teacher>` is what `dev.build_module::<Teacher,
+/// f32>()` returns.
+pub type Built<M, E = f32, D = Cpu> = <M as BuildOnDevice<D, E>>::Built;
+
+/// A module whose forward also returns every layer's output ("taps"), untaped and typed.
+pub trait TappedModule<Input>: Module<Input> {
+    /// One field per layer, holding that layer's output.
+    type Taps;
+    /// The forward pass and its taps.
+    fn try_forward_tapped(&self, input: Input) -> Result<(Self::Output, Self::Taps), Self::Error>;
+}
+
+/// [`TappedModule`] for training forwards (`ModuleMut`: dropout, batch-norm statistics).
+pub trait TappedModuleMut<Input>: ModuleMut<Input> {
+    /// One field per layer, holding that layer's output.
+    type Taps;
+    /// The training forward pass and its taps.
+    fn try_forward_tapped_mut(&mut self, input: Input) -> Result<(Self::Output, Self::Taps), Self::Error>;
+}
+
+/// Splits a layer output into its untaped tap and the value that flows on with the tape.
+pub fn tap<T: SplitTape>(output: T) -> (T::NoTape, T) {
+    let (value, tape) = output.split_tape();
+    (value.clone(), value.put_tape(tape))
+}
+
+/// The output width of a layer: features of a `Linear`, channels of a convolution. The
+/// adapters of `#[distill]` pairs take their sizes from it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no known output width, so `#[distill]` cannot size an adapter for it",
+    note = "pair a layer with weights (Linear, Conv2D, ConvTrans2D, BatchNorm2D), not an activation or pooling layer"
+)]
+pub trait Width {
+    /// Features or channels out.
+    const WIDTH: usize;
+    /// The adapter mapping `FROM` such outputs to `TO` (a `Linear` for vectors, a 1×1
+    /// convolution for feature maps).
+    type Adapter<const FROM: usize, const TO: usize>;
+}
+
+impl<const I: usize, const O: usize> Width for dfdx::nn::builders::Linear<I, O> {
+    const WIDTH: usize = O;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::LinearAdapter<FROM, TO>;
+}
+
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Width for crate::nn::builders::Conv2D<I, O, K, S, P> {
+    const WIDTH: usize = O;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::Conv1x1Adapter<FROM, TO>;
+}
+
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Width for crate::nn::builders::ConvTrans2D<I, O, K, S, P> {
+    const WIDTH: usize = O;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::Conv1x1Adapter<FROM, TO>;
+}
+
+impl<const C: usize> Width for dfdx::nn::builders::BatchNorm2D<C> {
+    const WIDTH: usize = C;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::Conv1x1Adapter<FROM, TO>;
+}
+
+/// A student and the adapters of its pairings: what the optimiser updates.
+#[derive(Debug, Clone)]
+pub struct Distiller<S, A> {
+    /// The student model.
+    pub student: S,
+    /// One adapter per pairing that needs one, in declaration order.
+    pub adapters: A,
+}
+
+impl<S: TensorCollection<E, D>, A: TensorCollection<E, D>, E: Dtype, D: Device<E>> TensorCollection<E, D> for Distiller<S, A> {
+    type To<E2: Dtype, D2: Device<E2>> = Distiller<S::To<E2, D2>, A::To<E2, D2>>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (Self::module("student", |s| &s.student, |s| &mut s.student), Self::module("adapters", |s| &s.adapters, |s| &mut s.adapters)),
+            |(student, adapters)| Distiller { student, adapters },
+        )
+    }
+}
+
+/// Implemented by `#[distill]` on a student: its teacher, its adapters and its loss. Every
+/// loss term comes from [`crate::loss`].
+pub trait Distill: Sized {
+    /// The float type of the generated code (`f32` unless `dtype = f64`).
+    type Dtype: Dtype;
+    /// The teacher's builder type (`Self` for self-distillation).
+    type Teacher;
+    /// The built teacher, as `dev.build_module::<Self::Teacher, _>()` returns it.
+    type TeacherModel;
+    /// The built student and adapters: a [`Distiller`], which the optimiser updates.
+    type Model;
+    /// The untaped input batch: `(usize, ...)`, the batch dimension dynamic.
+    type Input;
+
+    /// Builds the student and its adapters on `device`.
+    fn build_distiller(device: &Cpu) -> Self::Model;
+
+    /// The loss of one batch: `"ce"` and `"kd"` on the logits, then one named term per pairing
+    /// and kind (`"hint.fc2"`, `"attention.conv2"`, ...).
+    fn distill_loss(
+        distiller: &mut Self::Model,
+        teacher: &Self::TeacherModel,
+        input: Self::Input,
+        targets: &[usize],
+        grads: Gradients<Self::Dtype, Cpu>,
+    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    where
+        Cpu: Device<Self::Dtype>;
+}
+
+/// Why a training step stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A loss term was NaN or infinite; no update was applied.
+    #[error("loss term `{term}` is {value} at step {step}; no update was applied")]
+    NonFinite {
+        /// The term's name.
+        term: &'static str,
+        /// Its value.
+        value: f64,
+        /// The step counter passed in.
+        step: usize,
+    },
+    /// The optimiser failed.
+    #[error("optimiser update failed at step {step}: {message}")]
+    Update {
+        /// The step counter passed in.
+        step: usize,
+        /// The optimiser's error.
+        message: String,
+    },
+}
+
+/// One distillation step: the loss, a NaN/Inf guard naming the term and the step, backward,
+/// the optimiser update of student and adapters together, and zeroed gradients for the next
+/// step.
+///
+/// Returns every named term of the step and the gradient buffers to pass to the next one.
+pub fn distill_step<M, O>(
+    distiller: &mut M::Model,
+    teacher: &M::TeacherModel,
+    optimizer: &mut O,
+    input: M::Input,
+    targets: &[usize],
+    grads: Gradients<M::Dtype, Cpu>,
+    step: usize,
+) -> Result<(Vec<Term>, Gradients<M::Dtype, Cpu>), StepError>
+where
+    M: Distill,
+    Cpu: Device<M::Dtype>,
+    M::Model: TensorCollection<M::Dtype, Cpu>,
+    O: Optimizer<M::Model, Cpu, M::Dtype>,
+{
+    let loss = M::distill_loss(distiller, teacher, input, targets, grads);
+    if let Some(bad) = loss.first_non_finite() {
+        return Err(StepError::NonFinite { term: bad.name, value: bad.value, step });
+    }
+    let terms = loss.terms().to_vec();
+    let mut grads = loss.into_total().backward();
+    optimizer.update(distiller, &grads).map_err(|e| StepError::Update { step, message: format!("{e:?}") })?;
+    distiller.zero_grads(&mut grads);
+    Ok((terms, grads))
+}
