@@ -173,3 +173,28 @@ where
     distiller.zero_grads(&mut grads);
     Ok((terms, grads))
 }
+
+/// The default weight of each kind of term `#[distill]` generates, from the reference recipes;
+/// `match(kind(weight = w))` overrides one, `#[distill(pair, weight = s)]` scales one pair.
+pub mod weights {
+    /// FitNet hint: RepDistiller's `-b 100`.
+    pub const HINT: f64 = 100.0;
+    /// NST: RepDistiller's `-b 50`.
+    pub const NST: f64 = 50.0;
+    /// Attention transfer (authors' code form): β = 1000.
+    pub const ATTENTION: f64 = 1000.0;
+    /// Gradient-based attention transfer, `½‖J_S − J_T‖²` as is.
+    pub const GRADIENT_ATTENTION: f64 = 1.0;
+    /// The finite-difference step of the gradient-attention Hessian-vector product (f32).
+    pub const GRADIENT_ATTENTION_STEP: f64 = 1e-2;
+    /// Activation boundaries: the official 3/1000 on the layer sum.
+    pub const SPARSITY: f64 = 3.0 / 1000.0;
+    /// FSP: the paper's λ = 1 per pair of layers.
+    pub const FSP: f64 = 1.0;
+    /// RKD distance: RepDistiller's 25.
+    pub const RKD_DISTANCE: f64 = 25.0;
+    /// RKD angle: RepDistiller's 50.
+    pub const RKD_ANGLE: f64 = 50.0;
+    /// Similarity-preserving: RepDistiller's γ = 3000.
+    pub const SP: f64 = 3000.0;
+}

@@ -36,10 +36,15 @@ pub mod spatial;
 pub mod testing;
 
 pub use error::{Error, Result};
+pub use kd_macros::{distill, model};
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+// The macros name `::kd_core::__private`; this makes that path work inside kd-core too.
+#[allow(unused_extern_crates)]
+extern crate self as kd_core;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -3,10 +3,22 @@
 
 pub use crate::distill::{tap, Built, Distill, Distiller, TappedModule, TappedModuleMut, Width};
 pub use crate::loss;
-pub use dfdx::nn::{BuildOnDevice, Module, ModuleMut, ModuleVisitor, TensorCollection};
+pub use dfdx::nn::{BuildModule, BuildOnDevice, Module, ModuleMut, ModuleVisitor, TensorCollection};
 pub use dfdx::prelude::{Const, Cpu, Dtype, Gradients, NoneTape, OwnedTape, Tensor};
 pub use dfdx::shapes::Shape;
 pub use dfdx::tensor::{HasErr, SplitTape};
 pub use dfdx::tensor_ops::Device;
 
 pub use core::result::Result;
+pub use crate::distill::weights;
+pub use core::option::Option;
+pub use dfdx::nn::DeviceBuildExt;
+
+/// Unwraps a forward pass inside generated code: dfdx's only forward errors are device errors.
+#[track_caller]
+pub fn expect_forward<T, E: core::fmt::Debug>(model: &str, result: Result<T, E>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("the {model}'s forward pass failed on the device: {error:?}"),
+    }
+}

@@ -1,0 +1,327 @@
+//! `#[distill(...)]` on the student and on its fields, parsed into a model of what was written.
+//! Parsing never stops at the first mistake: every one goes to the [`Ctxt`].
+
+use proc_macro2::{Span, TokenStream};
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+
+use crate::ctxt::Ctxt;
+use crate::symbol::*;
+
+/// A value and the span of the tokens it came from.
+#[derive(Debug, Clone)]
+pub struct Sp<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+/// `teacher = Path` or `teacher = Self`.
+#[derive(Debug, Clone)]
+pub enum Teacher {
+    SelfType,
+    Path(syn::Path),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Features {
+    Hint,
+    Nst,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attention {
+    /// Activation maps; `paper` selects the paper's normalisation.
+    Activation { paper: bool },
+    Gradient,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relations {
+    /// FSP matrices between consecutive paired layers.
+    Layers,
+    /// RKD distance and angle, and similarity-preserving, between samples.
+    Samples,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Features(Features),
+    Attention(Attention),
+    Sparsity,
+    Relations(Relations),
+}
+
+/// One entry of `match(...)`.
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub kind: Kind,
+    pub weight: Option<f64>,
+    pub span: Span,
+}
+
+/// The container attribute.
+#[derive(Debug, Clone, Default)]
+pub struct Distill {
+    pub teacher: Option<Sp<Teacher>>,
+    pub temperature: Option<Sp<f64>>,
+    pub ce_weight: Option<Sp<f64>>,
+    pub kd_weight: Option<Sp<f64>>,
+    pub matches: Vec<Match>,
+    pub match_span: Option<Span>,
+    pub input: Option<Sp<Vec<usize>>>,
+    pub dtype: Option<syn::Ident>,
+    pub krate: Option<syn::Path>,
+}
+
+/// Records `key` as seen; a second occurrence is an error at its span.
+fn first_time(cx: &Ctxt, seen: &mut Vec<String>, key: &str, span: Span) -> bool {
+    if seen.iter().any(|k| k == key) {
+        cx.error_at(span, format!("duplicate key `{key}` in #[distill(...)]"));
+        false
+    } else {
+        seen.push(key.to_string());
+        true
+    }
+}
+
+/// The name a nested meta starts with (keywords such as `match` and `crate` included).
+fn key_of(meta: &ParseNestedMeta<'_>) -> String {
+    meta.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default()
+}
+
+/// Skips whatever follows an unknown key (`= value` or `(...)`), so parsing can go on.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        meta.input.parse::<proc_macro2::Group>()?;
+    }
+    Ok(())
+}
+
+fn unknown(cx: &Ctxt, what: &str, word: &str, span: Span, candidates: &[&str]) {
+    let hint = match suggest(word, candidates) {
+        Some(close) => format!("; did you mean `{close}`?"),
+        None => format!("; expected one of {}", candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+    };
+    cx.error_at(span, format!("unknown {what} `{word}`{hint}"));
+}
+
+/// A number literal (possibly negated), `f32::NAN`/`f64::NAN` or `INFINITY`, as `f64`.
+fn parse_number(expr: &syn::Expr) -> Option<f64> {
+    match expr {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. }) => f.base10_parse().ok(),
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i.base10_parse::<i64>().ok().map(|v| v as f64),
+        syn::Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => parse_number(expr).map(|v| -v),
+        syn::Expr::Path(p) => match p.path.segments.last().map(|s| s.ident.to_string()).as_deref() {
+            Some("NAN") => Some(f64::NAN),
+            Some("INFINITY") => Some(f64::INFINITY),
+            _ => None,
+        },
+        syn::Expr::Paren(p) => parse_number(&p.expr),
+        _ => None,
+    }
+}
+
+/// `key = number`, checked against `valid` (with `requirement` in the message).
+fn number(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &str, valid: fn(f64) -> bool, requirement: &str) -> syn::Result<Option<Sp<f64>>> {
+    let expr: syn::Expr = meta.value()?.parse()?;
+    match parse_number(&expr) {
+        Some(value) if valid(value) => Ok(Some(Sp { value, span: expr.span() })),
+        Some(value) => {
+            cx.error_spanned_by(&expr, format!("`{key}` must be {requirement}, got {value}"));
+            Ok(None)
+        }
+        None => {
+            cx.error_spanned_by(&expr, format!("`{key}` must be a number, such as `{key} = 4.0`"));
+            Ok(None)
+        }
+    }
+}
+
+fn positive(value: f64) -> bool {
+    value.is_finite() && value > 0.0
+}
+
+fn non_negative(value: f64) -> bool {
+    value.is_finite() && value >= 0.0
+}
+
+impl Distill {
+    /// Parses the arguments of `#[distill(...)]`.
+    pub fn from_tokens(cx: &Ctxt, args: TokenStream) -> Distill {
+        let mut attr = Distill::default();
+        let mut seen = Vec::new();
+        let parser = syn::meta::parser(|meta| {
+            let key = key_of(&meta);
+            let span = meta.path.span();
+            if !CONTAINER_KEYS.contains(&key.as_str()) {
+                unknown(cx, "key", &key, span, &CONTAINER_KEYS);
+                return skip_value(&meta);
+            }
+            if !first_time(cx, &mut seen, &key, span) {
+                return skip_value(&meta);
+            }
+            match key.as_str() {
+                // #[distill(teacher = path::To::Teacher)] or #[distill(teacher = Self)]
+                TEACHER => {
+                    let path: syn::Path = meta.value()?.parse()?;
+                    let value = if path.is_ident("Self") { Teacher::SelfType } else { Teacher::Path(path.clone()) };
+                    attr.teacher = Some(Sp { value, span: path.span() });
+                }
+                // #[distill(temp = 4.0)]
+                TEMP => attr.temperature = number(cx, &meta, TEMP, positive, "a finite number > 0")?,
+                // #[distill(ce_weight = 0.1)]
+                CE_WEIGHT => attr.ce_weight = number(cx, &meta, CE_WEIGHT, non_negative, "a finite number >= 0")?,
+                // #[distill(kd_weight = 0.9)]
+                KD_WEIGHT => attr.kd_weight = number(cx, &meta, KD_WEIGHT, non_negative, "a finite number >= 0")?,
+                // #[distill(match(features, attention(gradient), relations(samples)))]
+                MATCH => {
+                    attr.match_span = Some(span);
+                    meta.parse_nested_meta(|kind| {
+                        if let Some(m) = parse_kind(cx, &kind)? {
+                            if attr.matches.iter().any(|other| std::mem::discriminant(&other.kind) == std::mem::discriminant(&m.kind)) {
+                                cx.error_at(m.span, format!("duplicate kind `{}` in match(...)", key_of(&kind)));
+                            } else {
+                                attr.matches.push(m);
+                            }
+                        }
+                        Ok(())
+                    })?;
+                }
+                // #[distill(input = [1, 28, 28])]
+                INPUT => {
+                    let array: syn::ExprArray = meta.value()?.parse()?;
+                    let dims: Option<Vec<usize>> = array
+                        .elems
+                        .iter()
+                        .map(|e| match e {
+                            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i.base10_parse::<usize>().ok().filter(|&d| d > 0),
+                            _ => None,
+                        })
+                        .collect();
+                    match dims {
+                        Some(dims) if dims.len() == 1 || dims.len() == 3 => attr.input = Some(Sp { value: dims, span: array.span() }),
+                        _ => cx.error_spanned_by(&array, "`input` is the shape of one sample: `[features]` or `[channels, height, width]`, positive integers"),
+                    }
+                }
+                // #[distill(dtype = f64)]
+                DTYPE => {
+                    let ident: syn::Ident = meta.value()?.parse()?;
+                    if ident == "f32" || ident == "f64" {
+                        attr.dtype = Some(ident);
+                    } else {
+                        cx.error_spanned_by(&ident, format!("`dtype` must be `f32` or `f64`, got `{ident}`"));
+                    }
+                }
+                // #[distill(crate = "kd_core")]
+                _ => {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    match lit.parse::<syn::Path>() {
+                        Ok(path) => attr.krate = Some(path),
+                        Err(_) => cx.error_spanned_by(&lit, "`crate` must name a path, such as `crate = \"kd_core\"`"),
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(error) = parser.parse2(args) {
+            cx.syn_error(error);
+        }
+        attr
+    }
+}
+
+/// One `match(...)` entry: `kind`, `kind(method)`, `kind(weight = w)`, `kind(method, weight = w)`.
+fn parse_kind(cx: &Ctxt, kind: &ParseNestedMeta<'_>) -> syn::Result<Option<Match>> {
+    let name = key_of(kind);
+    let span = kind.path.span();
+    let default = match name.as_str() {
+        FEATURES => Kind::Features(Features::Hint),
+        ATTENTION => Kind::Attention(Attention::Activation { paper: false }),
+        SPARSITY => Kind::Sparsity,
+        RELATIONS => Kind::Relations(Relations::Layers),
+        _ => {
+            unknown(cx, "kind of knowledge", &name, span, &MATCH_KINDS);
+            skip_value(kind)?;
+            return Ok(None);
+        }
+    };
+    let mut m = Match { kind: default, weight: None, span };
+    if kind.input.peek(syn::token::Paren) {
+        kind.parse_nested_meta(|option| {
+            let word = key_of(&option);
+            let option_span = option.path.span();
+            if word == WEIGHT {
+                m.weight = number(cx, &option, WEIGHT, non_negative, "a finite number >= 0")?.map(|w| w.value);
+                return Ok(());
+            }
+            let methods: &[&str] = match default {
+                Kind::Features(_) => &[HINT, NST],
+                Kind::Attention(_) => &[ACTIVATION, PAPER, GRADIENT],
+                Kind::Sparsity => &[],
+                Kind::Relations(_) => &[LAYERS, SAMPLES],
+            };
+            m.kind = match (default, word.as_str()) {
+                (Kind::Features(_), HINT) => Kind::Features(Features::Hint),
+                (Kind::Features(_), NST) => Kind::Features(Features::Nst),
+                (Kind::Attention(_), ACTIVATION) => Kind::Attention(Attention::Activation { paper: false }),
+                (Kind::Attention(_), PAPER) => Kind::Attention(Attention::Activation { paper: true }),
+                (Kind::Attention(_), GRADIENT) => Kind::Attention(Attention::Gradient),
+                (Kind::Relations(_), LAYERS) => Kind::Relations(Relations::Layers),
+                (Kind::Relations(_), SAMPLES) => Kind::Relations(Relations::Samples),
+                _ => {
+                    let mut candidates = methods.to_vec();
+                    candidates.push(WEIGHT);
+                    unknown(cx, &format!("option of `{name}`"), &word, option_span, &candidates);
+                    skip_value(&option)?;
+                    return Ok(());
+                }
+            };
+            Ok(())
+        })?;
+    }
+    Ok(Some(m))
+}
+
+/// `#[distill(pair)]`, `#[distill(pair = teacher_field)]`, `#[distill(pair = t, weight = 2.0)]`
+/// on a student field.
+#[derive(Debug, Clone)]
+pub struct FieldAttr {
+    /// Present when the field is paired; the teacher field it names (same name when omitted).
+    pub pair: Option<Option<syn::Ident>>,
+    pub pair_span: Option<Span>,
+    pub weight: Option<f64>,
+}
+
+impl FieldAttr {
+    pub fn from_attrs(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttr {
+        let mut field = FieldAttr { pair: None, pair_span: None, weight: None };
+        let mut seen = Vec::new();
+        for attr in attrs.iter().filter(|a| a.path().is_ident("distill")) {
+            let result = attr.parse_nested_meta(|meta| {
+                let key = key_of(&meta);
+                let span = meta.path.span();
+                if !FIELD_KEYS.contains(&key.as_str()) {
+                    unknown(cx, "field key", &key, span, &FIELD_KEYS);
+                    return skip_value(&meta);
+                }
+                if !first_time(cx, &mut seen, &key, span) {
+                    return skip_value(&meta);
+                }
+                if key == PAIR {
+                    field.pair_span = Some(span);
+                    field.pair = Some(if meta.input.peek(syn::Token![=]) { Some(meta.value()?.parse::<syn::Ident>()?) } else { None });
+                } else {
+                    field.weight = number(cx, &meta, WEIGHT, non_negative, "a finite number >= 0")?.map(|w| w.value);
+                }
+                Ok(())
+            });
+            if let Err(error) = result {
+                cx.syn_error(error);
+            }
+        }
+        field
+    }
+}

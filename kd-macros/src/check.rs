@@ -1,0 +1,56 @@
+//! Checks that need more than one attribute at a time. Simpler ones happen while parsing.
+
+use proc_macro2::Span;
+
+use crate::ast::Student;
+use crate::attr::{Kind, Relations};
+use crate::ctxt::Ctxt;
+
+pub fn check(cx: &Ctxt, student: &Student<'_>) {
+    check_required_keys(cx, student);
+    check_matches_have_pairs(cx, student);
+}
+
+fn check_required_keys(cx: &Ctxt, student: &Student<'_>) {
+    if student.attr.teacher.is_none() {
+        cx.error_at(
+            Span::call_site(),
+            "missing `teacher = ...` in #[distill(...)]: name the teacher model, or write `teacher = Self` for self-distillation",
+        );
+    }
+    if student.attr.input.is_none() {
+        cx.error_at(
+            Span::call_site(),
+            "missing `input = [...]` in #[distill(...)]: the shape of one sample, `[features]` or `[channels, height, width]`",
+        );
+    }
+    if let Some(span) = student.attr.match_span {
+        if student.attr.matches.is_empty() {
+            cx.error_at(span, "`match(...)` names no kind of knowledge; list one or more of `features`, `attention`, `sparsity`, `relations`");
+        }
+    }
+}
+
+/// Every kind that works on pairs needs pairs, and every pair needs a kind to use it.
+fn check_matches_have_pairs(cx: &Ctxt, student: &Student<'_>) {
+    let pairs = student.pairs.len();
+    for m in &student.attr.matches {
+        let needed = match m.kind {
+            Kind::Attention(crate::attr::Attention::Gradient) => 0,
+            Kind::Relations(Relations::Layers) => 2,
+            _ => 1,
+        };
+        if pairs < needed {
+            let what = if needed == 2 { "at least two student fields" } else { "a student field" };
+            cx.error_at(m.span, format!("this kind of knowledge needs {what} marked `#[distill(pair)]` (or `#[distill(pair = teacher_field)]`)"));
+        }
+    }
+    let uses_pairs = student.attr.matches.iter().any(|m| !matches!(m.kind, Kind::Attention(crate::attr::Attention::Gradient)));
+    if !uses_pairs {
+        for field in &student.model.fields {
+            if let Some(span) = field.attr.pair_span {
+                cx.error_at(span, format!("field `{}` is paired, but no kind in `match(...)` uses pairs; add one, e.g. `match(features)`", field.ident));
+            }
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Code generation. The generated code only wires types to kd-core: every loss is a call into
+//! `::kd_core::__private::loss`, every trait an item of `::kd_core::__private`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::ast::{Model, Pair, Student};
+use crate::attr::{self, Attention, Features, Kind, Relations, Teacher};
+use crate::check;
+use crate::ctxt::Ctxt;
+
+/// `#[model]`: the struct, marked as a type-only builder, and its model impls.
+pub fn expand_model(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut input: syn::DeriveInput = match syn::parse2(item) {
+        Ok(input) => input,
+        Err(error) => return error.into_compile_error(),
+    };
+    let cx = Ctxt::new();
+    if !args.is_empty() {
+        cx.error_spanned_by(&args, "#[model] takes no arguments; distillation settings go in #[distill(...)] on the student");
+    }
+    let model = Model::from_ast(&cx, &input, "#[model]");
+    for field in model.iter().flat_map(|m| &m.fields) {
+        if let Some(span) = field.attr.pair_span {
+            cx.error_at(span, "`pair` belongs on the fields of a #[distill(...)] student, not on a #[model] struct");
+        }
+    }
+    let generated = match cx.check() {
+        Ok(()) => model.map(|m| model_impls(&m, &default_crate())).unwrap_or_default(),
+        Err(error) => error.into_compile_error(),
+    };
+    finish_struct(&mut input);
+    quote!(#input #generated)
+}
+
+/// `#[distill(...)]`: the struct itself (without the field attributes), its model impls and
+/// its `Distill` impl; on a mistake, the struct, the model impls when they can be made, and the
+/// errors, so one mistake gives one message.
+pub fn expand_distill(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut input: syn::DeriveInput = match syn::parse2(item) {
+        Ok(input) => input,
+        Err(error) => return error.into_compile_error(),
+    };
+    let cx = Ctxt::new();
+    let attr = attr::Distill::from_tokens(&cx, args);
+    let krate = attr.krate.clone().unwrap_or_else(default_crate);
+    let parsed = Student::from_ast(&cx, attr, &input);
+    if let Some(student) = &parsed {
+        check::check(&cx, student);
+    }
+    let generated = match (cx.check(), parsed) {
+        (Ok(()), Some(student)) => {
+            let model = model_impls(&student.model, &krate);
+            let distill = distill_impl(&student, &krate);
+            quote!(#model #distill)
+        }
+        (result, parsed) => {
+            let errors = result.err().map(syn::Error::into_compile_error);
+            let fallback = parsed.map(|s| model_impls(&s.model, &krate));
+            quote!(#errors #fallback)
+        }
+    };
+    finish_struct(&mut input);
+    quote!(#input #generated)
+}
+
+fn default_crate() -> syn::Path {
+    syn::parse_quote!(::kd_core)
+}
+
+/// Removes the field attributes the macro consumed, and allows the dead code of a struct that
+/// is only ever used as a type (a builder: its layer fields are never read).
+fn finish_struct(input: &mut syn::DeriveInput) {
+    input.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
+    if let syn::Data::Struct(data) = &mut input.data {
+        for field in data.fields.iter_mut() {
+            field.attrs.retain(|a| !a.path().is_ident("distill"));
+        }
+    }
+}
+
+/// The name of the hidden trait that exposes a model's field types by field name.
+fn fields_trait(model: &syn::Ident) -> syn::Ident {
+    format_ident!("__KdFieldsOf{}", model)
+}
+
+/// The path of a teacher's fields trait: the teacher path with its last segment renamed.
+fn teacher_fields_trait(teacher: &syn::Path) -> syn::Path {
+    let mut path = teacher.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = fields_trait(&last.ident);
+        last.arguments = syn::PathArguments::None;
+    }
+    path
+}
+
+/// Nests items into tuples of at most six, the largest dfdx implements its traits for.
+fn nested_tuple(items: &[TokenStream]) -> TokenStream {
+    if items.len() <= 6 {
+        quote!((#(#items,)*))
+    } else {
+        let (head, rest) = items.split_at(5);
+        let rest = nested_tuple(rest);
+        quote!((#(#head,)* #rest,))
+    }
+}
+
+/// `BuildOnDevice`, `TensorCollection`, `Module`, `ModuleMut` and the tapped forwards of a
+/// model struct, plus the trait exposing its field types.
+fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
+    let ident = model.ident;
+    let vis = model.vis;
+    let names: Vec<&syn::Ident> = model.fields.iter().map(|f| f.ident).collect();
+    let tys: Vec<&syn::Type> = model.fields.iter().map(|f| f.ty).collect();
+    let params: Vec<syn::Ident> = (0..names.len()).map(|i| format_ident!("__KdF{}", i)).collect();
+    let fields_trait = fields_trait(ident);
+    let first = &params[0];
+    let last = &params[params.len() - 1];
+
+    let visits: Vec<TokenStream> = names
+        .iter()
+        .map(|n| quote!(Self::module(::core::stringify!(#n), |s| &s.#n, |s| &mut s.#n)))
+        .collect();
+    let visit_tuple = nested_tuple(&visits);
+    let pattern = nested_tuple(&names.iter().map(|n| quote!(#n)).collect::<Vec<_>>());
+
+    // Each layer takes the previous one's output: P0: Module<Input>, P1: Module<P0::Output>, ...
+    let chain = |module: TokenStream, extra: Option<TokenStream>| -> Vec<TokenStream> {
+        params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let input = if i == 0 { quote!(__KdInput) } else { let prev = &params[i - 1]; quote!(#prev::Output) };
+                let error = if i == 0 { quote!() } else { quote!(Error = #first::Error) };
+                let split = extra.as_ref().map(|bound| quote!(#p::Output: #bound,));
+                quote!(#p: #module<#input, #error>, #split)
+            })
+            .collect()
+    };
+    let module_bounds = chain(quote!(__kd::Module), None);
+    let module_mut_bounds = chain(quote!(__kd::ModuleMut), None);
+    let tapped_bounds = chain(quote!(__kd::Module), Some(quote!(__kd::SplitTape)));
+    let tapped_mut_bounds = chain(quote!(__kd::ModuleMut), Some(quote!(__kd::SplitTape)));
+    let tap_vars: Vec<syn::Ident> = names.iter().map(|n| format_ident!("__kd_tap_{}", n)).collect();
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis trait #fields_trait {
+            #(type #names;)*
+        }
+
+        #[automatically_derived]
+        impl #fields_trait for #ident {
+            #(type #names = #tys;)*
+        }
+
+        #[allow(non_camel_case_types, clippy::type_complexity)]
+        const _: () = {
+            use #krate::__private as __kd;
+
+            /// The layers of the model, built on a device.
+            #[derive(Debug, Clone)]
+            pub struct Built<#(#params),*> {
+                #(pub #names: #params,)*
+            }
+
+            /// Every layer's output, untaped.
+            #[derive(Debug, Clone)]
+            pub struct Taps<#(#params),*> {
+                #(pub #names: #params,)*
+            }
+
+            #[automatically_derived]
+            impl<__KdD: __kd::Device<__KdE>, __KdE: __kd::Dtype> __kd::BuildOnDevice<__KdD, __KdE> for #ident
+            where
+                #(#tys: __kd::BuildOnDevice<__KdD, __KdE>,)*
+                Built<#(<#tys as __kd::BuildOnDevice<__KdD, __KdE>>::Built),*>: __kd::BuildModule<__KdD, __KdE>,
+            {
+                type Built = Built<#(<#tys as __kd::BuildOnDevice<__KdD, __KdE>>::Built),*>;
+            }
+
+            #[automatically_derived]
+            impl<__KdE: __kd::Dtype, __KdD: __kd::Device<__KdE>, #(#params: __kd::TensorCollection<__KdE, __KdD>),*>
+                __kd::TensorCollection<__KdE, __KdD> for Built<#(#params),*>
+            {
+                type To<__KdE2: __kd::Dtype, __KdD2: __kd::Device<__KdE2>> = Built<#(#params::To<__KdE2, __KdD2>),*>;
+
+                fn iter_tensors<__KdV: __kd::ModuleVisitor<Self, __KdE, __KdD>>(
+                    visitor: &mut __KdV,
+                ) -> __kd::Result<__kd::Option<Self::To<__KdV::E2, __KdV::D2>>, __KdV::Err> {
+                    visitor.visit_fields(#visit_tuple, |#pattern| Built { #(#names,)* })
+                }
+            }
+
+            #[automatically_derived]
+            impl<__KdInput, #(#params),*> __kd::Module<__KdInput> for Built<#(#params),*>
+            where
+                #(#module_bounds)*
+            {
+                type Output = #last::Output;
+                type Error = #first::Error;
+
+                fn try_forward(&self, __kd_x: __KdInput) -> __kd::Result<Self::Output, Self::Error> {
+                    #(let __kd_x = __kd::Module::try_forward(&self.#names, __kd_x)?;)*
+                    __kd::Result::Ok(__kd_x)
+                }
+            }
+
+            #[automatically_derived]
+            impl<__KdInput, #(#params),*> __kd::ModuleMut<__KdInput> for Built<#(#params),*>
+            where
+                #(#module_mut_bounds)*
+            {
+                type Output = #last::Output;
+                type Error = #first::Error;
+
+                fn try_forward_mut(&mut self, __kd_x: __KdInput) -> __kd::Result<Self::Output, Self::Error> {
+                    #(let __kd_x = __kd::ModuleMut::try_forward_mut(&mut self.#names, __kd_x)?;)*
+                    __kd::Result::Ok(__kd_x)
+                }
+            }
+
+            #[automatically_derived]
+            impl<__KdInput, #(#params),*> __kd::TappedModule<__KdInput> for Built<#(#params),*>
+            where
+                #(#tapped_bounds)*
+            {
+                type Taps = Taps<#(<#params::Output as __kd::SplitTape>::NoTape),*>;
+
+                fn try_forward_tapped(&self, __kd_x: __KdInput) -> __kd::Result<(Self::Output, Self::Taps), Self::Error> {
+                    #(let (#tap_vars, __kd_x) = __kd::tap(__kd::Module::try_forward(&self.#names, __kd_x)?);)*
+                    __kd::Result::Ok((__kd_x, Taps { #(#names: #tap_vars,)* }))
+                }
+            }
+
+            #[automatically_derived]
+            impl<__KdInput, #(#params),*> __kd::TappedModuleMut<__KdInput> for Built<#(#params),*>
+            where
+                #(#tapped_mut_bounds)*
+            {
+                type Taps = Taps<#(<#params::Output as __kd::SplitTape>::NoTape),*>;
+
+                fn try_forward_tapped_mut(&mut self, __kd_x: __KdInput) -> __kd::Result<(Self::Output, Self::Taps), Self::Error> {
+                    #(let (#tap_vars, __kd_x) = __kd::tap(__kd::ModuleMut::try_forward_mut(&mut self.#names, __kd_x)?);)*
+                    __kd::Result::Ok((__kd_x, Taps { #(#names: #tap_vars,)* }))
+                }
+            }
+        };
+    }
+}
+
+/// Default weights of each kind of term (kd-core's `distill::weights`).
+fn default_weight(name: &str) -> TokenStream {
+    let ident = format_ident!("{}", name.to_uppercase());
+    quote!(__kd::weights::#ident)
+}
+
+/// One generated loss term: its name, its weight expression and its value expression.
+struct Term {
+    name: String,
+    weight: TokenStream,
+    value: TokenStream,
+}
+
+fn float_literal(value: f64) -> TokenStream {
+    let literal = proc_macro2::Literal::f64_suffixed(value);
+    quote!(#literal)
+}
+
+/// The `Distill` impl: teacher, adapters, input type and the loss, term by term.
+fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
+    let ident = student.model.ident;
+    let attr = &student.attr;
+    let teacher: syn::Path = match attr.teacher.as_ref().map(|t| &t.value) {
+        Some(Teacher::Path(path)) => path.clone(),
+        _ => syn::Path::from(ident.clone()),
+    };
+    let teacher_fields = teacher_fields_trait(&teacher);
+    let own_fields = fields_trait(ident);
+    let dtype = attr.dtype.clone().unwrap_or_else(|| format_ident!("f32"));
+    let tape = quote!(__kd::OwnedTape<#dtype, __kd::Cpu>);
+    let input_shape = match attr.input.as_ref().map(|i| i.value.as_slice()) {
+        Some([features]) => quote!((usize, __kd::Const<#features>)),
+        Some([channels, _, _]) => quote!((usize, __kd::Const<#channels>, usize, usize)),
+        _ => quote!((usize,)),
+    };
+    let temperature = float_literal(attr.temperature.as_ref().map_or(4.0, |t| t.value));
+    let ce_weight = float_literal(attr.ce_weight.as_ref().map_or(0.1, |t| t.value));
+    let kd_weight = float_literal(attr.kd_weight.as_ref().map_or(0.9, |t| t.value));
+
+    // One adapter per pair that a hint or an activation boundary goes through.
+    let needs_adapter = attr.matches.iter().any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
+    let adapters: Vec<TokenStream> = if needs_adapter {
+        student
+            .pairs
+            .iter()
+            .map(|p| {
+                let (s_ty, t_field) = (p.student_ty, &p.teacher);
+                quote_spanned! {t_field.span()=>
+                    <#s_ty as __kd::Width>::Adapter<
+                        { <#s_ty as __kd::Width>::WIDTH },
+                        { <<#teacher as #teacher_fields>::#t_field as __kd::Width>::WIDTH },
+                    >
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let _ = own_fields;
+
+    let mut terms = Vec::new();
+    for m in &attr.matches {
+        let weight_of = |kind: &str, pair: Option<&Pair<'_>>| {
+            let base = m.weight.map(float_literal).unwrap_or_else(|| default_weight(kind));
+            let scale = float_literal(pair.map_or(1.0, |p| p.weight));
+            quote!(#base * #scale)
+        };
+        let student_tap = |p: &Pair<'_>| {
+            let s = p.student;
+            quote!(__kd::Tensor::retaped::<#tape>(&__kd_student_taps.#s))
+        };
+        let teacher_tap = |p: &Pair<'_>| {
+            let t = &p.teacher;
+            quote_spanned!(t.span()=> __kd_teacher_taps.#t.clone())
+        };
+        match m.kind {
+            Kind::Attention(Attention::Gradient) => terms.push(Term {
+                name: "gradient_attention".into(),
+                weight: weight_of("gradient_attention", None),
+                value: quote! {
+                    __kd::loss::gradient_at_loss(
+                        &distiller.student,
+                        __kd::Tensor::retaped::<#tape>(&input),
+                        targets,
+                        __kd::loss::input_gradient(teacher, input.clone(), targets),
+                        __kd::weights::GRADIENT_ATTENTION_STEP,
+                    )
+                },
+            }),
+            Kind::Relations(Relations::Layers) => {
+                for (a, b) in student.pairs.iter().zip(student.pairs.iter().skip(1)) {
+                    let (sa, sb, ta, tb) = (student_tap(a), student_tap(b), teacher_tap(a), teacher_tap(b));
+                    terms.push(Term {
+                        name: format!("fsp.{}.{}", a.student, b.student),
+                        weight: weight_of("fsp", Some(a)),
+                        value: quote! {
+                            __kd::loss::fsp_loss(
+                                __kd::loss::fsp_matrix(#sa, #sb),
+                                __kd::loss::fsp_matrix(#ta, #tb),
+                                __kd::loss::FspConvention::Paper,
+                            )
+                        },
+                    });
+                }
+            }
+            kind => {
+                for (index, p) in student.pairs.iter().enumerate() {
+                    let (s, t) = (student_tap(p), teacher_tap(p));
+                    let adapter = syn::Index::from(index);
+                    let field = p.student;
+                    let mut push = |prefix: &str, value: TokenStream| {
+                        terms.push(Term { name: format!("{prefix}.{field}"), weight: weight_of(prefix, Some(p)), value });
+                    };
+                    match kind {
+                        Kind::Features(Features::Hint) => push("hint", quote!(__kd::loss::hint_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t))),
+                        Kind::Features(Features::Nst) => push("nst", quote!(__kd::loss::nst_loss(#s, #t, __kd::loss::NstKernel::default()))),
+                        Kind::Attention(Attention::Activation { paper }) => {
+                            let convention = if paper { quote!(Paper) } else { quote!(AuthorsCode) };
+                            push("attention", quote!(__kd::loss::at_loss(#s, #t, 2.0, __kd::loss::AtConvention::#convention)))
+                        }
+                        Kind::Sparsity => push("sparsity", quote!(__kd::loss::ab_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t, 1.0))),
+                        Kind::Relations(Relations::Samples) => {
+                            push("rkd_distance", quote!(__kd::loss::rkd_distance_loss(#s, #t)));
+                            push("rkd_angle", quote!(__kd::loss::rkd_angle_loss(#s, #t)));
+                            push("sp", quote!(__kd::loss::sp_loss(#s, #t)));
+                        }
+                        Kind::Attention(Attention::Gradient) | Kind::Relations(Relations::Layers) => {}
+                    }
+                }
+            }
+        }
+    }
+    let term_names = terms.iter().map(|t| &t.name);
+    let term_weights = terms.iter().map(|t| &t.weight);
+    let term_values = terms.iter().map(|t| &t.value);
+    let adapters_tuple = quote!((#(#adapters,)*));
+    let teacher_span = attr.teacher.as_ref().map_or_else(Span::call_site, |t| t.span);
+    let teacher_ty = quote_spanned!(teacher_span=> #teacher);
+
+    quote! {
+        #[allow(non_camel_case_types, clippy::type_complexity)]
+        const _: () = {
+            use #krate::__private as __kd;
+
+            #[automatically_derived]
+            impl __kd::Distill for #ident {
+                type Dtype = #dtype;
+                type Teacher = #teacher_ty;
+                type TeacherModel = __kd::Built<#teacher_ty, #dtype>;
+                type Model = __kd::Distiller<__kd::Built<#ident, #dtype>, __kd::Built<#adapters_tuple, #dtype>>;
+                type Input = __kd::Tensor<#input_shape, #dtype, __kd::Cpu>;
+
+                fn build_distiller(device: &__kd::Cpu) -> Self::Model {
+                    __kd::Distiller {
+                        student: __kd::DeviceBuildExt::build_module::<#ident, #dtype>(device),
+                        adapters: __kd::DeviceBuildExt::build_module::<#adapters_tuple, #dtype>(device),
+                    }
+                }
+
+                fn distill_loss(
+                    distiller: &mut Self::Model,
+                    teacher: &Self::TeacherModel,
+                    input: Self::Input,
+                    targets: &[usize],
+                    grads: __kd::Gradients<#dtype, __kd::Cpu>,
+                ) -> __kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>
+                where
+                    __kd::Cpu: __kd::Device<#dtype>,
+                {
+                    let (__kd_teacher_logits, __kd_teacher_taps) =
+                        __kd::expect_forward("teacher", __kd::TappedModule::try_forward_tapped(teacher, input.clone()));
+                    let (__kd_student_logits, __kd_student_taps) = __kd::expect_forward(
+                        "student",
+                        __kd::TappedModuleMut::try_forward_tapped_mut(&mut distiller.student, __kd::Tensor::traced(input.clone(), grads)),
+                    );
+                    let _ = (&__kd_teacher_taps, &__kd_student_taps);
+                    let __kd_config = __kd::loss::KdConfig { temperature: #temperature, ce_weight: #ce_weight, kd_weight: #kd_weight };
+                    let __kd_terms = __kd::loss::kd_with_ce_loss(__kd_student_logits, __kd_teacher_logits, targets, &__kd_config);
+                    #(let __kd_terms = __kd_terms.add(#term_names, #term_weights, #term_values);)*
+                    __kd_terms
+                }
+            }
+        };
+    }
+}
