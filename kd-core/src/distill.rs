@@ -143,6 +143,9 @@ pub enum StepError {
     },
 }
 
+/// What a step returns: every named term, and the gradient buffers for the next step.
+pub type StepOutput<E> = (Vec<Term>, Gradients<E, Cpu>);
+
 /// One distillation step: the loss, a NaN/Inf guard naming the term and the step, backward,
 /// the optimiser update of student and adapters together, and zeroed gradients for the next
 /// step.
@@ -156,7 +159,7 @@ pub fn distill_step<M, O>(
     targets: &[usize],
     grads: Gradients<M::Dtype, Cpu>,
     step: usize,
-) -> Result<(Vec<Term>, Gradients<M::Dtype, Cpu>), StepError>
+) -> Result<StepOutput<M::Dtype>, StepError>
 where
     M: Distill,
     Cpu: Device<M::Dtype>,

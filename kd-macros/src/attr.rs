@@ -52,6 +52,21 @@ pub enum Kind {
     Relations(Relations),
 }
 
+impl Kind {
+    /// The term prefix this kind generates; two kinds with one prefix would collide.
+    pub fn term(&self) -> &'static str {
+        match self {
+            Kind::Features(Features::Hint) => "hint",
+            Kind::Features(Features::Nst) => "nst",
+            Kind::Attention(Attention::Activation { .. }) => "attention",
+            Kind::Attention(Attention::Gradient) => "gradient_attention",
+            Kind::Sparsity => "sparsity",
+            Kind::Relations(Relations::Layers) => "fsp",
+            Kind::Relations(Relations::Samples) => "rkd_distance",
+        }
+    }
+}
+
 /// One entry of `match(...)`.
 #[derive(Debug, Clone)]
 pub struct Match {
@@ -181,7 +196,7 @@ impl Distill {
                     attr.match_span = Some(span);
                     meta.parse_nested_meta(|kind| {
                         if let Some(m) = parse_kind(cx, &kind)? {
-                            if attr.matches.iter().any(|other| std::mem::discriminant(&other.kind) == std::mem::discriminant(&m.kind)) {
+                            if attr.matches.iter().any(|other| other.kind.term() == m.kind.term()) {
                                 cx.error_at(m.span, format!("duplicate kind `{}` in match(...)", key_of(&kind)));
                             } else {
                                 attr.matches.push(m);

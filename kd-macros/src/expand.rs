@@ -56,7 +56,11 @@ pub fn expand_distill(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         (result, parsed) => {
             let errors = result.err().map(syn::Error::into_compile_error);
-            let fallback = parsed.map(|s| model_impls(&s.model, &krate));
+            let fallback = parsed.map(|s| {
+                let model = model_impls(&s.model, &krate);
+                let stub = distill_stub(&s, &krate);
+                quote!(#model #stub)
+            });
             quote!(#errors #fallback)
         }
     };
@@ -268,6 +272,59 @@ fn float_literal(value: f64) -> TokenStream {
     quote!(#literal)
 }
 
+/// Next to an error: a `Distill` impl with the types that could be read and bodies that are
+/// never reached, so code using the student reports no second error (thiserror's fallback).
+fn distill_stub(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
+    let ident = student.model.ident;
+    let attr = &student.attr;
+    let teacher: syn::Path = match attr.teacher.as_ref().map(|t| &t.value) {
+        Some(Teacher::Path(path)) => path.clone(),
+        _ => syn::Path::from(ident.clone()),
+    };
+    let dtype = attr.dtype.clone().unwrap_or_else(|| format_ident!("f32"));
+    let input_shape = input_shape(attr);
+    quote! {
+        #[allow(non_camel_case_types, clippy::type_complexity, unreachable_code)]
+        const _: () = {
+            use #krate::__private as __kd;
+
+            impl __kd::Distill for #ident {
+                type Dtype = #dtype;
+                type Teacher = #teacher;
+                type TeacherModel = __kd::Built<#teacher, #dtype>;
+                type Model = __kd::Distiller<__kd::Built<#ident, #dtype>, ()>;
+                type Input = __kd::Tensor<#input_shape, #dtype, __kd::Cpu>;
+
+                fn build_distiller(_: &__kd::Cpu) -> Self::Model {
+                    ::core::unreachable!("#[distill] on this type reported a compile error")
+                }
+
+                fn distill_loss(
+                    _: &mut Self::Model,
+                    _: &Self::TeacherModel,
+                    _: Self::Input,
+                    _: &[usize],
+                    _: __kd::Gradients<#dtype, __kd::Cpu>,
+                ) -> __kd::loss::LossTerms<#dtype, __kd::Cpu, __kd::OwnedTape<#dtype, __kd::Cpu>>
+                where
+                    __kd::Cpu: __kd::Device<#dtype>,
+                {
+                    ::core::unreachable!("#[distill] on this type reported a compile error")
+                }
+            }
+        };
+    }
+}
+
+/// The input batch's shape: `(usize, Const<F>)` or `(usize, Const<C>, usize, usize)`.
+fn input_shape(attr: &attr::Distill) -> TokenStream {
+    match attr.input.as_ref().map(|i| i.value.as_slice()) {
+        Some([features]) => quote!((usize, __kd::Const<#features>)),
+        Some([channels, _, _]) => quote!((usize, __kd::Const<#channels>, usize, usize)),
+        _ => quote!((usize,)),
+    }
+}
+
 /// The `Distill` impl: teacher, adapters, input type and the loss, term by term.
 fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let ident = student.model.ident;
@@ -280,11 +337,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let own_fields = fields_trait(ident);
     let dtype = attr.dtype.clone().unwrap_or_else(|| format_ident!("f32"));
     let tape = quote!(__kd::OwnedTape<#dtype, __kd::Cpu>);
-    let input_shape = match attr.input.as_ref().map(|i| i.value.as_slice()) {
-        Some([features]) => quote!((usize, __kd::Const<#features>)),
-        Some([channels, _, _]) => quote!((usize, __kd::Const<#channels>, usize, usize)),
-        _ => quote!((usize,)),
-    };
+    let input_shape = input_shape(attr);
     let temperature = float_literal(attr.temperature.as_ref().map_or(4.0, |t| t.value));
     let ce_weight = float_literal(attr.ce_weight.as_ref().map_or(0.1, |t| t.value));
     let kd_weight = float_literal(attr.kd_weight.as_ref().map_or(0.9, |t| t.value));
@@ -386,6 +439,8 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let term_weights = terms.iter().map(|t| &t.weight);
     let term_values = terms.iter().map(|t| &t.value);
     let adapters_tuple = quote!((#(#adapters,)*));
+    // dfdx cannot build `()` (it has no tensors), so no adapters means the unit value itself.
+    let build_adapters = if adapters.is_empty() { quote!(()) } else { quote!(__kd::DeviceBuildExt::build_module::<#adapters_tuple, #dtype>(device)) };
     let teacher_span = attr.teacher.as_ref().map_or_else(Span::call_site, |t| t.span);
     let teacher_ty = quote_spanned!(teacher_span=> #teacher);
 
@@ -405,7 +460,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                 fn build_distiller(device: &__kd::Cpu) -> Self::Model {
                     __kd::Distiller {
                         student: __kd::DeviceBuildExt::build_module::<#ident, #dtype>(device),
-                        adapters: __kd::DeviceBuildExt::build_module::<#adapters_tuple, #dtype>(device),
+                        adapters: #build_adapters,
                     }
                 }
 

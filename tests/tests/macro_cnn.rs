@@ -1,0 +1,163 @@
+//! `#[distill]` on small CNN pairs, with every kind of knowledge: the generated code trains a
+//! student from a trained teacher, names every term, keeps the teacher fixed and trains the
+//! adapters.
+
+use dfdx::optim::{Adam, AdamConfig};
+use dfdx::prelude::*;
+use kd_core::distill::{distill_step, Distill};
+use kd_core::nn::builders::{Conv2D, Flatten2D, MaxPool2D};
+use kd_core::{distill, model};
+
+#[model]
+struct Teacher {
+    conv1: Conv2D<1, 8, 3, 1, 1>,
+    relu1: ReLU,
+    pool1: MaxPool2D<2, 2>,
+    conv2: Conv2D<8, 16, 3, 1, 1>,
+    relu2: ReLU,
+    pool2: MaxPool2D<2, 2>,
+    flat: Flatten2D<64>,
+    head: Linear<64, 3>,
+}
+
+#[distill(teacher = Teacher, temp = 4.0, input = [1, 8, 8], match(features, attention, sparsity, relations(samples)))]
+struct Student {
+    #[distill(pair)]
+    conv1: Conv2D<1, 4, 3, 1, 1>,
+    relu1: ReLU,
+    pool1: MaxPool2D<2, 2>,
+    #[distill(pair)]
+    conv2: Conv2D<4, 8, 3, 1, 1>,
+    relu2: ReLU,
+    pool2: MaxPool2D<2, 2>,
+    flat: Flatten2D<32>,
+    head: Linear<32, 3>,
+}
+
+#[distill(teacher = Teacher, input = [1, 8, 8], match(features(nst, weight = 10.0), attention(gradient), attention(paper)))]
+struct NstStudent {
+    conv1: Conv2D<1, 4, 3, 1, 1>,
+    relu1: ReLU,
+    pool1: MaxPool2D<2, 2>,
+    #[distill(pair = conv2, weight = 2.0)]
+    conv2: Conv2D<4, 8, 3, 1, 1>,
+    relu2: ReLU,
+    pool2: MaxPool2D<2, 2>,
+    flat: Flatten2D<32>,
+    head: Linear<32, 3>,
+}
+
+/// Born-again: the student is its own teacher's architecture, so FSP between its two paired
+/// layers can be matched channel for channel.
+#[distill(teacher = Self, input = [1, 8, 8], match(relations))]
+struct BornAgain {
+    #[distill(pair)]
+    conv1: Conv2D<1, 8, 3, 1, 1>,
+    relu1: ReLU,
+    #[distill(pair)]
+    conv2: Conv2D<8, 8, 3, 1, 1>,
+    relu2: ReLU,
+    pool: MaxPool2D<4, 4>,
+    flat: Flatten2D<32>,
+    head: Linear<32, 3>,
+}
+
+type Images = Tensor<(usize, Const<1>, usize, usize), f32, Cpu>;
+
+/// Class = which third of the image (top, middle, bottom rows) is brightest.
+fn batch(dev: &Cpu, size: usize) -> (Images, Vec<usize>) {
+    let x: Images = dev.sample_normal_like(&(size, Const, 8, 8));
+    let pixels = x.as_vec();
+    let labels = pixels
+        .chunks(64)
+        .map(|image| {
+            let band = |rows: std::ops::Range<usize>| rows.flat_map(|r| image[r * 8..r * 8 + 8].iter()).sum::<f32>();
+            let sums = [band(0..3), band(3..5), band(5..8)];
+            (0..3).max_by(|&a, &b| sums[a].total_cmp(&sums[b])).unwrap_or(0)
+        })
+        .collect();
+    (x, labels)
+}
+
+fn trained_teacher(dev: &Cpu) -> kd_core::distill::Built<Teacher> {
+    let mut teacher = dev.build_module::<Teacher, f32>();
+    let mut grads = teacher.alloc_grads();
+    let mut opt = Adam::new(&teacher, AdamConfig { lr: 3e-3, ..Default::default() });
+    for _ in 0..200 {
+        let (x, y) = batch(dev, 32);
+        let loss = kd_core::loss::cross_entropy_loss(teacher.forward_mut(x.traced(grads)), &y);
+        grads = loss.backward();
+        opt.update(&mut teacher, &grads).expect("update");
+        teacher.zero_grads(&mut grads);
+    }
+    teacher
+}
+
+/// Runs `steps` generated distillation steps; returns the per-step terms.
+fn distil<M>(dev: &Cpu, teacher: &M::TeacherModel, steps: usize) -> (M::Model, Vec<Vec<kd_core::loss::Term>>)
+where
+    M: Distill<Dtype = f32, Input = Images>,
+    M::Model: dfdx::nn::TensorCollection<f32, Cpu> + dfdx::nn::ZeroGrads<f32, Cpu>,
+{
+    let mut distiller = M::build_distiller(dev);
+    let mut grads = distiller.alloc_grads();
+    let mut opt = Adam::new(&distiller, AdamConfig { lr: 3e-3, ..Default::default() });
+    let mut history = Vec::new();
+    for step in 0..steps {
+        let (x, y) = batch(dev, 32);
+        let (terms, next) = distill_step::<M, _>(&mut distiller, teacher, &mut opt, x, &y, grads, step).expect("every term finite");
+        grads = next;
+        history.push(terms);
+    }
+    (distiller, history)
+}
+
+fn total(terms: &[kd_core::loss::Term]) -> f64 {
+    terms.iter().map(|t| t.weight * t.value).sum()
+}
+
+fn mean_total(history: &[Vec<kd_core::loss::Term>]) -> f64 {
+    history.iter().map(|t| total(t)).sum::<f64>() / history.len() as f64
+}
+
+#[test]
+fn every_kind_of_knowledge_trains_a_cnn_student() {
+    let dev = Cpu::seed_from_u64(5);
+    let teacher = trained_teacher(&dev);
+    let before = teacher.clone();
+    let adapters_before = Student::build_distiller(&Cpu::seed_from_u64(9)).adapters.0.weight.as_vec();
+
+    let (distiller, history) = distil::<Student>(&dev, &teacher, 300);
+    let names: Vec<&str> = history[0].iter().map(|t| t.name).collect();
+    assert_eq!(
+        names,
+        [
+            "ce", "kd", "hint.conv1", "hint.conv2", "attention.conv1", "attention.conv2", "sparsity.conv1", "sparsity.conv2",
+            "rkd_distance.conv1", "rkd_angle.conv1", "sp.conv1", "rkd_distance.conv2", "rkd_angle.conv2", "sp.conv2"
+        ]
+    );
+    assert!(history.iter().flatten().all(|t| t.value.is_finite()));
+    let (early, late) = (mean_total(&history[..20]), mean_total(&history[history.len() - 20..]));
+    assert!(late < 0.7 * early, "the total loss falls: {early:.3} -> {late:.3}");
+    assert_eq!(teacher.conv1.weight.as_vec(), before.conv1.weight.as_vec(), "the teacher is never updated");
+    assert_eq!(teacher.head.weight.as_vec(), before.head.weight.as_vec(), "the teacher is never updated");
+    assert_ne!(distiller.adapters.0.weight.as_vec(), adapters_before, "the adapters train");
+}
+
+#[test]
+fn nst_gradient_attention_and_self_distillation_generate_their_terms() {
+    let dev = Cpu::seed_from_u64(6);
+    let teacher = trained_teacher(&dev);
+    let (_, history) = distil::<NstStudent>(&dev, &teacher, 60);
+    let names: Vec<&str> = history[0].iter().map(|t| t.name).collect();
+    assert_eq!(names, ["ce", "kd", "nst.conv2", "gradient_attention", "attention.conv2"]);
+    let weights: Vec<f64> = history[0].iter().map(|t| t.weight).collect();
+    // `weight = 10` on the kind, `weight = 2` on the pair: every term of the pair is scaled.
+    assert_eq!(weights, [0.1, 0.9, 20.0, kd_core::distill::weights::GRADIENT_ATTENTION, 2.0 * kd_core::distill::weights::ATTENTION]);
+    assert!(history.iter().flatten().all(|t| t.value.is_finite()));
+
+    let born_teacher = dev.build_module::<BornAgain, f32>();
+    let (_, history) = distil::<BornAgain>(&dev, &born_teacher, 30);
+    let names: Vec<&str> = history[0].iter().map(|t| t.name).collect();
+    assert_eq!(names, ["ce", "kd", "fsp.conv1.conv2"]);
+}
