@@ -87,6 +87,10 @@ pub struct Distill {
     pub input: Option<Sp<Vec<usize>>>,
     pub dtype: Option<syn::Ident>,
     pub krate: Option<syn::Path>,
+    /// Every key written, valid or not: a bad `input` is not also a missing one.
+    pub written: Vec<String>,
+    /// How many entries `match(...)` had, unknown ones included.
+    pub match_entries: usize,
 }
 
 /// Records `key` as seen; a second occurrence is an error at its span.
@@ -194,7 +198,13 @@ impl Distill {
                 // #[distill(match(features, attention(gradient), relations(samples)))]
                 MATCH => {
                     attr.match_span = Some(span);
+                    let empty = meta.input.fork().parse::<proc_macro2::Group>().is_ok_and(|g| g.stream().is_empty());
+                    if empty {
+                        meta.input.parse::<proc_macro2::Group>()?;
+                        return Ok(());
+                    }
                     meta.parse_nested_meta(|kind| {
+                        attr.match_entries += 1;
                         if let Some(m) = parse_kind(cx, &kind)? {
                             if attr.matches.iter().any(|other| other.kind.term() == m.kind.term()) {
                                 cx.error_at(m.span, format!("duplicate kind `{}` in match(...)", key_of(&kind)));
@@ -244,6 +254,7 @@ impl Distill {
         if let Err(error) = parser.parse2(args) {
             cx.syn_error(error);
         }
+        attr.written = seen;
         attr
     }
 }
@@ -308,11 +319,13 @@ pub struct FieldAttr {
     pub pair: Option<Option<syn::Ident>>,
     pub pair_span: Option<Span>,
     pub weight: Option<f64>,
+    /// Whether this field's attribute had a mistake (later checks then stay quiet about it).
+    pub had_error: bool,
 }
 
 impl FieldAttr {
     pub fn from_attrs(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttr {
-        let mut field = FieldAttr { pair: None, pair_span: None, weight: None };
+        let mut field = FieldAttr { pair: None, pair_span: None, weight: None, had_error: false };
         let mut seen = Vec::new();
         for attr in attrs.iter().filter(|a| a.path().is_ident("distill")) {
             let result = attr.parse_nested_meta(|meta| {
@@ -320,6 +333,7 @@ impl FieldAttr {
                 let span = meta.path.span();
                 if !FIELD_KEYS.contains(&key.as_str()) {
                     unknown(cx, "field key", &key, span, &FIELD_KEYS);
+                    field.had_error = true;
                     return skip_value(&meta);
                 }
                 if !first_time(cx, &mut seen, &key, span) {
@@ -334,6 +348,7 @@ impl FieldAttr {
                 Ok(())
             });
             if let Err(error) = result {
+                field.had_error = true;
                 cx.syn_error(error);
             }
         }

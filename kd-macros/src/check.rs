@@ -12,20 +12,21 @@ pub fn check(cx: &Ctxt, student: &Student<'_>) {
 }
 
 fn check_required_keys(cx: &Ctxt, student: &Student<'_>) {
-    if student.attr.teacher.is_none() {
+    let written = |key: &str| student.attr.written.iter().any(|k| k == key);
+    if !written(crate::symbol::TEACHER) {
         cx.error_at(
             Span::call_site(),
             "missing `teacher = ...` in #[distill(...)]: name the teacher model, or write `teacher = Self` for self-distillation",
         );
     }
-    if student.attr.input.is_none() {
+    if !written(crate::symbol::INPUT) {
         cx.error_at(
             Span::call_site(),
             "missing `input = [...]` in #[distill(...)]: the shape of one sample, `[features]` or `[channels, height, width]`",
         );
     }
     if let Some(span) = student.attr.match_span {
-        if student.attr.matches.is_empty() {
+        if student.attr.match_entries == 0 {
             cx.error_at(span, "`match(...)` names no kind of knowledge; list one or more of `features`, `attention`, `sparsity`, `relations`");
         }
     }
@@ -33,6 +34,10 @@ fn check_required_keys(cx: &Ctxt, student: &Student<'_>) {
 
 /// Every kind that works on pairs needs pairs, and every pair needs a kind to use it.
 fn check_matches_have_pairs(cx: &Ctxt, student: &Student<'_>) {
+    // After a mistake in `match(...)` or in a field attribute, what is meant is unclear: stay quiet.
+    if student.attr.match_entries != student.attr.matches.len() || student.model.fields.iter().any(|f| f.attr.had_error) {
+        return;
+    }
     let pairs = student.pairs.len();
     for m in &student.attr.matches {
         let needed = match m.kind {

@@ -2,6 +2,7 @@
 //! `::kd_core::__private::loss`, every trait an item of `::kd_core::__private`.
 
 use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
 use quote::{format_ident, quote, quote_spanned};
 
 use crate::ast::{Model, Pair, Student};
@@ -350,11 +351,11 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
             .iter()
             .map(|p| {
                 let (s_ty, t_field) = (p.student_ty, &p.teacher);
-                quote_spanned! {t_field.span()=>
-                    <#s_ty as __kd::Width>::Adapter<
-                        { <#s_ty as __kd::Width>::WIDTH },
-                        { <<#teacher as #teacher_fields>::#t_field as __kd::Width>::WIDTH },
-                    >
+                // Student-side tokens at the student's type, teacher-side at the teacher field:
+                // a mistake on either side is then reported once, where it was written.
+                let teacher_width = quote_spanned!(t_field.span()=> <<#teacher as #teacher_fields>::#t_field as __kd::Width>::WIDTH);
+                quote_spanned! {s_ty.span()=>
+                    <#s_ty as __kd::Width>::Adapter<{ <#s_ty as __kd::Width>::WIDTH }, { #teacher_width }>
                 }
             })
             .collect()

@@ -1,0 +1,8 @@
+use kd_core::model;
+
+#[model]
+enum Teacher {
+    Big,
+}
+
+fn main() {}
