@@ -6,7 +6,7 @@ pub use crate::loss;
 pub use dfdx::nn::{BuildModule, BuildOnDevice, Module, ModuleMut, ModuleVisitor, TensorCollection};
 pub use dfdx::prelude::{Const, Cpu, Dtype, Gradients, NoneTape, OwnedTape, Tensor};
 pub use dfdx::shapes::Shape;
-pub use dfdx::tensor::{HasErr, SplitTape};
+pub use dfdx::tensor::{HasErr, SplitTape, Trace};
 pub use dfdx::tensor_ops::Device;
 
 pub use core::result::Result;

@@ -479,7 +479,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                         __kd::expect_forward("teacher", __kd::TappedModule::try_forward_tapped(teacher, input.clone()));
                     let (__kd_student_logits, __kd_student_taps) = __kd::expect_forward(
                         "student",
-                        __kd::TappedModuleMut::try_forward_tapped_mut(&mut distiller.student, __kd::Tensor::traced(input.clone(), grads)),
+                        __kd::TappedModuleMut::try_forward_tapped_mut(&mut distiller.student, __kd::Trace::traced(input.clone(), grads)),
                     );
                     let _ = (&__kd_teacher_taps, &__kd_student_taps);
                     let __kd_config = __kd::loss::KdConfig { temperature: #temperature, ce_weight: #ce_weight, kd_weight: #kd_weight };
