@@ -22,3 +22,4 @@ pub fn expect_forward<T, E: core::fmt::Debug>(model: &str, result: Result<T, E>)
         Err(error) => panic!("the {model}'s forward pass failed on the device: {error:?}"),
     }
 }
+pub use crate::distill::{alignable, require_aligned, size_after, Spatial, SpatialChain};

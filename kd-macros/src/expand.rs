@@ -119,6 +119,7 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
     let tys: Vec<&syn::Type> = model.fields.iter().map(|f| f.ty).collect();
     let params: Vec<syn::Ident> = (0..names.len()).map(|i| format_ident!("__KdF{}", i)).collect();
     let fields_trait = fields_trait(ident);
+    let positions = 0..names.len();
     let first = &params[0];
     let last = &params[params.len() - 1];
 
@@ -150,14 +151,26 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
 
     quote! {
         #[doc(hidden)]
-        #[allow(non_camel_case_types)]
+        #[allow(non_camel_case_types, non_upper_case_globals)]
         #vis trait #fields_trait {
-            #(type #names;)*
+            /// The layer types in order.
+            type __KdLayers;
+            #(
+                /// The field's layer type.
+                type #names;
+                /// The field's position.
+                const #names: usize;
+            )*
         }
 
         #[automatically_derived]
+        #[allow(non_upper_case_globals)]
         impl #fields_trait for #ident {
-            #(type #names = #tys;)*
+            type __KdLayers = (#(#tys,)*);
+            #(
+                type #names = #tys;
+                const #names: usize = #positions;
+            )*
         }
 
         #[allow(non_camel_case_types, clippy::type_complexity)]
@@ -253,6 +266,45 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
             }
         };
     }
+}
+
+/// Compile-time checks that each pair's maps can be aligned, from `input = [C, H, W]`: equal
+/// sizes for a hint or activation boundary (1×1 adapter), one map no smaller in both
+/// dimensions for attention and NST (adaptive pooling). A failed check names both fields (the
+/// marker type) and both sizes.
+fn size_checks(student: &Student<'_>, teacher: &syn::Path, teacher_fields: &syn::Path) -> TokenStream {
+    let (height, width) = match student.attr.input.as_ref().map(|i| i.value.as_slice()) {
+        Some([_, h, w]) => (*h, *w),
+        _ => return TokenStream::new(),
+    };
+    let kinds = &student.attr.matches;
+    let equal = kinds.iter().any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
+    let pooled = kinds.iter().any(|m| matches!(m.kind, Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })));
+    if !equal && !pooled {
+        return TokenStream::new();
+    }
+    let pooling = !equal;
+    let fields = &student.model.fields;
+    let checks = student.pairs.iter().map(|pair| {
+        let position = fields.iter().position(|f| f.ident == pair.student).unwrap_or(0) + 1;
+        let chain = fields.iter().take(position).map(|f| {
+            let ty = f.ty;
+            quote_spanned!(ty.span()=> <#ty as __kd::Spatial>::EFFECT)
+        });
+        let t_field = &pair.teacher;
+        let marker = format_ident!("student_{}_with_teacher_{}", pair.student, t_field);
+        let teacher_chain = quote_spanned!(t_field.span()=> <<#teacher as #teacher_fields>::__KdLayers as __kd::SpatialChain>::EFFECTS);
+        let teacher_position = quote_spanned!(t_field.span()=> <#teacher as #teacher_fields>::#t_field + 1);
+        quote_spanned! {pair.student.span()=>
+            const _: () = {
+                struct #marker;
+                const STUDENT: (usize, usize) = __kd::size_after(&[#(#chain),*], #position, (#height, #width));
+                const TEACHER: (usize, usize) = __kd::size_after(#teacher_chain, #teacher_position, (#height, #width));
+                __kd::require_aligned::<#marker, { __kd::alignable(STUDENT, TEACHER, #pooling) }, { STUDENT.0 }, { STUDENT.1 }, { TEACHER.0 }, { TEACHER.1 }>();
+            };
+        }
+    });
+    quote!(#(#checks)*)
 }
 
 /// Default weights of each kind of term (kd-core's `distill::weights`).
@@ -436,6 +488,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
             }
         }
     }
+    let size_checks = size_checks(student, &teacher, &teacher_fields);
     let term_names = terms.iter().map(|t| &t.name);
     let term_weights = terms.iter().map(|t| &t.weight);
     let term_values = terms.iter().map(|t| &t.value);
@@ -449,6 +502,8 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         #[allow(non_camel_case_types, clippy::type_complexity)]
         const _: () = {
             use #krate::__private as __kd;
+
+            #size_checks
 
             #[automatically_derived]
             impl __kd::Distill for #ident {
