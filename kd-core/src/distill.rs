@@ -1,6 +1,97 @@
-//! The runtime contract of `#[distill]` and `#[derive(Model)]`: the traits the generated code
-//! implements and the generic pieces it instantiates. All maths lives in [`crate::loss`]; the
-//! macro only wires types to these items.
+//! Declarative distillation: `#[model]` and `#[distill(...)]`, and the runtime contract
+//! their generated code implements.
+//!
+//! # The grammar
+//!
+//! A teacher and a student are structs whose named fields are dfdx 0.13 layer builders,
+//! applied in order. `#[model]` marks a teacher; `#[distill(...)]` marks a student (and makes
+//! it a model too). Both generate the dfdx boilerplate: `BuildOnDevice` (so
+//! `dev.build_module::<Teacher, f32>()` works), `TensorCollection` (optimisers, `alloc_grads`,
+//! `zero_grads`, safetensors, `to_device`), `Module`/`ModuleMut` (sequential forward), and
+//! [`TappedModule`]/[`TappedModuleMut`], a forward that also returns every layer's output,
+//! typed and named after its field.
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `teacher = Path` | the teacher model (`teacher = Self`: self-distillation) | required |
+//! | `input = [F]` or `[C, H, W]` | one sample's shape; the batch dimension is dynamic | required |
+//! | `temp = 4.0` | softmax temperature of the logit term (finite, > 0) | 4 |
+//! | `ce_weight = 0.1`, `kd_weight = 0.9` | weights of the hard CE and the `T²·KL` term | 0.1 / 0.9 |
+//! | `match(...)` | kinds of knowledge, below | logits only |
+//! | `dtype = f64` | float type of the generated code | `f32` |
+//! | `crate = "path"` | where kd-core is, if renamed | `::kd_core` |
+//!
+//! `match(...)` kinds, each optionally `kind(option, weight = w)`:
+//!
+//! | kind | terms (per pair unless noted) | default weight |
+//! |---|---|---|
+//! | `features` / `features(hint)` | FitNet [`hint_loss`](crate::loss::hint_loss) through a typed adapter | [`weights::HINT`] |
+//! | `features(nst)` | [`nst_loss`](crate::loss::nst_loss), polynomial kernel | [`weights::NST`] |
+//! | `attention` / `attention(paper)` | [`at_loss`](crate::loss::at_loss), authors' code or paper convention | [`weights::ATTENTION`] |
+//! | `attention(gradient)` | one [`gradient_at_loss`](crate::loss::gradient_at_loss) term | [`weights::GRADIENT_ATTENTION`] |
+//! | `sparsity` | [`ab_loss`](crate::loss::ab_loss) through a connector adapter | [`weights::SPARSITY`] |
+//! | `relations` | [`fsp_loss`](crate::loss::fsp_loss) between consecutive paired layers | [`weights::FSP`] |
+//! | `relations(samples)` | RKD distance and angle, and [`sp_loss`](crate::loss::sp_loss) | [`weights::RKD_DISTANCE`], [`weights::RKD_ANGLE`], [`weights::SP`] |
+//!
+//! A student field joins a pairing with `#[distill(pair)]` (the teacher field of the same name)
+//! or `#[distill(pair = teacher_field)]`; `#[distill(pair, weight = 2.0)]` scales that pair's
+//! terms. An adapter maps the student field's width to the teacher field's, sized from the two
+//! layer types at compile time ([`Width`]): a `Linear` for vectors, a 1×1 convolution for maps.
+//! With `input = [C, H, W]`, paired maps are checked at compile time to be alignable.
+//!
+//! The generated loss ([`Distill::distill_loss`]) returns [`LossTerms`]: `"ce"`, `"kd"`, then
+//! one named term per pair and kind (`"hint.fc2"`, `"attention.conv1"`, ...). Its maths is
+//! calls into [`crate::loss`]; a test checks it equals a hand-written dfdx step.
+//!
+//! ```
+//! use dfdx::optim::{Sgd, SgdConfig};
+//! use dfdx::prelude::*;
+//! use kd_core::distill::{distill_step, Distill};
+//! use kd_core::{distill, model};
+//!
+//! #[model]
+//! struct Teacher {
+//!     fc1: Linear<784, 256>,
+//!     act: ReLU,
+//!     fc2: Linear<256, 256>,
+//!     act2: ReLU,
+//!     head: Linear<256, 10>,
+//! }
+//!
+//! #[distill(teacher = Teacher, input = [784], temp = 20.0, match(features))]
+//! struct Student {
+//!     fc1: Linear<784, 64>,
+//!     act: ReLU,
+//!     #[distill(pair)] // hint from the teacher's fc2, through a Linear<64, 256> adapter
+//!     fc2: Linear<64, 64>,
+//!     act2: ReLU,
+//!     head: Linear<64, 10>,
+//! }
+//!
+//! let dev = Cpu::default();
+//! let teacher = dev.build_module::<Teacher, f32>();
+//! let mut distiller = Student::build_distiller(&dev); // student + adapters
+//! let mut opt = Sgd::new(&distiller, SgdConfig::default());
+//! let grads = distiller.alloc_grads();
+//! let images: Tensor<(usize, Const<784>), f32, _> = dev.sample_normal_like(&(8, Const));
+//! let labels = [3, 1, 4, 1, 5, 9, 2, 6];
+//! let (terms, _grads) = distill_step::<Student, _>(&mut distiller, &teacher, &mut opt, images, &labels, grads, 0)?;
+//! for term in &terms {
+//!     println!("{:>8}: {:.4} (weight {})", term.name, term.value, term.weight);
+//! }
+//! assert_eq!(terms.iter().map(|t| t.name).collect::<Vec<_>>(), ["ce", "kd", "hint.fc2"]);
+//! # Ok::<(), kd_core::distill::StepError>(())
+//! ```
+//!
+//! # Mistakes are compile errors
+//!
+//! Each points at the token that is wrong, and every one in a build is reported together: an
+//! unknown key, kind or option (with a did-you-mean), a duplicate key or kind, a `temp` that is
+//! ≤ 0, NaN or not a number, an empty `match()`, a kind that needs pairs without any (or a pair
+//! no kind uses), a missing `teacher` or `input`, a pairing naming a teacher field that does not
+//! exist, a layer without a known width, paired maps that cannot be aligned (naming both fields
+//! and both sizes), and the macro on an enum, tuple or unit struct. `tests/tests/ui/` holds one
+//! case per message.
 
 use dfdx::nn::{BuildOnDevice, Module, ModuleMut, ModuleVisitor, TensorCollection, ZeroGrads};
 use dfdx::optim::Optimizer;
