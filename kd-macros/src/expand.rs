@@ -546,3 +546,48 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         };
     }
 }
+
+/// Small expansion snapshots, for reviewing the shape of the generated code (not the main
+/// safety net: the UI, hygiene, equivalence and behaviour tests are). `KD_UPDATE_SNAPSHOTS=1`
+/// rewrites them; read the diff.
+#[cfg(test)]
+mod snapshots {
+    use quote::quote;
+
+    fn check(name: &str, tokens: proc_macro2::TokenStream) {
+        let file: syn::File = syn::parse2(tokens).unwrap_or_else(|e| panic!("{name}: the expansion does not parse: {e}"));
+        let actual = prettyplease::unparse(&file);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.rs"));
+        if std::env::var_os("KD_UPDATE_SNAPSHOTS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new("."))).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(&path, &actual).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+            return;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        assert!(actual == expected, "{name}: the expansion changed; review it and rerun with KD_UPDATE_SNAPSHOTS=1\n{actual}");
+    }
+
+    #[test]
+    fn model_of_two_layers() {
+        let item = quote! {
+            struct Teacher {
+                fc: Linear<4, 8>,
+                head: Linear<8, 2>,
+            }
+        };
+        check("model_of_two_layers", super::expand_model(quote!(), item));
+    }
+
+    #[test]
+    fn student_with_one_hint_pair() {
+        let args = quote!(teacher = Teacher, input = [4], temp = 2.0, match(features));
+        let item = quote! {
+            struct Student {
+                #[distill(pair = fc)]
+                fc: Linear<4, 3>,
+                head: Linear<3, 2>,
+            }
+        };
+        check("student_with_one_hint_pair", super::expand_distill(args, item));
+    }
+}

@@ -1,0 +1,188 @@
+#[allow(dead_code)]
+struct Teacher {
+    fc: Linear<4, 8>,
+    head: Linear<8, 2>,
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types, non_upper_case_globals)]
+trait __KdFieldsOfTeacher {
+    /// The layer types in order.
+    type __KdLayers;
+    /// The field's layer type.
+    type fc;
+    /// The field's position.
+    const fc: usize;
+    /// The field's layer type.
+    type head;
+    /// The field's position.
+    const head: usize;
+}
+#[automatically_derived]
+#[allow(non_upper_case_globals)]
+impl __KdFieldsOfTeacher for Teacher {
+    type __KdLayers = (Linear<4, 8>, Linear<8, 2>);
+    type fc = Linear<4, 8>;
+    const fc: usize = 0usize;
+    type head = Linear<8, 2>;
+    const head: usize = 1usize;
+}
+#[allow(non_camel_case_types, clippy::type_complexity)]
+const _: () = {
+    use ::kd_core::__private as __kd;
+    /// The layers of the model, built on a device.
+    #[derive(Debug, Clone)]
+    pub struct Built<__KdF0, __KdF1> {
+        pub fc: __KdF0,
+        pub head: __KdF1,
+    }
+    /// Every layer's output, untaped.
+    #[derive(Debug, Clone)]
+    pub struct Taps<__KdF0, __KdF1> {
+        pub fc: __KdF0,
+        pub head: __KdF1,
+    }
+    #[automatically_derived]
+    impl<
+        __KdD: __kd::Device<__KdE>,
+        __KdE: __kd::Dtype,
+    > __kd::BuildOnDevice<__KdD, __KdE> for Teacher
+    where
+        Linear<4, 8>: __kd::BuildOnDevice<__KdD, __KdE>,
+        Linear<8, 2>: __kd::BuildOnDevice<__KdD, __KdE>,
+        Built<
+            <Linear<4, 8> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
+            <Linear<8, 2> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
+        >: __kd::BuildModule<__KdD, __KdE>,
+    {
+        type Built = Built<
+            <Linear<4, 8> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
+            <Linear<8, 2> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
+        >;
+    }
+    #[automatically_derived]
+    impl<
+        __KdE: __kd::Dtype,
+        __KdD: __kd::Device<__KdE>,
+        __KdF0: __kd::TensorCollection<__KdE, __KdD>,
+        __KdF1: __kd::TensorCollection<__KdE, __KdD>,
+    > __kd::TensorCollection<__KdE, __KdD> for Built<__KdF0, __KdF1> {
+        type To<__KdE2: __kd::Dtype, __KdD2: __kd::Device<__KdE2>> = Built<
+            __KdF0::To<__KdE2, __KdD2>,
+            __KdF1::To<__KdE2, __KdD2>,
+        >;
+        fn iter_tensors<__KdV: __kd::ModuleVisitor<Self, __KdE, __KdD>>(
+            visitor: &mut __KdV,
+        ) -> __kd::Result<__kd::Option<Self::To<__KdV::E2, __KdV::D2>>, __KdV::Err> {
+            visitor
+                .visit_fields(
+                    (
+                        Self::module(::core::stringify!(fc), |s| &s.fc, |s| &mut s.fc),
+                        Self::module(
+                            ::core::stringify!(head),
+                            |s| &s.head,
+                            |s| &mut s.head,
+                        ),
+                    ),
+                    |(fc, head)| Built { fc, head },
+                )
+        }
+    }
+    #[automatically_derived]
+    impl<__KdInput, __KdF0, __KdF1> __kd::Module<__KdInput> for Built<__KdF0, __KdF1>
+    where
+        __KdF0: __kd::Module<__KdInput>,
+        __KdF1: __kd::Module<__KdF0::Output, Error = __KdF0::Error>,
+    {
+        type Output = __KdF1::Output;
+        type Error = __KdF0::Error;
+        fn try_forward(
+            &self,
+            __kd_x: __KdInput,
+        ) -> __kd::Result<Self::Output, Self::Error> {
+            let __kd_x = __kd::Module::try_forward(&self.fc, __kd_x)?;
+            let __kd_x = __kd::Module::try_forward(&self.head, __kd_x)?;
+            __kd::Result::Ok(__kd_x)
+        }
+    }
+    #[automatically_derived]
+    impl<__KdInput, __KdF0, __KdF1> __kd::ModuleMut<__KdInput> for Built<__KdF0, __KdF1>
+    where
+        __KdF0: __kd::ModuleMut<__KdInput>,
+        __KdF1: __kd::ModuleMut<__KdF0::Output, Error = __KdF0::Error>,
+    {
+        type Output = __KdF1::Output;
+        type Error = __KdF0::Error;
+        fn try_forward_mut(
+            &mut self,
+            __kd_x: __KdInput,
+        ) -> __kd::Result<Self::Output, Self::Error> {
+            let __kd_x = __kd::ModuleMut::try_forward_mut(&mut self.fc, __kd_x)?;
+            let __kd_x = __kd::ModuleMut::try_forward_mut(&mut self.head, __kd_x)?;
+            __kd::Result::Ok(__kd_x)
+        }
+    }
+    #[automatically_derived]
+    impl<__KdInput, __KdF0, __KdF1> __kd::TappedModule<__KdInput>
+    for Built<__KdF0, __KdF1>
+    where
+        __KdF0: __kd::Module<__KdInput>,
+        __KdF0::Output: __kd::SplitTape,
+        __KdF1: __kd::Module<__KdF0::Output, Error = __KdF0::Error>,
+        __KdF1::Output: __kd::SplitTape,
+    {
+        type Taps = Taps<
+            <__KdF0::Output as __kd::SplitTape>::NoTape,
+            <__KdF1::Output as __kd::SplitTape>::NoTape,
+        >;
+        fn try_forward_tapped(
+            &self,
+            __kd_x: __KdInput,
+        ) -> __kd::Result<(Self::Output, Self::Taps), Self::Error> {
+            let (__kd_tap_fc, __kd_x) = __kd::tap(
+                __kd::Module::try_forward(&self.fc, __kd_x)?,
+            );
+            let (__kd_tap_head, __kd_x) = __kd::tap(
+                __kd::Module::try_forward(&self.head, __kd_x)?,
+            );
+            __kd::Result::Ok((
+                __kd_x,
+                Taps {
+                    fc: __kd_tap_fc,
+                    head: __kd_tap_head,
+                },
+            ))
+        }
+    }
+    #[automatically_derived]
+    impl<__KdInput, __KdF0, __KdF1> __kd::TappedModuleMut<__KdInput>
+    for Built<__KdF0, __KdF1>
+    where
+        __KdF0: __kd::ModuleMut<__KdInput>,
+        __KdF0::Output: __kd::SplitTape,
+        __KdF1: __kd::ModuleMut<__KdF0::Output, Error = __KdF0::Error>,
+        __KdF1::Output: __kd::SplitTape,
+    {
+        type Taps = Taps<
+            <__KdF0::Output as __kd::SplitTape>::NoTape,
+            <__KdF1::Output as __kd::SplitTape>::NoTape,
+        >;
+        fn try_forward_tapped_mut(
+            &mut self,
+            __kd_x: __KdInput,
+        ) -> __kd::Result<(Self::Output, Self::Taps), Self::Error> {
+            let (__kd_tap_fc, __kd_x) = __kd::tap(
+                __kd::ModuleMut::try_forward_mut(&mut self.fc, __kd_x)?,
+            );
+            let (__kd_tap_head, __kd_x) = __kd::tap(
+                __kd::ModuleMut::try_forward_mut(&mut self.head, __kd_x)?,
+            );
+            __kd::Result::Ok((
+                __kd_x,
+                Taps {
+                    fc: __kd_tap_fc,
+                    head: __kd_tap_head,
+                },
+            ))
+        }
+    }
+};

@@ -1,0 +1,282 @@
+#[allow(dead_code)]
+struct Student {
+    fc: Linear<4, 3>,
+    head: Linear<3, 2>,
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types, non_upper_case_globals)]
+trait __KdFieldsOfStudent {
+    /// The layer types in order.
+    type __KdLayers;
+    /// The field's layer type.
+    type fc;
+    /// The field's position.
+    const fc: usize;
+    /// The field's layer type.
+    type head;
+    /// The field's position.
+    const head: usize;
+}
+#[automatically_derived]
+#[allow(non_upper_case_globals)]
+impl __KdFieldsOfStudent for Student {
+    type __KdLayers = (Linear<4, 3>, Linear<3, 2>);
+    type fc = Linear<4, 3>;
+    const fc: usize = 0usize;
+    type head = Linear<3, 2>;
+    const head: usize = 1usize;
+}
+#[allow(non_camel_case_types, clippy::type_complexity)]
+const _: () = {
+    use ::kd_core::__private as __kd;
+    /// The layers of the model, built on a device.
+    #[derive(Debug, Clone)]
+    pub struct Built<__KdF0, __KdF1> {
+        pub fc: __KdF0,
+        pub head: __KdF1,
+    }
+    /// Every layer's output, untaped.
+    #[derive(Debug, Clone)]
+    pub struct Taps<__KdF0, __KdF1> {
+        pub fc: __KdF0,
+        pub head: __KdF1,
+    }
+    #[automatically_derived]
+    impl<
+        __KdD: __kd::Device<__KdE>,
+        __KdE: __kd::Dtype,
+    > __kd::BuildOnDevice<__KdD, __KdE> for Student
+    where
+        Linear<4, 3>: __kd::BuildOnDevice<__KdD, __KdE>,
+        Linear<3, 2>: __kd::BuildOnDevice<__KdD, __KdE>,
+        Built<
+            <Linear<4, 3> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
+            <Linear<3, 2> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
+        >: __kd::BuildModule<__KdD, __KdE>,
+    {
+        type Built = Built<
+            <Linear<4, 3> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
+            <Linear<3, 2> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
+        >;
+    }
+    #[automatically_derived]
+    impl<
+        __KdE: __kd::Dtype,
+        __KdD: __kd::Device<__KdE>,
+        __KdF0: __kd::TensorCollection<__KdE, __KdD>,
+        __KdF1: __kd::TensorCollection<__KdE, __KdD>,
+    > __kd::TensorCollection<__KdE, __KdD> for Built<__KdF0, __KdF1> {
+        type To<__KdE2: __kd::Dtype, __KdD2: __kd::Device<__KdE2>> = Built<
+            __KdF0::To<__KdE2, __KdD2>,
+            __KdF1::To<__KdE2, __KdD2>,
+        >;
+        fn iter_tensors<__KdV: __kd::ModuleVisitor<Self, __KdE, __KdD>>(
+            visitor: &mut __KdV,
+        ) -> __kd::Result<__kd::Option<Self::To<__KdV::E2, __KdV::D2>>, __KdV::Err> {
+            visitor
+                .visit_fields(
+                    (
+                        Self::module(::core::stringify!(fc), |s| &s.fc, |s| &mut s.fc),
+                        Self::module(
+                            ::core::stringify!(head),
+                            |s| &s.head,
+                            |s| &mut s.head,
+                        ),
+                    ),
+                    |(fc, head)| Built { fc, head },
+                )
+        }
+    }
+    #[automatically_derived]
+    impl<__KdInput, __KdF0, __KdF1> __kd::Module<__KdInput> for Built<__KdF0, __KdF1>
+    where
+        __KdF0: __kd::Module<__KdInput>,
+        __KdF1: __kd::Module<__KdF0::Output, Error = __KdF0::Error>,
+    {
+        type Output = __KdF1::Output;
+        type Error = __KdF0::Error;
+        fn try_forward(
+            &self,
+            __kd_x: __KdInput,
+        ) -> __kd::Result<Self::Output, Self::Error> {
+            let __kd_x = __kd::Module::try_forward(&self.fc, __kd_x)?;
+            let __kd_x = __kd::Module::try_forward(&self.head, __kd_x)?;
+            __kd::Result::Ok(__kd_x)
+        }
+    }
+    #[automatically_derived]
+    impl<__KdInput, __KdF0, __KdF1> __kd::ModuleMut<__KdInput> for Built<__KdF0, __KdF1>
+    where
+        __KdF0: __kd::ModuleMut<__KdInput>,
+        __KdF1: __kd::ModuleMut<__KdF0::Output, Error = __KdF0::Error>,
+    {
+        type Output = __KdF1::Output;
+        type Error = __KdF0::Error;
+        fn try_forward_mut(
+            &mut self,
+            __kd_x: __KdInput,
+        ) -> __kd::Result<Self::Output, Self::Error> {
+            let __kd_x = __kd::ModuleMut::try_forward_mut(&mut self.fc, __kd_x)?;
+            let __kd_x = __kd::ModuleMut::try_forward_mut(&mut self.head, __kd_x)?;
+            __kd::Result::Ok(__kd_x)
+        }
+    }
+    #[automatically_derived]
+    impl<__KdInput, __KdF0, __KdF1> __kd::TappedModule<__KdInput>
+    for Built<__KdF0, __KdF1>
+    where
+        __KdF0: __kd::Module<__KdInput>,
+        __KdF0::Output: __kd::SplitTape,
+        __KdF1: __kd::Module<__KdF0::Output, Error = __KdF0::Error>,
+        __KdF1::Output: __kd::SplitTape,
+    {
+        type Taps = Taps<
+            <__KdF0::Output as __kd::SplitTape>::NoTape,
+            <__KdF1::Output as __kd::SplitTape>::NoTape,
+        >;
+        fn try_forward_tapped(
+            &self,
+            __kd_x: __KdInput,
+        ) -> __kd::Result<(Self::Output, Self::Taps), Self::Error> {
+            let (__kd_tap_fc, __kd_x) = __kd::tap(
+                __kd::Module::try_forward(&self.fc, __kd_x)?,
+            );
+            let (__kd_tap_head, __kd_x) = __kd::tap(
+                __kd::Module::try_forward(&self.head, __kd_x)?,
+            );
+            __kd::Result::Ok((
+                __kd_x,
+                Taps {
+                    fc: __kd_tap_fc,
+                    head: __kd_tap_head,
+                },
+            ))
+        }
+    }
+    #[automatically_derived]
+    impl<__KdInput, __KdF0, __KdF1> __kd::TappedModuleMut<__KdInput>
+    for Built<__KdF0, __KdF1>
+    where
+        __KdF0: __kd::ModuleMut<__KdInput>,
+        __KdF0::Output: __kd::SplitTape,
+        __KdF1: __kd::ModuleMut<__KdF0::Output, Error = __KdF0::Error>,
+        __KdF1::Output: __kd::SplitTape,
+    {
+        type Taps = Taps<
+            <__KdF0::Output as __kd::SplitTape>::NoTape,
+            <__KdF1::Output as __kd::SplitTape>::NoTape,
+        >;
+        fn try_forward_tapped_mut(
+            &mut self,
+            __kd_x: __KdInput,
+        ) -> __kd::Result<(Self::Output, Self::Taps), Self::Error> {
+            let (__kd_tap_fc, __kd_x) = __kd::tap(
+                __kd::ModuleMut::try_forward_mut(&mut self.fc, __kd_x)?,
+            );
+            let (__kd_tap_head, __kd_x) = __kd::tap(
+                __kd::ModuleMut::try_forward_mut(&mut self.head, __kd_x)?,
+            );
+            __kd::Result::Ok((
+                __kd_x,
+                Taps {
+                    fc: __kd_tap_fc,
+                    head: __kd_tap_head,
+                },
+            ))
+        }
+    }
+};
+#[allow(non_camel_case_types, clippy::type_complexity)]
+const _: () = {
+    use ::kd_core::__private as __kd;
+    #[automatically_derived]
+    impl __kd::Distill for Student {
+        type Dtype = f32;
+        type Teacher = Teacher;
+        type TeacherModel = __kd::Built<Teacher, f32>;
+        type Model = __kd::Distiller<
+            __kd::Built<Student, f32>,
+            __kd::Built<
+                (
+                    <Linear<
+                        4,
+                        3,
+                    > as __kd::Width>::Adapter<
+                        { <Linear<4, 3> as __kd::Width>::WIDTH },
+                        { <<Teacher as __KdFieldsOfTeacher>::fc as __kd::Width>::WIDTH },
+                    >,
+                ),
+                f32,
+            >,
+        >;
+        type Input = __kd::Tensor<(usize, __kd::Const<4usize>), f32, __kd::Cpu>;
+        fn build_distiller(device: &__kd::Cpu) -> Self::Model {
+            __kd::Distiller {
+                student: __kd::DeviceBuildExt::build_module::<Student, f32>(device),
+                adapters: __kd::DeviceBuildExt::build_module::<
+                    (
+                        <Linear<
+                            4,
+                            3,
+                        > as __kd::Width>::Adapter<
+                            { <Linear<4, 3> as __kd::Width>::WIDTH },
+                            {
+                                <<Teacher as __KdFieldsOfTeacher>::fc as __kd::Width>::WIDTH
+                            },
+                        >,
+                    ),
+                    f32,
+                >(device),
+            }
+        }
+        fn distill_loss(
+            distiller: &mut Self::Model,
+            teacher: &Self::TeacherModel,
+            input: Self::Input,
+            targets: &[usize],
+            grads: __kd::Gradients<f32, __kd::Cpu>,
+        ) -> __kd::loss::LossTerms<f32, __kd::Cpu, __kd::OwnedTape<f32, __kd::Cpu>>
+        where
+            __kd::Cpu: __kd::Device<f32>,
+        {
+            let (__kd_teacher_logits, __kd_teacher_taps) = __kd::expect_forward(
+                "teacher",
+                __kd::TappedModule::try_forward_tapped(teacher, input.clone()),
+            );
+            let (__kd_student_logits, __kd_student_taps) = __kd::expect_forward(
+                "student",
+                __kd::TappedModuleMut::try_forward_tapped_mut(
+                    &mut distiller.student,
+                    __kd::Trace::traced(input.clone(), grads),
+                ),
+            );
+            let _ = (&__kd_teacher_taps, &__kd_student_taps);
+            let __kd_config = __kd::loss::KdConfig {
+                temperature: 2f64,
+                ce_weight: 0.1f64,
+                kd_weight: 0.9f64,
+            };
+            let __kd_terms = __kd::loss::kd_with_ce_loss(
+                __kd_student_logits,
+                __kd_teacher_logits,
+                targets,
+                &__kd_config,
+            );
+            let __kd_terms = __kd_terms
+                .add(
+                    "hint.fc",
+                    __kd::weights::HINT * 1f64,
+                    __kd::loss::hint_loss(
+                        __kd::Module::forward(
+                            &distiller.adapters.0,
+                            __kd::Tensor::retaped::<
+                                __kd::OwnedTape<f32, __kd::Cpu>,
+                            >(&__kd_student_taps.fc),
+                        ),
+                        __kd_teacher_taps.fc.clone(),
+                    ),
+                );
+            __kd_terms
+        }
+    }
+};
