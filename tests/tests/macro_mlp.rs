@@ -46,3 +46,21 @@ fn generated_step_trains_and_names_terms() {
     }
     assert!(last < first.unwrap_or(0.0), "{first:?} -> {last}");
 }
+
+#[test]
+fn generated_models_save_load_and_move_like_dfdx_modules() {
+    let dev = Cpu::seed_from_u64(1);
+    let distiller = Student::build_distiller(&dev);
+    let path = std::env::temp_dir().join(format!("kd-macro-{}.safetensors", std::process::id()));
+    distiller.save_safetensors(&path).expect("save");
+    let mut loaded = Student::build_distiller(&Cpu::seed_from_u64(2));
+    assert_ne!(loaded.student.fc1.weight.as_vec(), distiller.student.fc1.weight.as_vec());
+    loaded.load_safetensors(&path).expect("load");
+    std::fs::remove_file(&path).expect("clean up");
+    assert_eq!(loaded.student.fc1.weight.as_vec(), distiller.student.fc1.weight.as_vec());
+    assert_eq!(loaded.adapters.0.bias.as_vec(), distiller.adapters.0.bias.as_vec());
+    let x: Tensor<(usize, Const<8>), f32, _> = dev.sample_normal_like(&(3, Const));
+    assert_eq!(loaded.student.forward(x.clone()).as_vec(), distiller.student.forward(x).as_vec());
+    // Parameter count: student 8·6+6 + 6·6+6 + 6·3+3, adapter 6·32+32.
+    assert_eq!(distiller.num_trainable_params(), 54 + 42 + 21 + 224);
+}
