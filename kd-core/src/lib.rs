@@ -34,6 +34,7 @@ pub mod nn;
 pub mod ops;
 pub mod spatial;
 pub mod testing;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use kd_macros::{distill, model};
