@@ -1,9 +1,8 @@
 //! Procedural macros of kd. Use them through `kd-core`, which re-exports them together with the
 //! `__private` paths their generated code relies on; their reference documentation lives there.
 //!
-//! Shaped like serde_derive: [`attr`] parses the attribute, [`ast`] is the semantic model,
-//! [`check`] validates, [`expand`] generates code, and [`ctxt::Ctxt`] collects every mistake of
-//! one build.
+//! Shaped like serde_derive: `attr` parses the attribute, `ast` is the semantic model, `check`
+//! validates, `expand` generates code, and `ctxt::Ctxt` collects every mistake of one build.
 
 mod ast;
 mod attr;
