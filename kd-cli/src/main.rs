@@ -69,12 +69,27 @@ enum Dataset {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { full, out, seed, train_images, epochs } => {
-            hinton::run(&hinton::Options { full, out, seed, train_images, epochs }).map_err(|e| e.to_string())
-        }
-        Command::Data { command: DataCommand::Fetch { dataset: Dataset::Mnist } } => {
+        Command::Demo {
+            full,
+            out,
+            seed,
+            train_images,
+            epochs,
+        } => hinton::run(&hinton::Options {
+            full,
+            out,
+            seed,
+            train_images,
+            epochs,
+        })
+        .map_err(|e| e.to_string()),
+        Command::Data {
+            command: DataCommand::Fetch { dataset: Dataset::Mnist },
+        } => {
             let dir = kd_core::data::mnist::default_dir();
-            kd_core::data::mnist::fetch(&dir).map(|()| println!("MNIST is in {}", dir.display())).map_err(|e| e.to_string())
+            kd_core::data::mnist::fetch(&dir)
+                .map(|()| println!("MNIST is in {}", dir.display()))
+                .map_err(|e| e.to_string())
         }
     };
     match result {

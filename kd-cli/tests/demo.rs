@@ -13,15 +13,24 @@ fn demo_on_a_subset_writes_results_that_parse() {
         .output()
         .expect("kd runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "kd demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "kd demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("| student 800-800 distilled, T = 20 | 1 |"), "{stdout}");
 
-    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("results.json")).expect("results.json")).expect("valid JSON");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("results.json")).expect("results.json")).expect("valid JSON");
     let models = results["models"].as_array().expect("models");
     assert_eq!(models.len(), 3);
     for model in models {
         let accuracy = model["accuracy"].as_f64().expect("accuracy");
-        assert!(accuracy > 0.6, "{}: accuracy {accuracy} should be far above chance (0.1)", model["model"]);
+        assert!(
+            accuracy > 0.6,
+            "{}: accuracy {accuracy} should be far above chance (0.1)",
+            model["model"]
+        );
         let confusion = model["confusion"].as_array().expect("confusion");
         assert_eq!(confusion.len(), 10);
     }
@@ -33,12 +42,18 @@ fn demo_on_a_subset_writes_results_that_parse() {
         assert!(out.path().join(format!("{name}.safetensors")).is_file(), "{name}: checkpoint");
     }
     let distilled = std::fs::read_to_string(out.path().join("student_distilled.metrics.jsonl")).expect("metrics");
-    assert!(distilled.contains("\"kd\"") && distilled.contains("\"ce\""), "the distilled student's terms are logged: {distilled}");
+    assert!(
+        distilled.contains("\"kd\"") && distilled.contains("\"ce\""),
+        "the distilled student's terms are logged: {distilled}"
+    );
 }
 
 #[test]
 fn help_explains_the_main_job() {
-    let output = Command::new(env!("CARGO_BIN_EXE_kd")).args(["demo", "--help"]).output().expect("kd runs");
+    let output = Command::new(env!("CARGO_BIN_EXE_kd"))
+        .args(["demo", "--help"])
+        .output()
+        .expect("kd runs");
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     assert!(help.contains("67 / 146 / 74") && help.contains("--full"), "{help}");

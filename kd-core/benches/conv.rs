@@ -32,11 +32,61 @@ struct Workload {
 }
 
 const WORKLOADS: [Workload; 5] = [
-    Workload { name: "lenet conv1 64x1x28x28 k5 p2 -> 6", batch: 64, input: 1, output: 6, size: 28, kernel: 5, stride: 1, padding: 2, repeats: 30 },
-    Workload { name: "lenet conv2 64x6x14x14 k5 -> 16", batch: 64, input: 6, output: 16, size: 14, kernel: 5, stride: 1, padding: 0, repeats: 30 },
-    Workload { name: "resnet stage1 32x16x32x32 k3 p1 -> 16", batch: 32, input: 16, output: 16, size: 32, kernel: 3, stride: 1, padding: 1, repeats: 20 },
-    Workload { name: "resnet down 32x16x32x32 k3 s2 p1 -> 32", batch: 32, input: 16, output: 32, size: 32, kernel: 3, stride: 2, padding: 1, repeats: 20 },
-    Workload { name: "resnet stage3 32x64x8x8 k3 p1 -> 64", batch: 32, input: 64, output: 64, size: 8, kernel: 3, stride: 1, padding: 1, repeats: 20 },
+    Workload {
+        name: "lenet conv1 64x1x28x28 k5 p2 -> 6",
+        batch: 64,
+        input: 1,
+        output: 6,
+        size: 28,
+        kernel: 5,
+        stride: 1,
+        padding: 2,
+        repeats: 30,
+    },
+    Workload {
+        name: "lenet conv2 64x6x14x14 k5 -> 16",
+        batch: 64,
+        input: 6,
+        output: 16,
+        size: 14,
+        kernel: 5,
+        stride: 1,
+        padding: 0,
+        repeats: 30,
+    },
+    Workload {
+        name: "resnet stage1 32x16x32x32 k3 p1 -> 16",
+        batch: 32,
+        input: 16,
+        output: 16,
+        size: 32,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        repeats: 20,
+    },
+    Workload {
+        name: "resnet down 32x16x32x32 k3 s2 p1 -> 32",
+        batch: 32,
+        input: 16,
+        output: 32,
+        size: 32,
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+        repeats: 20,
+    },
+    Workload {
+        name: "resnet stage3 32x64x8x8 k3 p1 -> 64",
+        batch: 32,
+        input: 64,
+        output: 64,
+        size: 8,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        repeats: 20,
+    },
 ];
 
 fn median_ms(repeats: usize, mut run: impl FnMut()) -> f64 {
@@ -64,7 +114,13 @@ fn kd_timings(dev: &Cpu, w: &Workload) -> (f64, f64) {
         let _ = conv2d(x.clone(), weight.clone(), Some(bias.clone()), geometry).expect("fits");
     });
     let train = median_ms(w.repeats, || {
-        let out = conv2d(x.leaky_trace(), weight.retaped::<OwnedTape<f32, Cpu>>(), Some(bias.retaped()), geometry).expect("fits");
+        let out = conv2d(
+            x.leaky_trace(),
+            weight.retaped::<OwnedTape<f32, Cpu>>(),
+            Some(bias.retaped()),
+            geometry,
+        )
+        .expect("fits");
         let _ = (out * probe.clone()).sum().backward();
     });
     (forward, train)
@@ -80,11 +136,26 @@ fn torch_timings(threads: usize) -> Option<serde_json::Value> {
                                "kernel": w.kernel, "stride": w.stride, "padding": w.padding, "repeats": w.repeats})
         })
         .collect();
-    let mut child = Command::new(&python).arg(script).arg(threads.to_string()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ok()?;
-    child.stdin.take()?.write_all(serde_json::Value::Array(workloads).to_string().as_bytes()).ok()?;
+    let mut child = Command::new(&python)
+        .arg(script)
+        .arg(threads.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()?
+        .write_all(serde_json::Value::Array(workloads).to_string().as_bytes())
+        .ok()?;
     let output = child.wait_with_output().ok()?;
     if !output.status.success() {
-        eprintln!("PyTorch column skipped: {} {script} failed: {}", python, String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or(""));
+        eprintln!(
+            "PyTorch column skipped: {} {script} failed: {}",
+            python,
+            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+        );
         return None;
     }
     serde_json::from_slice(&output.stdout).ok()
@@ -116,8 +187,10 @@ fn main() {
             cell(torch_train),
             ratio(train, torch_train)
         );
-        rows.push(serde_json::json!({"workload": w.name, "kd_forward_ms": forward, "torch_forward_ms": torch_forward,
-                                     "kd_train_ms": train, "torch_train_ms": torch_train}));
+        rows.push(
+            serde_json::json!({"workload": w.name, "kd_forward_ms": forward, "torch_forward_ms": torch_forward,
+                                     "kd_train_ms": train, "torch_train_ms": torch_train}),
+        );
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let written = std::fs::create_dir_all(&dir).and_then(|()| {

@@ -23,7 +23,10 @@ type Images = Tensor<(usize, Const<1>, usize, usize), f32, Cpu>;
 
 fn images(dev: &Cpu, split: &Split, indices: &[usize]) -> (Images, Vec<usize>) {
     let (pixels, labels) = split.batch(indices);
-    (dev.tensor_from_vec(pixels, (indices.len(), Const, split.height, split.width)), labels)
+    (
+        dev.tensor_from_vec(pixels, (indices.len(), Const, split.height, split.width)),
+        labels,
+    )
 }
 
 fn accuracy<M: Module<Images, Output = Tensor<(usize, Const<10>), f32, Cpu>>>(model: &M, dev: &Cpu, split: &Split) -> f64 {
@@ -50,7 +53,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch = 64;
     let started = Instant::now();
 
-    println!("LeNet-5 on MNIST: {} training images, {} epochs, batch {batch}", train.len(), epochs);
+    println!(
+        "LeNet-5 on MNIST: {} training images, {} epochs, batch {batch}",
+        train.len(),
+        epochs
+    );
     for epoch in 1..=epochs {
         // Adam at 1e-3, decayed by 0.7 per epoch.
         opt.cfg.lr = 1e-3 * 0.7f64.powi(epoch as i32 - 1);

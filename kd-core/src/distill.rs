@@ -151,7 +151,9 @@ impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: us
     type Adapter<const FROM: usize, const TO: usize> = crate::loss::Conv1x1Adapter<FROM, TO>;
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Width for crate::nn::builders::ConvTrans2D<I, O, K, S, P> {
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Width
+    for crate::nn::builders::ConvTrans2D<I, O, K, S, P>
+{
     const WIDTH: usize = O;
     type Adapter<const FROM: usize, const TO: usize> = crate::loss::Conv1x1Adapter<FROM, TO>;
 }
@@ -175,7 +177,10 @@ impl<S: TensorCollection<E, D>, A: TensorCollection<E, D>, E: Dtype, D: Device<E
 
     fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
         visitor.visit_fields(
-            (Self::module("student", |s| &s.student, |s| &mut s.student), Self::module("adapters", |s| &s.adapters, |s| &mut s.adapters)),
+            (
+                Self::module("student", |s| &s.student, |s| &mut s.student),
+                Self::module("adapters", |s| &s.adapters, |s| &mut s.adapters),
+            ),
             |(student, adapters)| Distiller { student, adapters },
         )
     }
@@ -259,11 +264,18 @@ where
 {
     let loss = M::distill_loss(distiller, teacher, input, targets, grads);
     if let Some(bad) = loss.first_non_finite() {
-        return Err(StepError::NonFinite { term: bad.name, value: bad.value, step });
+        return Err(StepError::NonFinite {
+            term: bad.name,
+            value: bad.value,
+            step,
+        });
     }
     let terms = loss.terms().to_vec();
     let mut grads = loss.into_total().backward();
-    optimizer.update(distiller, &grads).map_err(|e| StepError::Update { step, message: format!("{e:?}") })?;
+    optimizer.update(distiller, &grads).map_err(|e| StepError::Update {
+        step,
+        message: format!("{e:?}"),
+    })?;
     distiller.zero_grads(&mut grads);
     Ok((terms, grads))
 }
@@ -338,10 +350,13 @@ impl SpatialEffect {
     pub const fn apply(self, size: (usize, usize)) -> (usize, usize) {
         match self {
             SpatialEffect::Keep => size,
-            SpatialEffect::Window { kernel, stride, padding } => (window(size.0, kernel, stride, padding), window(size.1, kernel, stride, padding)),
-            SpatialEffect::TransposedWindow { kernel, stride, padding } => {
-                (transposed(size.0, kernel, stride, padding), transposed(size.1, kernel, stride, padding))
+            SpatialEffect::Window { kernel, stride, padding } => {
+                (window(size.0, kernel, stride, padding), window(size.1, kernel, stride, padding))
             }
+            SpatialEffect::TransposedWindow { kernel, stride, padding } => (
+                transposed(size.0, kernel, stride, padding),
+                transposed(size.1, kernel, stride, padding),
+            ),
             SpatialEffect::To(h, w) => (h, w),
             SpatialEffect::Vector => (1, 1),
         }
@@ -392,7 +407,15 @@ pub trait AlignedMaps<const OK: bool, const SH: usize, const SW: usize, const TH
 impl<P, const SH: usize, const SW: usize, const TH: usize, const TW: usize> AlignedMaps<true, SH, SW, TH, TW> for P {}
 
 /// Fails to compile unless `P: AlignedMaps<OK, ...>`, i.e. unless `OK`.
-pub const fn require_aligned<P: AlignedMaps<OK, SH, SW, TH, TW>, const OK: bool, const SH: usize, const SW: usize, const TH: usize, const TW: usize>() {}
+pub const fn require_aligned<
+    P: AlignedMaps<OK, SH, SW, TH, TW>,
+    const OK: bool,
+    const SH: usize,
+    const SW: usize,
+    const TH: usize,
+    const TW: usize,
+>() {
+}
 
 macro_rules! keep_spatial {
     ($($layer:ty),* $(,)?) => {$(
@@ -425,20 +448,40 @@ impl<const I: usize, const O: usize> Spatial for dfdx::nn::builders::Linear<I, O
     const EFFECT: SpatialEffect = SpatialEffect::Vector;
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Spatial for crate::nn::builders::Conv2D<I, O, K, S, P> {
-    const EFFECT: SpatialEffect = SpatialEffect::Window { kernel: K, stride: S, padding: P };
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Spatial
+    for crate::nn::builders::Conv2D<I, O, K, S, P>
+{
+    const EFFECT: SpatialEffect = SpatialEffect::Window {
+        kernel: K,
+        stride: S,
+        padding: P,
+    };
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Spatial for crate::nn::builders::ConvTrans2D<I, O, K, S, P> {
-    const EFFECT: SpatialEffect = SpatialEffect::TransposedWindow { kernel: K, stride: S, padding: P };
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Spatial
+    for crate::nn::builders::ConvTrans2D<I, O, K, S, P>
+{
+    const EFFECT: SpatialEffect = SpatialEffect::TransposedWindow {
+        kernel: K,
+        stride: S,
+        padding: P,
+    };
 }
 
 impl<const K: usize, const S: usize, const P: usize> Spatial for crate::nn::builders::MaxPool2D<K, S, P> {
-    const EFFECT: SpatialEffect = SpatialEffect::Window { kernel: K, stride: S, padding: P };
+    const EFFECT: SpatialEffect = SpatialEffect::Window {
+        kernel: K,
+        stride: S,
+        padding: P,
+    };
 }
 
 impl<const K: usize, const S: usize, const P: usize> Spatial for crate::nn::builders::AvgPool2D<K, S, P> {
-    const EFFECT: SpatialEffect = SpatialEffect::Window { kernel: K, stride: S, padding: P };
+    const EFFECT: SpatialEffect = SpatialEffect::Window {
+        kernel: K,
+        stride: S,
+        padding: P,
+    };
 }
 
 impl<const OH: usize, const OW: usize> Spatial for crate::nn::builders::AdaptiveAvgPool2D<OH, OW> {
@@ -457,7 +500,11 @@ mod spatial_tests {
     fn sizes_follow_the_layers() {
         type Conv = crate::nn::builders::Conv2D<1, 6, 5, 1, 2>;
         type Pool = crate::nn::builders::MaxPool2D<2, 2>;
-        let chain = [<Conv as Spatial>::EFFECT, <dfdx::nn::builders::ReLU as Spatial>::EFFECT, <Pool as Spatial>::EFFECT];
+        let chain = [
+            <Conv as Spatial>::EFFECT,
+            <dfdx::nn::builders::ReLU as Spatial>::EFFECT,
+            <Pool as Spatial>::EFFECT,
+        ];
         assert_eq!(size_after(&chain, 1, (28, 28)), (28, 28));
         assert_eq!(size_after(&chain, 3, (28, 28)), (14, 14));
         let up = <crate::nn::builders::ConvTrans2D<4, 4, 4, 2, 1> as Spatial>::EFFECT;

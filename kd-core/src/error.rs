@@ -23,7 +23,11 @@ pub(crate) fn positive(argument: &'static str, value: f64) -> Result<f64> {
     if value.is_finite() && value > 0.0 {
         Ok(value)
     } else {
-        Err(Error::InvalidSetting { argument, requirement: "finite and > 0", value })
+        Err(Error::InvalidSetting {
+            argument,
+            requirement: "finite and > 0",
+            value,
+        })
     }
 }
 
@@ -32,7 +36,11 @@ pub(crate) fn non_negative(argument: &'static str, value: f64) -> Result<f64> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
     } else {
-        Err(Error::InvalidSetting { argument, requirement: "finite and >= 0", value })
+        Err(Error::InvalidSetting {
+            argument,
+            requirement: "finite and >= 0",
+            value,
+        })
     }
 }
 
@@ -41,7 +49,11 @@ pub(crate) fn unit_interval(argument: &'static str, value: f64) -> Result<f64> {
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
-        Err(Error::InvalidSetting { argument, requirement: "in [0, 1]", value })
+        Err(Error::InvalidSetting {
+            argument,
+            requirement: "in [0, 1]",
+            value,
+        })
     }
 }
 

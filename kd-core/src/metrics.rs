@@ -2,7 +2,10 @@
 
 /// The index of the largest value of each row of `logits` (`rows × classes`, row-major).
 pub fn argmax_rows(logits: &[f32], classes: usize) -> Vec<usize> {
-    logits.chunks(classes.max(1)).map(|row| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0)).collect()
+    logits
+        .chunks(classes.max(1))
+        .map(|row| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0))
+        .collect()
 }
 
 /// How many of `predictions` equal `labels`.

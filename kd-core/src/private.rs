@@ -9,9 +9,9 @@ pub use dfdx::shapes::Shape;
 pub use dfdx::tensor::{HasErr, SplitTape, Trace};
 pub use dfdx::tensor_ops::Device;
 
-pub use core::result::Result;
 pub use crate::distill::weights;
 pub use core::option::Option;
+pub use core::result::Result;
 pub use dfdx::nn::DeviceBuildExt;
 
 /// Unwraps a forward pass inside generated code: dfdx's only forward errors are device errors.

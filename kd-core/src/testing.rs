@@ -29,9 +29,15 @@ pub struct Tolerance {
 
 impl Tolerance {
     /// For f32 results against an f64 reference: relative 1e-5, absolute 1e-6.
-    pub const F32: Self = Self { relative: 1e-5, absolute: 1e-6 };
+    pub const F32: Self = Self {
+        relative: 1e-5,
+        absolute: 1e-6,
+    };
     /// For f64 results against an f64 reference: relative 1e-9, absolute 1e-12.
-    pub const F64: Self = Self { relative: 1e-9, absolute: 1e-12 };
+    pub const F64: Self = Self {
+        relative: 1e-9,
+        absolute: 1e-12,
+    };
 
     /// A tolerance with both parts given.
     pub const fn rel_abs(relative: f64, absolute: f64) -> Self {
@@ -129,11 +135,7 @@ pub struct Mismatch {
 }
 
 /// The first element where `actual` and `expected` are not close, or a shape mismatch message.
-pub fn first_mismatch(
-    actual: &dyn Values,
-    expected: &dyn Values,
-    tolerance: Tolerance,
-) -> std::result::Result<Option<Mismatch>, String> {
+pub fn first_mismatch(actual: &dyn Values, expected: &dyn Values, tolerance: Tolerance) -> std::result::Result<Option<Mismatch>, String> {
     let (actual_shape, actual) = actual.values();
     let (expected_shape, expected) = expected.values();
     if actual.len() != expected.len() {
@@ -144,9 +146,15 @@ pub fn first_mismatch(
         ));
     }
     let shape = if actual_shape.is_empty() { expected_shape } else { actual_shape };
-    Ok(actual.iter().zip(&expected).position(|(&a, &e)| !tolerance.is_close(a, e)).map(|flat| {
-        Mismatch { index: unravel(flat, &shape), actual: actual[flat], expected: expected[flat] }
-    }))
+    Ok(actual
+        .iter()
+        .zip(&expected)
+        .position(|(&a, &e)| !tolerance.is_close(a, e))
+        .map(|flat| Mismatch {
+            index: unravel(flat, &shape),
+            actual: actual[flat],
+            expected: expected[flat],
+        }))
 }
 
 fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
@@ -162,12 +170,7 @@ fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
 
 /// Panics with the first mismatch; the implementation behind [`assert_close!`](crate::assert_close).
 #[track_caller]
-pub fn assert_close_impl(
-    actual: &dyn Values,
-    expected: &dyn Values,
-    tolerance: Tolerance,
-    what: &str,
-) {
+pub fn assert_close_impl(actual: &dyn Values, expected: &dyn Values, tolerance: Tolerance, what: &str) {
     match first_mismatch(actual, expected, tolerance) {
         Ok(None) => {}
         Ok(Some(m)) => panic!(
@@ -205,7 +208,14 @@ mod tests {
         let m = first_mismatch(&[[1.0, 2.0], [3.0, 4.0]], &[[1.0, 2.0], [3.5, 4.0]], Tolerance::F64)
             .expect("same shapes")
             .expect("a mismatch");
-        assert_eq!(m, Mismatch { index: vec![1, 0], actual: 3.0, expected: 3.5 });
+        assert_eq!(
+            m,
+            Mismatch {
+                index: vec![1, 0],
+                actual: 3.0,
+                expected: 3.5
+            }
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ const AGREEMENT: Tolerance = Tolerance::rel_abs(1e-6, 1e-9);
 
 fn wavy<S: ConstShape>(seed: f64, scale: f64) -> Tensor<S, f64, Cpu> {
     let n = S::default().num_elements();
-    let data = (0..n).map(|i| scale * ((i as f64 * 2.39 + seed).sin() + 0.5 * (i as f64 * 0.77 + 2.0 * seed).cos())).collect();
+    let data = (0..n)
+        .map(|i| scale * ((i as f64 * 2.39 + seed).sin() + 0.5 * (i as f64 * 0.77 + 2.0 * seed).cos()))
+        .collect();
     Cpu::default().tensor_from_vec(data, S::default())
 }
 
@@ -37,26 +39,37 @@ fn check_gradient<S: ConstShape>(what: &str, x: Tensor<S, f64, Cpu>, loss: impl 
             (at(STEP) - at(-STEP)) / (2.0 * STEP)
         })
         .collect();
-    assert!(numeric.iter().any(|g| g.abs() > 1e-6), "{what}: the gradient is trivially zero; pick other inputs");
+    assert!(
+        numeric.iter().any(|g| g.abs() > 1e-6),
+        "{what}: the gradient is trivially zero; pick other inputs"
+    );
     kd_core::testing::assert_close_impl(&analytic, &numeric, AGREEMENT, what);
 }
 
 #[test]
 fn rkd_angle() {
     let teacher = wavy::<Rank2<5, 4>>(2.0, 1.0);
-    check_gradient("rkd_angle_loss", wavy::<Rank2<5, 3>>(1.0, 1.0), |s| rkd_angle_loss(s, teacher.clone()));
+    check_gradient("rkd_angle_loss", wavy::<Rank2<5, 3>>(1.0, 1.0), |s| {
+        rkd_angle_loss(s, teacher.clone())
+    });
 }
 
 #[test]
 fn rkd_distance() {
     let teacher = wavy::<Rank2<5, 4>>(3.0, 1.0);
-    check_gradient("rkd_distance_loss", wavy::<Rank2<5, 3>>(4.0, 1.0), |s| rkd_distance_loss(s, teacher.clone()));
+    check_gradient("rkd_distance_loss", wavy::<Rank2<5, 3>>(4.0, 1.0), |s| {
+        rkd_distance_loss(s, teacher.clone())
+    });
 }
 
 #[test]
 fn attention_normalisation_in_both_conventions_and_two_powers() {
     let teacher = wavy::<Rank4<2, 5, 3, 2>>(5.0, 1.0);
-    for (p, convention) in [(2.0, AtConvention::AuthorsCode), (2.0, AtConvention::Paper), (3.0, AtConvention::AuthorsCode)] {
+    for (p, convention) in [
+        (2.0, AtConvention::AuthorsCode),
+        (2.0, AtConvention::Paper),
+        (3.0, AtConvention::AuthorsCode),
+    ] {
         check_gradient(&format!("at_loss p={p} {convention:?}"), wavy::<Rank4<2, 3, 3, 2>>(6.0, 1.0), |s| {
             at_loss(s, teacher.clone(), p, convention)
         });
@@ -66,8 +79,15 @@ fn attention_normalisation_in_both_conventions_and_two_powers() {
 #[test]
 fn nst_with_every_kernel() {
     let teacher = wavy::<Rank4<2, 4, 2, 3>>(7.0, 1.0);
-    for kernel in [NstKernel::Linear, NstKernel::default(), NstKernel::Polynomial { degree: 3, constant: 0.5 }, NstKernel::Gaussian { sigma: 0.8 }] {
-        check_gradient(&format!("nst_loss {kernel:?}"), wavy::<Rank4<2, 3, 2, 3>>(8.0, 1.0), |s| nst_loss(s, teacher.clone(), kernel));
+    for kernel in [
+        NstKernel::Linear,
+        NstKernel::default(),
+        NstKernel::Polynomial { degree: 3, constant: 0.5 },
+        NstKernel::Gaussian { sigma: 0.8 },
+    ] {
+        check_gradient(&format!("nst_loss {kernel:?}"), wavy::<Rank4<2, 3, 2, 3>>(8.0, 1.0), |s| {
+            nst_loss(s, teacher.clone(), kernel)
+        });
     }
 }
 
@@ -82,7 +102,11 @@ fn fsp_through_both_layers() {
     let (t1, t2) = (wavy::<Rank4<2, 3, 2, 2>>(11.0, 1.0), wavy::<Rank4<2, 2, 2, 2>>(12.0, 1.0));
     let second = wavy::<Rank4<2, 2, 2, 2>>(13.0, 1.0);
     check_gradient("fsp_loss (first layer)", wavy::<Rank4<2, 3, 2, 2>>(14.0, 1.0), |first| {
-        fsp_loss(fsp_matrix(first, second.clone()), fsp_matrix(t1.clone(), t2.clone()), FspConvention::Paper)
+        fsp_loss(
+            fsp_matrix(first, second.clone()),
+            fsp_matrix(t1.clone(), t2.clone()),
+            FspConvention::Paper,
+        )
     });
 }
 
@@ -90,10 +114,16 @@ fn fsp_through_both_layers() {
 fn decoupled_kd() {
     let teacher = wavy::<Rank2<3, 5>>(15.0, 2.0);
     let config = DkdConfig::default();
-    check_gradient("dkd_loss", wavy::<Rank2<3, 5>>(16.0, 2.0), |s| dkd_loss(s, teacher.clone(), &[1, 4, 0], &config));
+    check_gradient("dkd_loss", wavy::<Rank2<3, 5>>(16.0, 2.0), |s| {
+        dkd_loss(s, teacher.clone(), &[1, 4, 0], &config)
+    });
 }
 
-type Mlp = (dfdx::nn::modules::Linear<3, 4, f64, Cpu>, dfdx::nn::modules::Tanh, dfdx::nn::modules::Linear<4, 3, f64, Cpu>);
+type Mlp = (
+    dfdx::nn::modules::Linear<3, 4, f64, Cpu>,
+    dfdx::nn::modules::Tanh,
+    dfdx::nn::modules::Linear<4, 3, f64, Cpu>,
+);
 
 /// `½‖J_S(W) − J_T‖²` as a function of the student's weights, by finite differences in every
 /// weight, against [`gradient_at_loss`]'s backward (itself a finite-difference HVP).
@@ -117,7 +147,13 @@ fn gradient_attention_against_a_full_finite_difference_gradient() {
         0.5 * j.as_vec().iter().map(|v| v * v).sum::<f64>()
     };
 
-    let loss = gradient_at_loss(&student, input.clone().traced(student.alloc_grads()), &targets, teacher_grad.clone(), 1e-5);
+    let loss = gradient_at_loss(
+        &student,
+        input.clone().traced(student.alloc_grads()),
+        &targets,
+        teacher_grad.clone(),
+        1e-5,
+    );
     assert_close!(value_of(&loss), objective(&student), Tolerance::F64);
     let grads = loss.backward();
 
@@ -163,7 +199,11 @@ mod spatial {
     use kd_core::spatial::{adaptive_avg_pool2d, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, Conv2dGeometry};
 
     fn geometry(kernel: usize, stride: usize, padding: usize, dilation: usize, groups: usize) -> Conv2dGeometry {
-        Conv2dGeometry::square(kernel).with_stride(stride).with_padding(padding).with_dilation(dilation).with_groups(groups)
+        Conv2dGeometry::square(kernel)
+            .with_stride(stride)
+            .with_padding(padding)
+            .with_dilation(dilation)
+            .with_groups(groups)
     }
 
     /// `Σ out · probe` with a fixed probe, so every output element's gradient is exercised.
@@ -179,8 +219,12 @@ mod spatial {
         let weight = wavy::<Rank4<4, 1, 3, 3>>(51.0, 0.5);
         let input = wavy::<Rank4<2, 2, 5, 4>>(52.0, 1.0);
         let g = geometry(3, 2, 1, 1, 2);
-        check_gradient("conv2d wrt input", input.clone(), |x| probed(conv2d(x, weight.retaped(), None, g).expect("fits")));
-        check_gradient("conv2d wrt weight", weight.clone(), |w| probed(conv2d(input.retaped(), w, None, g).expect("fits")));
+        check_gradient("conv2d wrt input", input.clone(), |x| {
+            probed(conv2d(x, weight.retaped(), None, g).expect("fits"))
+        });
+        check_gradient("conv2d wrt weight", weight.clone(), |w| {
+            probed(conv2d(input.retaped(), w, None, g).expect("fits"))
+        });
     }
 
     #[test]
@@ -199,8 +243,14 @@ mod spatial {
     #[test]
     fn pooling() {
         // Distinct values: a central difference is only a derivative away from max-pool ties.
-        check_gradient("max_pool2d", wavy::<Rank4<2, 2, 6, 5>>(57.0, 1.0), |x| probed(max_pool2d(x, geometry(3, 2, 1, 1, 1)).expect("fits")));
-        check_gradient("avg_pool2d", wavy::<Rank4<2, 2, 6, 5>>(58.0, 1.0), |x| probed(avg_pool2d(x, geometry(2, 2, 1, 1, 1)).expect("fits")));
-        check_gradient("adaptive_avg_pool2d", wavy::<Rank4<2, 2, 7, 5>>(59.0, 1.0), |x| probed(adaptive_avg_pool2d(x, (3, 2))));
+        check_gradient("max_pool2d", wavy::<Rank4<2, 2, 6, 5>>(57.0, 1.0), |x| {
+            probed(max_pool2d(x, geometry(3, 2, 1, 1, 1)).expect("fits"))
+        });
+        check_gradient("avg_pool2d", wavy::<Rank4<2, 2, 6, 5>>(58.0, 1.0), |x| {
+            probed(avg_pool2d(x, geometry(2, 2, 1, 1, 1)).expect("fits"))
+        });
+        check_gradient("adaptive_avg_pool2d", wavy::<Rank4<2, 2, 7, 5>>(59.0, 1.0), |x| {
+            probed(adaptive_avg_pool2d(x, (3, 2)))
+        });
     }
 }

@@ -18,7 +18,13 @@ fn lenet5_learns_mnist_digits_from_6000_images() {
     let dev = Cpu::seed_from_u64(3);
     let mut model = dev.build_module::<LeNet5, f32>();
     let mut grads = model.alloc_grads();
-    let mut opt = Adam::new(&model, AdamConfig { lr: 2e-3, ..Default::default() });
+    let mut opt = Adam::new(
+        &model,
+        AdamConfig {
+            lr: 2e-3,
+            ..Default::default()
+        },
+    );
     let train = data.train.take(6000);
     let indices: Vec<usize> = (0..train.len()).collect();
     for epoch in 0..3 {
@@ -36,6 +42,9 @@ fn lenet5_learns_mnist_digits_from_6000_images() {
     let (pixels, labels) = data.test.batch(&test_indices);
     let logits = model.forward(dev.tensor_from_vec(pixels, (2000, Const::<1>, 28, 28)));
     let accuracy = correct(&argmax_rows(&logits.as_vec(), 10), &labels) as f64 / 2000.0;
-    eprintln!("LeNet-5, 3 epochs on 6,000 MNIST images: test accuracy {:.2} % on 2,000", 100.0 * accuracy);
+    eprintln!(
+        "LeNet-5, 3 epochs on 6,000 MNIST images: test accuracy {:.2} % on 2,000",
+        100.0 * accuracy
+    );
     assert!(accuracy > 0.92, "test accuracy {accuracy}");
 }

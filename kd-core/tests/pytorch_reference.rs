@@ -42,7 +42,10 @@ fn case(name: &str) -> &'static Case {
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"))
     });
-    fixture.cases.get(name).unwrap_or_else(|| panic!("no case `{name}` in losses.json; re-run gen_losses.py"))
+    fixture
+        .cases
+        .get(name)
+        .unwrap_or_else(|| panic!("no case `{name}` in losses.json; re-run gen_losses.py"))
 }
 
 impl Case {
@@ -53,7 +56,9 @@ impl Case {
         &self.grads.get(key).unwrap_or_else(|| panic!("case has no gradient `{key}`")).data
     }
     fn f64(&self, key: &str) -> f64 {
-        self.settings[key].as_f64().unwrap_or_else(|| panic!("setting `{key}` is not a number"))
+        self.settings[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("setting `{key}` is not a number"))
     }
     fn targets(&self) -> Vec<usize> {
         serde_json::from_value(self.settings["targets"].clone()).expect("targets are class indices")
@@ -65,7 +70,11 @@ impl Case {
         Cpu::default().tensor_from_vec(data, shape)
     }
     fn dims<const N: usize>(&self, key: &str) -> [usize; N] {
-        self.array(key).shape.clone().try_into().unwrap_or_else(|_| panic!("`{key}` is not rank {N}"))
+        self.array(key)
+            .shape
+            .clone()
+            .try_into()
+            .unwrap_or_else(|_| panic!("`{key}` is not rank {N}"))
     }
     fn t2<E: Dtype>(&self, key: &str) -> Tensor<(usize, usize), E, Cpu> {
         let [a, b] = self.dims(key);
@@ -169,7 +178,10 @@ where
     let c = case("kd_with_ce");
     let student = c.t2::<E>("student_logits");
     let config = KdConfig::default();
-    assert_eq!((config.temperature, config.ce_weight, config.kd_weight), (c.f64("temperature"), c.f64("ce_weight"), c.f64("kd_weight")));
+    assert_eq!(
+        (config.temperature, config.ce_weight, config.kd_weight),
+        (c.f64("temperature"), c.f64("ce_weight"), c.f64("kd_weight"))
+    );
     let loss = kd_with_ce_loss(student.leaky_trace(), c.t2("teacher_logits"), &c.targets(), &config);
     let value = loss.value();
     assert_matches(c, value, &[("student_logits", loss.into_total().backward().get(&student))], tol);
@@ -199,7 +211,11 @@ where
     let probe: Tensor<(usize, Const<6>, usize, usize), E, _> = c.tensor("probe", (b, Const, h, w));
     type Maps<E, const C: usize> = Tensor<(usize, Const<C>, usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
     let output: Maps<E, 6> = adapter.forward(input.leaky_trace());
-    assert_close!(output.retaped::<NoneTape>(), c.output.as_ref().expect("conv1x1 has an output").data, tol);
+    assert_close!(
+        output.retaped::<NoneTape>(),
+        c.output.as_ref().expect("conv1x1 has an output").data,
+        tol
+    );
     let objective = (output * probe).sum();
     assert_close!(value_of(&objective), c.value, tol);
     let grads = objective.backward();
@@ -353,7 +369,11 @@ where
     Cpu: Device<E>,
 {
     let c = case("byot");
-    let config = ByotConfig { alpha: c.f64("alpha"), temperature: c.f64("temperature"), feature_weight: c.f64("feature_weight") };
+    let config = ByotConfig {
+        alpha: c.f64("alpha"),
+        temperature: c.f64("temperature"),
+        feature_weight: c.f64("feature_weight"),
+    };
     let (logits, feat) = (c.t2::<E>("student_logits"), c.t2::<E>("student_feat"));
     let loss = byot_loss(
         logits.leaky_trace(),
@@ -374,14 +394,22 @@ where
     Cpu: Device<E>,
 {
     let c = case("dkd");
-    let config = DkdConfig { alpha: c.f64("alpha"), beta: c.f64("beta"), temperature: c.f64("temperature") };
+    let config = DkdConfig {
+        alpha: c.f64("alpha"),
+        beta: c.f64("beta"),
+        temperature: c.f64("temperature"),
+    };
     let student = c.t2::<E>("student_logits");
     let loss = dkd_loss(student.leaky_trace(), c.t2("teacher_logits"), &c.targets(), &config);
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_logits", loss.backward().get(&student))], tol);
 }
 
-type Mlp<E> = (dfdx::nn::modules::Linear<4, 6, E, Cpu>, dfdx::nn::modules::Tanh, dfdx::nn::modules::Linear<6, 3, E, Cpu>);
+type Mlp<E> = (
+    dfdx::nn::modules::Linear<4, 6, E, Cpu>,
+    dfdx::nn::modules::Tanh,
+    dfdx::nn::modules::Linear<6, 3, E, Cpu>,
+);
 
 fn mlp_from<E: TestFloat>(c: &Case, prefix: &str) -> Mlp<E>
 where
@@ -410,10 +438,18 @@ where
     let teacher_grad = input_gradient(&teacher, input.clone(), &targets);
     assert_eq!(d, 4);
     assert_close!(teacher_grad, c.array("teacher_input_grad").data, tol);
-    assert_close!(input_gradient(&student, input.clone(), &targets), c.array("student_input_grad").data, tol);
+    assert_close!(
+        input_gradient(&student, input.clone(), &targets),
+        c.array("student_input_grad").data,
+        tol
+    );
 
     let is_f64 = std::mem::size_of::<E>() == 8;
-    let (fd_step, grad_tol) = if is_f64 { (1e-5, Tolerance::rel_abs(1e-6, 1e-9)) } else { (1e-2, Tolerance::rel_abs(2e-2, 2e-4)) };
+    let (fd_step, grad_tol) = if is_f64 {
+        (1e-5, Tolerance::rel_abs(1e-6, 1e-9))
+    } else {
+        (1e-2, Tolerance::rel_abs(2e-2, 2e-4))
+    };
     let grads = student.alloc_grads();
     let loss = gradient_at_loss(&student, input.traced(grads), &targets, teacher_grad, fd_step);
     assert_close!(value_of(&loss), c.value, tol);

@@ -180,11 +180,25 @@ where
         }
         for (kind, output, expected) in results {
             let output = output.unwrap_or_else(|e| panic!("{name} {kind}: {e}"));
-            assert_eq!(output.shape().concrete().to_vec(), expected.output.shape, "{name} {kind}: output shape");
-            assert_close_impl(&output.retaped::<NoneTape>(), &expected.output.data, tol, &format!("{name} {kind}: output"));
+            assert_eq!(
+                output.shape().concrete().to_vec(),
+                expected.output.shape,
+                "{name} {kind}: output shape"
+            );
+            assert_close_impl(
+                &output.retaped::<NoneTape>(),
+                &expected.output.data,
+                tol,
+                &format!("{name} {kind}: output"),
+            );
             let probe = expected.probe.tensor::<E, _>(expected.probe.dims4());
             let grads = (output * probe).sum().backward();
-            assert_close_impl(&grads.get(&input), &expected.grad_input.data, tol, &format!("{name} {kind}: grad input"));
+            assert_close_impl(
+                &grads.get(&input),
+                &expected.grad_input.data,
+                tol,
+                &format!("{name} {kind}: grad input"),
+            );
         }
     }
 }
@@ -219,4 +233,3 @@ macro_rules! in_f64_and_f32 {
 }
 
 in_f64_and_f32!(check_conv2d, check_conv_transpose2d, check_pool, check_adaptive);
-

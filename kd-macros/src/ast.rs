@@ -22,37 +22,75 @@ impl<'a> Model<'a> {
     /// attribute in the messages).
     pub fn from_ast(cx: &Ctxt, input: &'a syn::DeriveInput, macro_name: &str) -> Option<Model<'a>> {
         let fields = match &input.data {
-            syn::Data::Struct(syn::DataStruct { fields: syn::Fields::Named(named), .. }) => &named.named,
+            syn::Data::Struct(syn::DataStruct {
+                fields: syn::Fields::Named(named),
+                ..
+            }) => &named.named,
             syn::Data::Struct(syn::DataStruct { fields, struct_token, .. }) => {
-                let shape = if matches!(fields, syn::Fields::Unit) { "a unit struct" } else { "a tuple struct" };
+                let shape = if matches!(fields, syn::Fields::Unit) {
+                    "a unit struct"
+                } else {
+                    "a tuple struct"
+                };
                 cx.error_spanned_by(
                     struct_token,
-                    format!("{macro_name} needs a struct with named fields, one per layer; `{}` is {shape}", input.ident),
+                    format!(
+                        "{macro_name} needs a struct with named fields, one per layer; `{}` is {shape}",
+                        input.ident
+                    ),
                 );
                 return None;
             }
             syn::Data::Enum(data) => {
-                cx.error_spanned_by(data.enum_token, format!("{macro_name} needs a struct with named fields, one per layer; `{}` is an enum", input.ident));
+                cx.error_spanned_by(
+                    data.enum_token,
+                    format!(
+                        "{macro_name} needs a struct with named fields, one per layer; `{}` is an enum",
+                        input.ident
+                    ),
+                );
                 return None;
             }
             syn::Data::Union(data) => {
-                cx.error_spanned_by(data.union_token, format!("{macro_name} needs a struct with named fields, one per layer; `{}` is a union", input.ident));
+                cx.error_spanned_by(
+                    data.union_token,
+                    format!(
+                        "{macro_name} needs a struct with named fields, one per layer; `{}` is a union",
+                        input.ident
+                    ),
+                );
                 return None;
             }
         };
         if !input.generics.params.is_empty() {
-            cx.error_spanned_by(&input.generics, format!("{macro_name} does not support generic model structs; write the layer types out"));
+            cx.error_spanned_by(
+                &input.generics,
+                format!("{macro_name} does not support generic model structs; write the layer types out"),
+            );
             return None;
         }
         if fields.is_empty() {
-            cx.error_spanned_by(&input.ident, format!("`{}` has no layers; a model needs at least one field", input.ident));
+            cx.error_spanned_by(
+                &input.ident,
+                format!("`{}` has no layers; a model needs at least one field", input.ident),
+            );
             return None;
         }
         let fields = fields
             .iter()
-            .filter_map(|f| f.ident.as_ref().map(|ident| Field { ident, ty: &f.ty, attr: FieldAttr::from_attrs(cx, &f.attrs) }))
+            .filter_map(|f| {
+                f.ident.as_ref().map(|ident| Field {
+                    ident,
+                    ty: &f.ty,
+                    attr: FieldAttr::from_attrs(cx, &f.attrs),
+                })
+            })
             .collect();
-        Some(Model { ident: &input.ident, vis: &input.vis, fields })
+        Some(Model {
+            ident: &input.ident,
+            vis: &input.vis,
+            fields,
+        })
     }
 }
 

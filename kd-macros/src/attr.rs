@@ -32,7 +32,9 @@ pub enum Features {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attention {
     /// Activation maps; `paper` selects the paper's normalisation.
-    Activation { paper: bool },
+    Activation {
+        paper: bool,
+    },
     Gradient,
 }
 
@@ -122,7 +124,10 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
 fn unknown(cx: &Ctxt, what: &str, word: &str, span: Span, candidates: &[&str]) {
     let hint = match suggest(word, candidates) {
         Some(close) => format!("; did you mean `{close}`?"),
-        None => format!("; expected one of {}", candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+        None => format!(
+            "; expected one of {}",
+            candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        ),
     };
     cx.error_at(span, format!("unknown {what} `{word}`{hint}"));
 }
@@ -130,9 +135,15 @@ fn unknown(cx: &Ctxt, what: &str, word: &str, span: Span, candidates: &[&str]) {
 /// A number literal (possibly negated), `f32::NAN`/`f64::NAN` or `INFINITY`, as `f64`.
 fn parse_number(expr: &syn::Expr) -> Option<f64> {
     match expr {
-        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. }) => f.base10_parse().ok(),
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Float(f), ..
+        }) => f.base10_parse().ok(),
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i.base10_parse::<i64>().ok().map(|v| v as f64),
-        syn::Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => parse_number(expr).map(|v| -v),
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => parse_number(expr).map(|v| -v),
         syn::Expr::Path(p) => match p.path.segments.last().map(|s| s.ident.to_string()).as_deref() {
             Some("NAN") => Some(f64::NAN),
             Some("INFINITY") => Some(f64::INFINITY),
@@ -186,7 +197,11 @@ impl Distill {
                 // #[distill(teacher = path::To::Teacher)] or #[distill(teacher = Self)]
                 TEACHER => {
                     let path: syn::Path = meta.value()?.parse()?;
-                    let value = if path.is_ident("Self") { Teacher::SelfType } else { Teacher::Path(path.clone()) };
+                    let value = if path.is_ident("Self") {
+                        Teacher::SelfType
+                    } else {
+                        Teacher::Path(path.clone())
+                    };
                     attr.teacher = Some(Sp { value, span: path.span() });
                 }
                 // #[distill(temp = 4.0)]
@@ -227,8 +242,16 @@ impl Distill {
                         })
                         .collect();
                     match dims {
-                        Some(dims) if dims.len() == 1 || dims.len() == 3 => attr.input = Some(Sp { value: dims, span: array.span() }),
-                        _ => cx.error_spanned_by(&array, "`input` is the shape of one sample: `[features]` or `[channels, height, width]`, positive integers"),
+                        Some(dims) if dims.len() == 1 || dims.len() == 3 => {
+                            attr.input = Some(Sp {
+                                value: dims,
+                                span: array.span(),
+                            })
+                        }
+                        _ => cx.error_spanned_by(
+                            &array,
+                            "`input` is the shape of one sample: `[features]` or `[channels, height, width]`, positive integers",
+                        ),
                     }
                 }
                 // #[distill(dtype = f64)]
@@ -274,7 +297,11 @@ fn parse_kind(cx: &Ctxt, kind: &ParseNestedMeta<'_>) -> syn::Result<Option<Match
             return Ok(None);
         }
     };
-    let mut m = Match { kind: default, weight: None, span };
+    let mut m = Match {
+        kind: default,
+        weight: None,
+        span,
+    };
     if kind.input.peek(syn::token::Paren) {
         kind.parse_nested_meta(|option| {
             let word = key_of(&option);
@@ -325,7 +352,12 @@ pub struct FieldAttr {
 
 impl FieldAttr {
     pub fn from_attrs(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttr {
-        let mut field = FieldAttr { pair: None, pair_span: None, weight: None, had_error: false };
+        let mut field = FieldAttr {
+            pair: None,
+            pair_span: None,
+            weight: None,
+            had_error: false,
+        };
         let mut seen = Vec::new();
         for attr in attrs.iter().filter(|a| a.path().is_ident("distill")) {
             let result = attr.parse_nested_meta(|meta| {
@@ -341,7 +373,11 @@ impl FieldAttr {
                 }
                 if key == PAIR {
                     field.pair_span = Some(span);
-                    field.pair = Some(if meta.input.peek(syn::Token![=]) { Some(meta.value()?.parse::<syn::Ident>()?) } else { None });
+                    field.pair = Some(if meta.input.peek(syn::Token![=]) {
+                        Some(meta.value()?.parse::<syn::Ident>()?)
+                    } else {
+                        None
+                    });
                 } else {
                     field.weight = number(cx, &meta, WEIGHT, non_negative, "a finite number >= 0")?.map(|w| w.value);
                 }

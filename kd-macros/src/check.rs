@@ -27,7 +27,10 @@ fn check_required_keys(cx: &Ctxt, student: &Student<'_>) {
     }
     if let Some(span) = student.attr.match_span {
         if student.attr.match_entries == 0 {
-            cx.error_at(span, "`match(...)` names no kind of knowledge; list one or more of `features`, `attention`, `sparsity`, `relations`");
+            cx.error_at(
+                span,
+                "`match(...)` names no kind of knowledge; list one or more of `features`, `attention`, `sparsity`, `relations`",
+            );
         }
     }
 }
@@ -46,15 +49,32 @@ fn check_matches_have_pairs(cx: &Ctxt, student: &Student<'_>) {
             _ => 1,
         };
         if pairs < needed {
-            let what = if needed == 2 { "at least two student fields" } else { "a student field" };
-            cx.error_at(m.span, format!("this kind of knowledge needs {what} marked `#[distill(pair)]` (or `#[distill(pair = teacher_field)]`)"));
+            let what = if needed == 2 {
+                "at least two student fields"
+            } else {
+                "a student field"
+            };
+            cx.error_at(
+                m.span,
+                format!("this kind of knowledge needs {what} marked `#[distill(pair)]` (or `#[distill(pair = teacher_field)]`)"),
+            );
         }
     }
-    let uses_pairs = student.attr.matches.iter().any(|m| !matches!(m.kind, Kind::Attention(crate::attr::Attention::Gradient)));
+    let uses_pairs = student
+        .attr
+        .matches
+        .iter()
+        .any(|m| !matches!(m.kind, Kind::Attention(crate::attr::Attention::Gradient)));
     if !uses_pairs {
         for field in &student.model.fields {
             if let Some(span) = field.attr.pair_span {
-                cx.error_at(span, format!("field `{}` is paired, but no kind in `match(...)` uses pairs; add one, e.g. `match(features)`", field.ident));
+                cx.error_at(
+                    span,
+                    format!(
+                        "field `{}` is paired, but no kind in `match(...)` uses pairs; add one, e.g. `match(features)`",
+                        field.ident
+                    ),
+                );
             }
         }
     }

@@ -2,8 +2,8 @@
 //! `::kd_core::__private::loss`, every trait an item of `::kd_core::__private`.
 
 use proc_macro2::{Span, TokenStream};
-use syn::spanned::Spanned;
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use crate::ast::{Model, Pair, Student};
 use crate::attr::{self, Attention, Features, Kind, Relations, Teacher};
@@ -18,12 +18,18 @@ pub fn expand_model(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let cx = Ctxt::new();
     if !args.is_empty() {
-        cx.error_spanned_by(&args, "#[model] takes no arguments; distillation settings go in #[distill(...)] on the student");
+        cx.error_spanned_by(
+            &args,
+            "#[model] takes no arguments; distillation settings go in #[distill(...)] on the student",
+        );
     }
     let model = Model::from_ast(&cx, &input, "#[model]");
     for field in model.iter().flat_map(|m| &m.fields) {
         if let Some(span) = field.attr.pair_span {
-            cx.error_at(span, "`pair` belongs on the fields of a #[distill(...)] student, not on a #[model] struct");
+            cx.error_at(
+                span,
+                "`pair` belongs on the fields of a #[distill(...)] student, not on a #[model] struct",
+            );
         }
     }
     let generated = match cx.check() {
@@ -136,7 +142,12 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let input = if i == 0 { quote!(__KdInput) } else { let prev = &params[i - 1]; quote!(#prev::Output) };
+                let input = if i == 0 {
+                    quote!(__KdInput)
+                } else {
+                    let prev = &params[i - 1];
+                    quote!(#prev::Output)
+                };
                 let error = if i == 0 { quote!() } else { quote!(Error = #first::Error) };
                 let split = extra.as_ref().map(|bound| quote!(#p::Output: #bound,));
                 quote!(#p: #module<#input, #error>, #split)
@@ -278,8 +289,15 @@ fn size_checks(student: &Student<'_>, teacher: &syn::Path, teacher_fields: &syn:
         _ => return TokenStream::new(),
     };
     let kinds = &student.attr.matches;
-    let equal = kinds.iter().any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
-    let pooled = kinds.iter().any(|m| matches!(m.kind, Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })));
+    let equal = kinds
+        .iter()
+        .any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
+    let pooled = kinds.iter().any(|m| {
+        matches!(
+            m.kind,
+            Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
+        )
+    });
     if !equal && !pooled {
         return TokenStream::new();
     }
@@ -396,7 +414,10 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let kd_weight = float_literal(attr.kd_weight.as_ref().map_or(0.9, |t| t.value));
 
     // One adapter per pair that a hint or an activation boundary goes through.
-    let needs_adapter = attr.matches.iter().any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
+    let needs_adapter = attr
+        .matches
+        .iter()
+        .any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
     let adapters: Vec<TokenStream> = if needs_adapter {
         student
             .pairs
@@ -467,16 +488,31 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     let adapter = syn::Index::from(index);
                     let field = p.student;
                     let mut push = |prefix: &str, value: TokenStream| {
-                        terms.push(Term { name: format!("{prefix}.{field}"), weight: weight_of(prefix, Some(p)), value });
+                        terms.push(Term {
+                            name: format!("{prefix}.{field}"),
+                            weight: weight_of(prefix, Some(p)),
+                            value,
+                        });
                     };
                     match kind {
-                        Kind::Features(Features::Hint) => push("hint", quote!(__kd::loss::hint_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t))),
-                        Kind::Features(Features::Nst) => push("nst", quote!(__kd::loss::nst_loss(#s, #t, __kd::loss::NstKernel::default()))),
+                        Kind::Features(Features::Hint) => push(
+                            "hint",
+                            quote!(__kd::loss::hint_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t)),
+                        ),
+                        Kind::Features(Features::Nst) => {
+                            push("nst", quote!(__kd::loss::nst_loss(#s, #t, __kd::loss::NstKernel::default())))
+                        }
                         Kind::Attention(Attention::Activation { paper }) => {
                             let convention = if paper { quote!(Paper) } else { quote!(AuthorsCode) };
-                            push("attention", quote!(__kd::loss::at_loss(#s, #t, 2.0, __kd::loss::AtConvention::#convention)))
+                            push(
+                                "attention",
+                                quote!(__kd::loss::at_loss(#s, #t, 2.0, __kd::loss::AtConvention::#convention)),
+                            )
                         }
-                        Kind::Sparsity => push("sparsity", quote!(__kd::loss::ab_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t, 1.0))),
+                        Kind::Sparsity => push(
+                            "sparsity",
+                            quote!(__kd::loss::ab_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t, 1.0)),
+                        ),
                         Kind::Relations(Relations::Samples) => {
                             push("rkd_distance", quote!(__kd::loss::rkd_distance_loss(#s, #t)));
                             push("rkd_angle", quote!(__kd::loss::rkd_angle_loss(#s, #t)));
@@ -494,7 +530,11 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let term_values = terms.iter().map(|t| &t.value);
     let adapters_tuple = quote!((#(#adapters,)*));
     // dfdx cannot build `()` (it has no tensors), so no adapters means the unit value itself.
-    let build_adapters = if adapters.is_empty() { quote!(()) } else { quote!(__kd::DeviceBuildExt::build_module::<#adapters_tuple, #dtype>(device)) };
+    let build_adapters = if adapters.is_empty() {
+        quote!(())
+    } else {
+        quote!(__kd::DeviceBuildExt::build_module::<#adapters_tuple, #dtype>(device))
+    };
     let teacher_span = attr.teacher.as_ref().map_or_else(Span::call_site, |t| t.span);
     let teacher_ty = quote_spanned!(teacher_span=> #teacher);
 
@@ -557,14 +597,19 @@ mod snapshots {
     fn check(name: &str, tokens: proc_macro2::TokenStream) {
         let file: syn::File = syn::parse2(tokens).unwrap_or_else(|e| panic!("{name}: the expansion does not parse: {e}"));
         let actual = prettyplease::unparse(&file);
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.rs"));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/snapshots")
+            .join(format!("{name}.rs"));
         if std::env::var_os("KD_UPDATE_SNAPSHOTS").is_some() {
             std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new("."))).unwrap_or_else(|e| panic!("{e}"));
             std::fs::write(&path, &actual).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
             return;
         }
         let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        assert!(actual == expected, "{name}: the expansion changed; review it and rerun with KD_UPDATE_SNAPSHOTS=1\n{actual}");
+        assert!(
+            actual == expected,
+            "{name}: the expansion changed; review it and rerun with KD_UPDATE_SNAPSHOTS=1\n{actual}"
+        );
     }
 
     #[test]

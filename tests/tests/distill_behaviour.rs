@@ -68,7 +68,11 @@ fn kd_training_moves_the_student_towards_a_trained_teacher() {
 
     let mut teacher = dev.build_module::<TeacherNet, f32>();
     let mut grads = teacher.alloc_grads();
-    let sgd = SgdConfig { lr: 0.1, momentum: Some(Momentum::Nesterov(0.9)), weight_decay: None };
+    let sgd = SgdConfig {
+        lr: 0.1,
+        momentum: Some(Momentum::Nesterov(0.9)),
+        weight_decay: None,
+    };
     let mut opt = Sgd::new(&teacher, sgd);
     for step in 0..600 {
         let (x, y) = batch(&dev, &train_x, &train_y, step);
@@ -103,7 +107,10 @@ fn kd_training_moves_the_student_towards_a_trained_teacher() {
 
     let early: f64 = kd_terms[..20].iter().sum::<f64>() / 20.0;
     let late: f64 = kd_terms[kd_terms.len() - 20..].iter().sum::<f64>() / 20.0;
-    assert!(late < 0.5 * early, "the KD term must fall: first 20 steps {early:.4}, last 20 {late:.4}");
+    assert!(
+        late < 0.5 * early,
+        "the KD term must fall: first 20 steps {early:.4}, last 20 {late:.4}"
+    );
 
     let teacher_predictions = predictions(&teacher, &dev, &test_x);
     eprintln!(
@@ -115,8 +122,16 @@ fn kd_training_moves_the_student_towards_a_trained_teacher() {
         agreement_after > 0.8 && agreement_after > agreement_before + 0.2,
         "the student must come to agree with the teacher: {agreement_before:.3} -> {agreement_after:.3}"
     );
-    assert_eq!(teacher.0.weight.as_vec(), teacher_before.0.weight.as_vec(), "the teacher's weights never change");
-    assert_eq!(teacher.2.bias.as_vec(), teacher_before.2.bias.as_vec(), "the teacher's weights never change");
+    assert_eq!(
+        teacher.0.weight.as_vec(),
+        teacher_before.0.weight.as_vec(),
+        "the teacher's weights never change"
+    );
+    assert_eq!(
+        teacher.2.bias.as_vec(),
+        teacher_before.2.bias.as_vec(),
+        "the teacher's weights never change"
+    );
 }
 
 type MapStudent = (kd_core::loss::Conv1x1Adapter<2, 3>, ReLU);
@@ -129,7 +144,13 @@ fn hint_and_attention_training_align_student_features_with_the_teachers() {
     // The student has 3 channels; the adapter widens them to the teacher's 6.
     let mut model = dev.build_module::<(MapStudent, Conv1x1Adapter<3, 6>), f32>();
     let mut grads = model.alloc_grads();
-    let mut opt = Adam::new(&model, AdamConfig { lr: 1e-2, ..Default::default() });
+    let mut opt = Adam::new(
+        &model,
+        AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        },
+    );
 
     let mut hints = Vec::new();
     let mut attention = Vec::new();
@@ -137,7 +158,12 @@ fn hint_and_attention_training_align_student_features_with_the_teachers() {
         let x: Tensor<(usize, Const<2>, usize, usize), f32, _> = dev.sample_normal_like(&(8, Const, 5, 4));
         let teacher_feat = teacher.forward(x.clone());
         let (student_feat, tape) = model.0.forward_mut(x.traced(grads)).split_tape();
-        let at = at_loss(student_feat.clone().put_tape(tape), teacher_feat.clone(), 2.0, AtConvention::AuthorsCode);
+        let at = at_loss(
+            student_feat.clone().put_tape(tape),
+            teacher_feat.clone(),
+            2.0,
+            AtConvention::AuthorsCode,
+        );
         let hint = hint_loss(model.1.forward_mut(student_feat.retaped::<OwnedTape<f32, Cpu>>()), teacher_feat);
         hints.push(value_of(&hint));
         attention.push(value_of(&at));
@@ -150,6 +176,9 @@ fn hint_and_attention_training_align_student_features_with_the_teachers() {
     let (hint_start, hint_end) = (mean(&hints[..10]), mean(&hints[hints.len() - 10..]));
     let (at_start, at_end) = (mean(&attention[..10]), mean(&attention[attention.len() - 10..]));
     eprintln!("hint {hint_start:.4} -> {hint_end:.4}, attention {at_start:.5} -> {at_end:.5}");
-    assert!(hint_end < 0.25 * hint_start, "hint loss must fall by 4x: {hint_start:.4} -> {hint_end:.4}");
+    assert!(
+        hint_end < 0.25 * hint_start,
+        "hint loss must fall by 4x: {hint_start:.4} -> {hint_end:.4}"
+    );
     assert!(at_end < 0.5 * at_start, "attention loss must halve: {at_start:.5} -> {at_end:.5}");
 }

@@ -82,7 +82,13 @@ fn batch(dev: &Cpu, size: usize) -> (Images, Vec<usize>) {
 fn trained_teacher(dev: &Cpu) -> kd_core::distill::Built<Teacher> {
     let mut teacher = dev.build_module::<Teacher, f32>();
     let mut grads = teacher.alloc_grads();
-    let mut opt = Adam::new(&teacher, AdamConfig { lr: 3e-3, ..Default::default() });
+    let mut opt = Adam::new(
+        &teacher,
+        AdamConfig {
+            lr: 3e-3,
+            ..Default::default()
+        },
+    );
     for _ in 0..200 {
         let (x, y) = batch(dev, 32);
         let loss = kd_core::loss::cross_entropy_loss(teacher.forward_mut(x.traced(grads)), &y);
@@ -101,7 +107,13 @@ where
 {
     let mut distiller = M::build_distiller(dev);
     let mut grads = distiller.alloc_grads();
-    let mut opt = Adam::new(&distiller, AdamConfig { lr: 3e-3, ..Default::default() });
+    let mut opt = Adam::new(
+        &distiller,
+        AdamConfig {
+            lr: 3e-3,
+            ..Default::default()
+        },
+    );
     let mut history = Vec::new();
     for step in 0..steps {
         let (x, y) = batch(dev, 32);
@@ -132,15 +144,35 @@ fn every_kind_of_knowledge_trains_a_cnn_student() {
     assert_eq!(
         names,
         [
-            "ce", "kd", "hint.conv1", "hint.conv2", "attention.conv1", "attention.conv2", "sparsity.conv1", "sparsity.conv2",
-            "rkd_distance.conv1", "rkd_angle.conv1", "sp.conv1", "rkd_distance.conv2", "rkd_angle.conv2", "sp.conv2"
+            "ce",
+            "kd",
+            "hint.conv1",
+            "hint.conv2",
+            "attention.conv1",
+            "attention.conv2",
+            "sparsity.conv1",
+            "sparsity.conv2",
+            "rkd_distance.conv1",
+            "rkd_angle.conv1",
+            "sp.conv1",
+            "rkd_distance.conv2",
+            "rkd_angle.conv2",
+            "sp.conv2"
         ]
     );
     assert!(history.iter().flatten().all(|t| t.value.is_finite()));
     let (early, late) = (mean_total(&history[..20]), mean_total(&history[history.len() - 20..]));
     assert!(late < 0.7 * early, "the total loss falls: {early:.3} -> {late:.3}");
-    assert_eq!(teacher.conv1.weight.as_vec(), before.conv1.weight.as_vec(), "the teacher is never updated");
-    assert_eq!(teacher.head.weight.as_vec(), before.head.weight.as_vec(), "the teacher is never updated");
+    assert_eq!(
+        teacher.conv1.weight.as_vec(),
+        before.conv1.weight.as_vec(),
+        "the teacher is never updated"
+    );
+    assert_eq!(
+        teacher.head.weight.as_vec(),
+        before.head.weight.as_vec(),
+        "the teacher is never updated"
+    );
     assert_ne!(distiller.adapters.0.weight.as_vec(), adapters_before, "the adapters train");
 }
 
@@ -153,7 +185,16 @@ fn nst_gradient_attention_and_self_distillation_generate_their_terms() {
     assert_eq!(names, ["ce", "kd", "nst.conv2", "gradient_attention", "attention.conv2"]);
     let weights: Vec<f64> = history[0].iter().map(|t| t.weight).collect();
     // `weight = 10` on the kind, `weight = 2` on the pair: every term of the pair is scaled.
-    assert_eq!(weights, [0.1, 0.9, 20.0, kd_core::distill::weights::GRADIENT_ATTENTION, 2.0 * kd_core::distill::weights::ATTENTION]);
+    assert_eq!(
+        weights,
+        [
+            0.1,
+            0.9,
+            20.0,
+            kd_core::distill::weights::GRADIENT_ATTENTION,
+            2.0 * kd_core::distill::weights::ATTENTION
+        ]
+    );
     assert!(history.iter().flatten().all(|t| t.value.is_finite()));
 
     let born_teacher = dev.build_module::<BornAgain, f32>();

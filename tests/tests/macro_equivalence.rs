@@ -3,29 +3,14 @@
 
 use dfdx::optim::{Sgd, SgdConfig};
 use dfdx::prelude::*;
+use kd_core::assert_close;
 use kd_core::distill::{distill_step, Distill};
 use kd_core::loss::{hint_loss, kd_with_ce_loss, KdConfig};
 use kd_core::testing::Tolerance;
-use kd_core::{assert_close, distill, model};
 
-#[model]
-struct Teacher {
-    fc1: Linear<8, 32>,
-    act1: ReLU,
-    fc2: Linear<32, 32>,
-    act2: ReLU,
-    head: Linear<32, 3>,
-}
+mod common;
 
-#[distill(teacher = Teacher, temp = 4.0, input = [8], match(features))]
-struct Student {
-    fc1: Linear<8, 6>,
-    act1: ReLU,
-    #[distill(pair)]
-    fc2: Linear<6, 6>,
-    act2: ReLU,
-    head: Linear<6, 3>,
-}
+use common::{Student, Teacher};
 
 #[test]
 fn generated_step_equals_the_hand_written_step() {
@@ -60,19 +45,34 @@ fn generated_step_equals_the_hand_written_step() {
     let grads = distiller.alloc_grads();
     let macro_loss = Student::distill_loss(&mut distiller, &teacher, x.clone(), &targets, grads);
     let macro_terms = macro_loss.terms().to_vec();
-    assert_eq!(macro_terms.iter().map(|t| t.name).collect::<Vec<_>>(), hand_terms.iter().map(|t| t.name).collect::<Vec<_>>());
+    assert_eq!(
+        macro_terms.iter().map(|t| t.name).collect::<Vec<_>>(),
+        hand_terms.iter().map(|t| t.name).collect::<Vec<_>>()
+    );
     let tight = Tolerance::rel_abs(1e-6, 1e-7);
     for (m, h) in macro_terms.iter().zip(&hand_terms) {
         assert_close!(m.value, h.value, tight);
         assert_eq!(m.weight, h.weight, "{}", m.name);
     }
     let macro_grads = macro_loss.into_total().backward();
-    assert_close!(macro_grads.get(&distiller.student.fc1.weight), hand_grads.get(&hand.0 .0.weight), tight);
-    assert_close!(macro_grads.get(&distiller.student.head.bias), hand_grads.get(&hand.1 .1.bias), tight);
+    assert_close!(
+        macro_grads.get(&distiller.student.fc1.weight),
+        hand_grads.get(&hand.0 .0.weight),
+        tight
+    );
+    assert_close!(
+        macro_grads.get(&distiller.student.head.bias),
+        hand_grads.get(&hand.1 .1.bias),
+        tight
+    );
     assert_close!(macro_grads.get(&distiller.adapters.0.weight), hand_grads.get(&hand.2.weight), tight);
 
     // And one optimiser step through `distill_step` moves the weights as the hand-written update.
-    let config = SgdConfig { lr: 0.05, momentum: None, weight_decay: None };
+    let config = SgdConfig {
+        lr: 0.05,
+        momentum: None,
+        weight_decay: None,
+    };
     let mut opt = Sgd::new(&distiller, config);
     let before = distiller.student.fc2.weight.as_vec();
     let grads = distiller.alloc_grads();

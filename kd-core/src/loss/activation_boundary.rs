@@ -35,7 +35,10 @@ pub struct AbConfig {
 
 impl Default for AbConfig {
     fn default() -> Self {
-        Self { margin: 1.0, weight: 3.0 / 1000.0 }
+        Self {
+            margin: 1.0,
+            weight: 3.0 / 1000.0,
+        }
     }
 }
 

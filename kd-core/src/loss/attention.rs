@@ -48,7 +48,11 @@ pub struct AtConfig {
 
 impl Default for AtConfig {
     fn default() -> Self {
-        Self { p: 2.0, convention: AtConvention::AuthorsCode, beta: 1000.0 }
+        Self {
+            p: 2.0,
+            convention: AtConvention::AuthorsCode,
+            beta: 1000.0,
+        }
     }
 }
 
@@ -95,7 +99,12 @@ where
     T: Tape<E, D>,
 {
     crate::error::expect_setting("at_loss", crate::error::positive("p", p));
-    expect_same_size("at_loss", "batch size", ("student_feat", student_feat.shape().0.size()), ("teacher_feat", teacher_feat.shape().0.size()));
+    expect_same_size(
+        "at_loss",
+        "batch size",
+        ("student_feat", student_feat.shape().0.size()),
+        ("teacher_feat", teacher_feat.shape().0.size()),
+    );
     let (student_feat, teacher_feat) = pool_to_common_size(student_feat, teacher_feat);
 
     let diff = attention_map(student_feat, p) - attention_map(teacher_feat, p);

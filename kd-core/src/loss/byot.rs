@@ -35,7 +35,11 @@ pub struct ByotConfig {
 
 impl Default for ByotConfig {
     fn default() -> Self {
-        Self { alpha: 0.1, temperature: 3.0, feature_weight: 1e-6 }
+        Self {
+            alpha: 0.1,
+            temperature: 3.0,
+            feature_weight: 1e-6,
+        }
     }
 }
 
@@ -80,7 +84,11 @@ where
     if let Err(error) = config.validate() {
         panic!("byot_loss: {error}");
     }
-    expect_same_shape("byot_loss", ("student_feat", student_feat.shape()), ("teacher_feat", teacher_feat.shape()));
+    expect_same_shape(
+        "byot_loss",
+        ("student_feat", student_feat.shape()),
+        ("teacher_feat", teacher_feat.shape()),
+    );
     let (logits, tape) = student_logits.split_tape();
     let ce = cross_entropy_loss(logits.clone().put_tape(tape), targets);
     let kd = kd_loss(logits.retaped::<T>(), teacher_logits, config.temperature);
@@ -102,8 +110,19 @@ mod tests {
 
     #[test]
     fn terms_are_the_shared_ce_and_kd_plus_the_feature_distance() {
-        let config = ByotConfig { alpha: 0.4, temperature: 4.0, feature_weight: 0.5 };
-        let loss = byot_loss(student_logits(), teacher_logits(), &LABELS, student_embed(), teacher_embed(), &config);
+        let config = ByotConfig {
+            alpha: 0.4,
+            temperature: 4.0,
+            feature_weight: 0.5,
+        };
+        let loss = byot_loss(
+            student_logits(),
+            teacher_logits(),
+            &LABELS,
+            student_embed(),
+            teacher_embed(),
+            &config,
+        );
         assert_close!(loss.get("ce").unwrap_or(f64::NAN), 0.2702599809, TABLE);
         assert_close!(loss.get("kd").unwrap_or(f64::NAN), 0.2389909405, TABLE);
         // rows: (0.5, −0.5), (−1, −1), (1, 2) ⇒ squared norms 0.5, 2, 5; batch mean 2.5.
@@ -114,7 +133,12 @@ mod tests {
 
     #[test]
     fn alpha_outside_the_unit_interval_is_named() {
-        let error = ByotConfig { alpha: 1.5, ..ByotConfig::default() }.validate().expect_err("invalid setting");
+        let error = ByotConfig {
+            alpha: 1.5,
+            ..ByotConfig::default()
+        }
+        .validate()
+        .expect_err("invalid setting");
         assert_eq!(error.to_string(), "`alpha` must be in [0, 1], got 1.5");
     }
 }

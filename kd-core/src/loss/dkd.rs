@@ -34,7 +34,11 @@ pub struct DkdConfig {
 
 impl Default for DkdConfig {
     fn default() -> Self {
-        Self { alpha: 1.0, beta: 8.0, temperature: 4.0 }
+        Self {
+            alpha: 1.0,
+            beta: 8.0,
+            temperature: 4.0,
+        }
     }
 }
 
@@ -81,7 +85,11 @@ pub fn dkd_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     if let Err(error) = config.validate() {
         panic!("dkd_loss: {error}");
     }
-    expect_same_shape("dkd_loss", ("student_logits", student_logits.shape()), ("teacher_logits", teacher_logits.shape()));
+    expect_same_shape(
+        "dkd_loss",
+        ("student_logits", student_logits.shape()),
+        ("teacher_logits", teacher_logits.shape()),
+    );
     let shape = *student_logits.shape();
     let (batch, classes) = (shape.0.size(), shape.1.size());
     crate::ops::expect_same_size("dkd_loss", "batch size", ("student_logits", batch), ("targets", targets.len()));
@@ -89,7 +97,13 @@ pub fn dkd_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
         panic!("dkd_loss: `targets[{row}]` is {bad} but there are only {classes} classes");
     }
     let one_hot: Vec<E> = (0..batch * classes)
-        .map(|k| if targets[k / classes] == k % classes { scalar(1.0) } else { scalar(0.0) })
+        .map(|k| {
+            if targets[k / classes] == k % classes {
+                scalar(1.0)
+            } else {
+                scalar(0.0)
+            }
+        })
         .collect();
     let target_mask = student_logits.device().tensor_from_vec(one_hot, shape);
 

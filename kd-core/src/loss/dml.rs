@@ -31,7 +31,10 @@ pub fn dml_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     peer_logits: &[Tensor<(B, C), E, D>],
     targets: &[usize],
 ) -> LossTerms<E, D, T> {
-    assert!(!peer_logits.is_empty(), "dml_loss: `peer_logits` is empty; mutual learning needs at least one peer");
+    assert!(
+        !peer_logits.is_empty(),
+        "dml_loss: `peer_logits` is empty; mutual learning needs at least one peer"
+    );
     let (student, tape) = student_logits.split_tape();
     let ce = cross_entropy_loss(student.clone().put_tape(tape), targets);
     let kl = peer_logits

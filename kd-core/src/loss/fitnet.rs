@@ -52,19 +52,28 @@ pub type Conv1x1Adapter<const I: usize, const O: usize> = crate::nn::builders::C
 
 /// RepDistiller's `ConvReg` when the student map is twice the teacher's size (`s_H = 2·t_H`):
 /// 3×3 convolution with stride 2 and padding 1, then batch-norm and ReLU.
-pub type ConvRegDown<const I: usize, const O: usize> =
-    (crate::nn::builders::Conv2D<I, O, 3, 2, 1>, dfdx::nn::builders::BatchNorm2D<O>, dfdx::nn::builders::ReLU);
+pub type ConvRegDown<const I: usize, const O: usize> = (
+    crate::nn::builders::Conv2D<I, O, 3, 2, 1>,
+    dfdx::nn::builders::BatchNorm2D<O>,
+    dfdx::nn::builders::ReLU,
+);
 
 /// RepDistiller's `ConvReg` when the student map is half the teacher's size (`2·s_H = t_H`):
 /// 4×4 transposed convolution with stride 2 and padding 1, then batch-norm and ReLU.
-pub type ConvRegUp<const I: usize, const O: usize> =
-    (crate::nn::builders::ConvTrans2D<I, O, 4, 2, 1>, dfdx::nn::builders::BatchNorm2D<O>, dfdx::nn::builders::ReLU);
+pub type ConvRegUp<const I: usize, const O: usize> = (
+    crate::nn::builders::ConvTrans2D<I, O, 4, 2, 1>,
+    dfdx::nn::builders::BatchNorm2D<O>,
+    dfdx::nn::builders::ReLU,
+);
 
 /// RepDistiller's `ConvReg` when the student map is at least the teacher's size
 /// (`s_H ≥ t_H`): a convolution with kernel `1 + s_H − t_H` (no padding) shrinks it to the
 /// teacher's size, then batch-norm and ReLU.
-pub type ConvRegShrink<const I: usize, const O: usize, const KERNEL: usize> =
-    (crate::nn::builders::Conv2D<I, O, KERNEL>, dfdx::nn::builders::BatchNorm2D<O>, dfdx::nn::builders::ReLU);
+pub type ConvRegShrink<const I: usize, const O: usize, const KERNEL: usize> = (
+    crate::nn::builders::Conv2D<I, O, KERNEL>,
+    dfdx::nn::builders::BatchNorm2D<O>,
+    dfdx::nn::builders::ReLU,
+);
 
 #[cfg(test)]
 mod tests {
@@ -95,7 +104,12 @@ mod tests {
 
         let conv = dev.build_module::<Conv1x1Adapter<2, 6>, f64>();
         let bound = 1.0 / 2f64.sqrt();
-        assert!(conv.weight.as_vec().iter().chain(conv.bias.as_vec().iter()).all(|w| w.abs() <= bound));
+        assert!(conv
+            .weight
+            .as_vec()
+            .iter()
+            .chain(conv.bias.as_vec().iter())
+            .all(|w| w.abs() <= bound));
         let maps: Tensor<(usize, Const<2>, usize, usize), f64, _> = dev.ones_like(&(3, Const, 4, 5));
         let out: Tensor<(usize, Const<6>, usize, usize), f64, _> = conv.forward(maps);
         assert_eq!(out.shape().concrete(), [3, 6, 4, 5]);

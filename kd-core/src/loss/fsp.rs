@@ -55,7 +55,12 @@ where
     T: Tape<E, D> + Merge<R>,
     R: Tape<E, D>,
 {
-    expect_same_size("fsp_matrix", "batch size", ("first", first.shape().0.size()), ("second", second.shape().0.size()));
+    expect_same_size(
+        "fsp_matrix",
+        "batch size",
+        ("first", first.shape().0.size()),
+        ("second", second.shape().0.size()),
+    );
     let (first, second) = crate::spatial::pool_to_common_size(first, second);
     let (b1, c1, h1, w1) = *first.shape();
     let c2 = second.shape().1;
@@ -79,7 +84,11 @@ pub fn fsp_loss<B: Dim, C1: Dim, C2: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>
     teacher_fsp: Tensor<(B, C1, C2), E, D>,
     convention: FspConvention,
 ) -> Tensor<Rank0, E, D, T> {
-    expect_same_shape("fsp_loss", ("student_fsp", student_fsp.shape()), ("teacher_fsp", teacher_fsp.shape()));
+    expect_same_shape(
+        "fsp_loss",
+        ("student_fsp", student_fsp.shape()),
+        ("teacher_fsp", teacher_fsp.shape()),
+    );
     let (_, c1, c2) = *student_fsp.shape();
     let mean_sq = (student_fsp - teacher_fsp).square().mean();
     match convention {
@@ -101,7 +110,11 @@ mod tests {
         let student = || fsp_matrix(student_feat(), teacher_feat());
         let teacher = || fsp_matrix(teacher_feat(), student_feat());
         assert_close!(value_of(&fsp_loss(student(), teacher(), FspConvention::Paper)), 1.328125, TABLE);
-        assert_close!(value_of(&fsp_loss(student(), teacher(), FspConvention::RepDistiller)), 0.33203125, TABLE);
+        assert_close!(
+            value_of(&fsp_loss(student(), teacher(), FspConvention::RepDistiller)),
+            0.33203125,
+            TABLE
+        );
     }
 
     #[test]
@@ -109,6 +122,10 @@ mod tests {
         let first = crate::loss::test_vectors::wavy::<Rank4<2, 3, 4, 4>>(1.0, 1.0);
         let second = crate::loss::test_vectors::wavy::<Rank4<2, 2, 2, 2>>(2.0, 1.0);
         let pooled = crate::spatial::adaptive_avg_pool2d(first.clone(), (2, 2));
-        crate::assert_close!(fsp_matrix(first, second.clone()), fsp_matrix(pooled, second), crate::testing::Tolerance::F64);
+        crate::assert_close!(
+            fsp_matrix(first, second.clone()),
+            fsp_matrix(pooled, second),
+            crate::testing::Tolerance::F64
+        );
     }
 }

@@ -91,12 +91,13 @@ where
     let norm = (2.0 * half_sq_norm).sqrt();
 
     // Direction v̂ = v/‖v‖; with v = 0 the loss and its gradient are 0 (the offset is then 0).
-    let step = if norm > 0.0 { difference * scalar::<E>(h / norm) } else { difference };
+    let step = if norm > 0.0 {
+        difference * scalar::<E>(h / norm)
+    } else {
+        difference
+    };
     let ce_plus = cross_entropy_loss(student.forward((input.clone() + step.clone()).put_tape(tape)), targets);
-    let ce_minus = cross_entropy_loss(
-        student.forward((input - step).retaped::<OwnedTape<E, D>>()),
-        targets,
-    );
+    let ce_minus = cross_entropy_loss(student.forward((input - step).retaped::<OwnedTape<E, D>>()), targets);
     let slope = if norm > 0.0 { norm / (2.0 * h) } else { 0.0 };
     let surrogate = (ce_plus - ce_minus) * scalar::<E>(slope);
     // Shift by a constant so the value is ½‖v‖² while the gradient stays the HVP.

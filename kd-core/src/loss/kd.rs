@@ -45,7 +45,11 @@ pub struct KdConfig {
 
 impl Default for KdConfig {
     fn default() -> Self {
-        Self { temperature: 4.0, ce_weight: 0.1, kd_weight: 0.9 }
+        Self {
+            temperature: 4.0,
+            ce_weight: 0.1,
+            kd_weight: 0.9,
+        }
     }
 }
 
@@ -101,8 +105,7 @@ pub fn kd_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     let log_p_teacher = (teacher_logits * inv_t).log_softmax::<S::LastAxis>();
     let p_teacher = log_p_teacher.clone().exp();
     // mean() averages over rows and classes; × C turns it into a sum over classes.
-    ((log_p_student.negate() + log_p_teacher) * p_teacher).mean()
-        * scalar::<E>(temperature * temperature * classes)
+    ((log_p_student.negate() + log_p_teacher) * p_teacher).mean() * scalar::<E>(temperature * temperature * classes)
 }
 
 /// Cross-entropy with class indices: `−mean_b log softmax(student_logits)[b, targets[b]]`.
@@ -119,7 +122,12 @@ pub fn cross_entropy_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>
 ) -> Tensor<Rank0, E, D, T> {
     let (batch, classes) = *student_logits.shape();
     let (batch, classes) = (batch.size(), classes.size());
-    crate::ops::expect_same_size("cross_entropy_loss", "batch size", ("student_logits", batch), ("targets", targets.len()));
+    crate::ops::expect_same_size(
+        "cross_entropy_loss",
+        "batch size",
+        ("student_logits", batch),
+        ("targets", targets.len()),
+    );
     if let Some((row, &bad)) = targets.iter().enumerate().find(|(_, &y)| y >= classes) {
         panic!("cross_entropy_loss: `targets[{row}]` is {bad} but there are only {classes} classes");
     }
@@ -192,10 +200,7 @@ mod tests {
         let (student, teacher) = (wavy::<Rank2<3, 5>>(3.0, 2.0), wavy::<Rank2<3, 5>>(4.0, 2.0));
         let t = 4.0;
         let ours = kd_loss(student.leaky_trace(), teacher.clone(), t);
-        let dfdx_kl = dfdx::losses::kl_div_with_logits_loss(
-            student.leaky_trace() / t,
-            (teacher / t).softmax::<Axis<1>>(),
-        ) * (t * t);
+        let dfdx_kl = dfdx::losses::kl_div_with_logits_loss(student.leaky_trace() / t, (teacher / t).softmax::<Axis<1>>()) * (t * t);
         assert_close!(value_of(&ours), value_of(&dfdx_kl), Tolerance::F64);
         assert_close!(ours.backward().get(&student), dfdx_kl.backward().get(&student), Tolerance::F64);
     }
@@ -212,9 +217,15 @@ mod tests {
             assert!(grads.iter().all(|g| g.is_finite()), "T = {temperature}: {grads:?}");
         }
         let p_teacher = teacher.softmax::<Axis<1>>();
-        assert!(p_teacher.as_vec().contains(&0.0), "the teacher probability must underflow for this test");
+        assert!(
+            p_teacher.as_vec().contains(&0.0),
+            "the teacher probability must underflow for this test"
+        );
         let dfdx_kl = dfdx::losses::kl_div_with_logits_loss(student, p_teacher);
-        assert!(dfdx_kl.array().is_nan(), "dfdx's kl_div is NaN here, which is why kd_loss avoids ln(p)");
+        assert!(
+            dfdx_kl.array().is_nan(),
+            "dfdx's kl_div is NaN here, which is why kd_loss avoids ln(p)"
+        );
     }
 
     // DistilBERT's per-token KD: rank-3 logits reduce like the (B·L, V) flattening.

@@ -73,9 +73,7 @@ fn kernel_matrix<B: Dim, M: Dim, N: Dim, E: Dtype, D: Device<E>, T: Tape<E, D> +
             let b_sq = b.retaped::<R>().square().sum::<_, Axis<2>>();
             let dot = a.matmul(b.permute::<_, Axes3<0, 2, 1>>().contiguous());
             let shape = *dot.shape();
-            let sq_dist = dot * scalar::<E>(-2.0)
-                + a_sq.broadcast_like::<_, Axis<2>>(&shape)
-                + b_sq.broadcast_like::<_, Axis<1>>(&shape);
+            let sq_dist = dot * scalar::<E>(-2.0) + a_sq.broadcast_like::<_, Axis<2>>(&shape) + b_sq.broadcast_like::<_, Axis<1>>(&shape);
             (sq_dist * scalar::<E>(-1.0 / (2.0 * sigma * sigma))).exp()
         }
     }
@@ -111,7 +109,12 @@ where
     if let NstKernel::Gaussian { sigma } = kernel {
         crate::error::expect_setting("nst_loss", crate::error::positive("sigma", sigma));
     }
-    expect_same_size("nst_loss", "batch size", ("student_feat", student_feat.shape().0.size()), ("teacher_feat", teacher_feat.shape().0.size()));
+    expect_same_size(
+        "nst_loss",
+        "batch size",
+        ("student_feat", student_feat.shape().0.size()),
+        ("teacher_feat", teacher_feat.shape().0.size()),
+    );
     let (student_feat, teacher_feat) = pool_to_common_size(student_feat, teacher_feat);
 
     let student = normalized_channel_maps(student_feat);

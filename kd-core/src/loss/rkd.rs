@@ -35,14 +35,15 @@ pub struct RkdConfig {
 
 impl Default for RkdConfig {
     fn default() -> Self {
-        Self { distance_weight: 25.0, angle_weight: 50.0 }
+        Self {
+            distance_weight: 25.0,
+            angle_weight: 50.0,
+        }
     }
 }
 
 /// Pairwise Euclidean distances `(B, B)` divided by their mean over `i ≠ j`.
-fn normalized_distances<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    embed: Tensor<(usize, usize), E, D, T>,
-) -> Tensor<(usize, usize), E, D, T> {
+fn normalized_distances<E: Dtype, D: Device<E>, T: Tape<E, D>>(embed: Tensor<(usize, usize), E, D, T>) -> Tensor<(usize, usize), E, D, T> {
     let (batch, _) = *embed.shape();
     let square_norms = embed.retaped::<T>().square().sum::<_, Axis<1>>();
     let gram = embed.retaped::<T>().matmul(embed.permute::<_, Axes2<1, 0>>().contiguous());
@@ -75,8 +76,17 @@ pub fn rkd_distance_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E
     teacher_embed: Tensor<S2, E, D>,
 ) -> Tensor<Rank0, E, D, T> {
     let (student, teacher) = (flatten_batch(student_embed), flatten_batch(teacher_embed));
-    expect_same_size("rkd_distance_loss", "batch size", ("student_embed", student.shape().0), ("teacher_embed", teacher.shape().0));
-    assert!(student.shape().0 >= 2, "rkd_distance_loss: needs a batch of at least 2 samples, got {}", student.shape().0);
+    expect_same_size(
+        "rkd_distance_loss",
+        "batch size",
+        ("student_embed", student.shape().0),
+        ("teacher_embed", teacher.shape().0),
+    );
+    assert!(
+        student.shape().0 >= 2,
+        "rkd_distance_loss: needs a batch of at least 2 samples, got {}",
+        student.shape().0
+    );
     normalized_distances(student).huber_error(normalized_distances(teacher), 1.0).mean()
 }
 
@@ -93,9 +103,7 @@ fn unit_differences<E: Dtype, D: Device<E>, T: Tape<E, D>>(
 }
 
 /// Cosines of the angle at vertex `i` between `j` and `k`: `(B, B, B)`.
-fn angles<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    embed: Tensor<(usize, usize), E, D, T>,
-) -> Tensor<(usize, usize, usize), E, D, T> {
+fn angles<E: Dtype, D: Device<E>, T: Tape<E, D>>(embed: Tensor<(usize, usize), E, D, T>) -> Tensor<(usize, usize, usize), E, D, T> {
     let units = unit_differences(embed);
     units.retaped::<T>().matmul(units.permute::<_, Axes3<0, 2, 1>>().contiguous())
 }
@@ -113,7 +121,12 @@ pub fn rkd_angle_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E, D
     teacher_embed: Tensor<S2, E, D>,
 ) -> Tensor<Rank0, E, D, T> {
     let (student, teacher) = (flatten_batch(student_embed), flatten_batch(teacher_embed));
-    expect_same_size("rkd_angle_loss", "batch size", ("student_embed", student.shape().0), ("teacher_embed", teacher.shape().0));
+    expect_same_size(
+        "rkd_angle_loss",
+        "batch size",
+        ("student_embed", student.shape().0),
+        ("teacher_embed", teacher.shape().0),
+    );
     angles(student).huber_error(angles(teacher), 1.0).mean()
 }
 
@@ -143,8 +156,16 @@ mod tests {
     fn both_terms_are_invariant_to_embedding_scale_and_translation() {
         let embed = wavy::<Rank2<5, 3>>(4.0, 2.0);
         let moved = embed.clone() * 3.5 + 1.25;
-        assert_close!(value_of(&rkd_distance_loss(embed.leaky_trace(), moved.clone())), 0.0, Tolerance::rel_abs(0.0, 1e-12));
-        assert_close!(value_of(&rkd_angle_loss(embed.leaky_trace(), moved)), 0.0, Tolerance::rel_abs(0.0, 1e-12));
+        assert_close!(
+            value_of(&rkd_distance_loss(embed.leaky_trace(), moved.clone())),
+            0.0,
+            Tolerance::rel_abs(0.0, 1e-12)
+        );
+        assert_close!(
+            value_of(&rkd_angle_loss(embed.leaky_trace(), moved)),
+            0.0,
+            Tolerance::rel_abs(0.0, 1e-12)
+        );
     }
 
     #[test]

@@ -19,9 +19,7 @@ use dfdx::prelude::*;
 use crate::ops::{expect_same_size, flatten_batch, l2_normalize_last};
 
 /// Row-normalised batch similarity `(B, B)` of a flattened feature.
-fn normalized_similarity<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    feat: Tensor<(usize, usize), E, D, T>,
-) -> Tensor<(usize, usize), E, D, T> {
+fn normalized_similarity<E: Dtype, D: Device<E>, T: Tape<E, D>>(feat: Tensor<(usize, usize), E, D, T>) -> Tensor<(usize, usize), E, D, T> {
     let gram = feat.retaped::<T>().matmul(feat.permute::<_, Axes2<1, 0>>().contiguous());
     l2_normalize_last(gram)
 }
@@ -39,7 +37,12 @@ pub fn sp_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     teacher_feat: Tensor<S2, E, D>,
 ) -> Tensor<Rank0, E, D, T> {
     let (student, teacher) = (flatten_batch(student_feat), flatten_batch(teacher_feat));
-    expect_same_size("sp_loss", "batch size", ("student_feat", student.shape().0), ("teacher_feat", teacher.shape().0));
+    expect_same_size(
+        "sp_loss",
+        "batch size",
+        ("student_feat", student.shape().0),
+        ("teacher_feat", teacher.shape().0),
+    );
     // mean over B² elements = ‖·‖²_F / B².
     (normalized_similarity(student) - normalized_similarity(teacher)).square().mean()
 }

@@ -35,7 +35,10 @@ pub struct LossTerms<E: Dtype, D: Device<E>, T: Tape<E, D>> {
 
 impl<E: Dtype, D: Device<E>, T: Tape<E, D>> Default for LossTerms<E, D, T> {
     fn default() -> Self {
-        Self { total: None, terms: Vec::new() }
+        Self {
+            total: None,
+            terms: Vec::new(),
+        }
     }
 }
 
@@ -56,7 +59,11 @@ impl<E: Dtype, D: Device<E>, T: Tape<E, D>> LossTerms<E, D, T> {
             weight.is_finite() && weight >= 0.0,
             "LossTerms::add: the weight of term `{name}` must be finite and >= 0, got {weight}"
         );
-        self.terms.push(Term { name, weight, value: value_of(&term) });
+        self.terms.push(Term {
+            name,
+            weight,
+            value: value_of(&term),
+        });
         if weight != 0.0 {
             let weighted = term * scalar::<E>(weight);
             self.total = Some(match self.total.take() {
@@ -127,7 +134,9 @@ mod tests {
     fn the_first_non_finite_term_is_named() {
         let dev = Cpu::default();
         let x: Tensor<Rank1<2>, f64, _> = dev.tensor([1.0, -1.0]);
-        let loss = LossTerms::new().add("fine", 1.0, x.leaky_trace().sum()).add("broken", 1.0, x.leaky_trace().sqrt().sum());
+        let loss = LossTerms::new()
+            .add("fine", 1.0, x.leaky_trace().sum())
+            .add("broken", 1.0, x.leaky_trace().sqrt().sum());
         assert_eq!(loss.first_non_finite().map(|t| t.name), Some("broken"));
     }
 

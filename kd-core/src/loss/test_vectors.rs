@@ -43,6 +43,8 @@ pub(crate) const TABLE: crate::testing::Tolerance = crate::testing::Tolerance::r
 /// A deterministic pseudo-random tensor in `[-scale, scale]` (no RNG state shared across tests).
 pub(crate) fn wavy<S: ConstShape>(seed: f64, scale: f64) -> Tensor<S, f64, Dev> {
     let numel = S::default().num_elements();
-    let data = (0..numel).map(|i| scale * ((i as f64 * 7.13 + seed * 3.7).sin() + 0.3 * (i as f64 * 1.9 + seed).cos()) / 1.3).collect();
+    let data = (0..numel)
+        .map(|i| scale * ((i as f64 * 7.13 + seed * 3.7).sin() + 0.3 * (i as f64 * 1.9 + seed).cos()) / 1.3)
+        .collect();
     Dev::default().tensor_from_vec(data, S::default())
 }

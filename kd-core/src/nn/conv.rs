@@ -36,7 +36,15 @@ where
 /// # Panics
 /// In `forward`, if the kernel does not fit the padded input (the message names the dimension).
 #[derive(Debug, Clone)]
-pub struct Conv2D<const IN: usize, const OUT: usize, const KERNEL: usize, const STRIDE: usize, const PADDING: usize, E: Dtype, D: Storage<E>> {
+pub struct Conv2D<
+    const IN: usize,
+    const OUT: usize,
+    const KERNEL: usize,
+    const STRIDE: usize,
+    const PADDING: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
     /// `(OUT, IN, KERNEL, KERNEL)`.
     pub weight: Tensor<Rank4<OUT, IN, KERNEL, KERNEL>, E, D>,
     /// `(OUT)`.
@@ -45,7 +53,13 @@ pub struct Conv2D<const IN: usize, const OUT: usize, const KERNEL: usize, const 
 
 impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> builder::Conv2D<I, O, K, S, P> {
     /// The geometry the module's const generics describe.
-    pub const GEOMETRY: Conv2dGeometry = Conv2dGeometry { kernel: (K, K), stride: (S, S), padding: (P, P), dilation: (1, 1), groups: 1 };
+    pub const GEOMETRY: Conv2dGeometry = Conv2dGeometry {
+        kernel: (K, K),
+        stride: (S, S),
+        padding: (P, P),
+        dilation: (1, 1),
+        groups: 1,
+    };
 }
 
 impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> BuildOnDevice<D, E>
@@ -61,8 +75,8 @@ where
     }
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E: Dtype, D: Storage<E>>
-    NonMutableModule for Conv2D<I, O, K, S, P, E, D>
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E: Dtype, D: Storage<E>> NonMutableModule
+    for Conv2D<I, O, K, S, P, E, D>
 {
 }
 
@@ -77,8 +91,18 @@ where
     fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
         visitor.visit_fields(
             (
-                Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, TensorOptions::reset_with(|t| fan_in_uniform(t, I * K * K))),
-                Self::tensor("bias", |s| &s.bias, |s| &mut s.bias, TensorOptions::reset_with(|t| fan_in_uniform(t, I * K * K))),
+                Self::tensor(
+                    "weight",
+                    |s| &s.weight,
+                    |s| &mut s.weight,
+                    TensorOptions::reset_with(|t| fan_in_uniform(t, I * K * K)),
+                ),
+                Self::tensor(
+                    "bias",
+                    |s| &s.bias,
+                    |s| &mut s.bias,
+                    TensorOptions::reset_with(|t| fan_in_uniform(t, I * K * K)),
+                ),
             ),
             |(weight, bias)| Conv2D { weight, bias },
         )
@@ -112,14 +136,23 @@ where
 /// # Panics
 /// In `forward`, if the padding removes the whole output (the message names the dimension).
 #[derive(Debug, Clone)]
-pub struct ConvTrans2D<const IN: usize, const OUT: usize, const KERNEL: usize, const STRIDE: usize, const PADDING: usize, E: Dtype, D: Storage<E>> {
+pub struct ConvTrans2D<
+    const IN: usize,
+    const OUT: usize,
+    const KERNEL: usize,
+    const STRIDE: usize,
+    const PADDING: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
     /// `(IN, OUT, KERNEL, KERNEL)`.
     pub weight: Tensor<Rank4<IN, OUT, KERNEL, KERNEL>, E, D>,
     /// `(OUT)`.
     pub bias: Tensor<Rank1<OUT>, E, D>,
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> BuildOnDevice<D, E> for builder::ConvTrans2D<I, O, K, S, P>
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> BuildOnDevice<D, E>
+    for builder::ConvTrans2D<I, O, K, S, P>
 where
     E: Dtype,
     D: Device<E>,
@@ -136,7 +169,8 @@ impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: us
 {
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> TensorCollection<E, D> for ConvTrans2D<I, O, K, S, P, E, D>
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> TensorCollection<E, D>
+    for ConvTrans2D<I, O, K, S, P, E, D>
 where
     E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
     D: Device<E>,
@@ -147,16 +181,26 @@ where
         // PyTorch's fan-in of a transposed convolution weight (IN, OUT, K, K) is OUT·K·K.
         visitor.visit_fields(
             (
-                Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, TensorOptions::reset_with(|t| fan_in_uniform(t, O * K * K))),
-                Self::tensor("bias", |s| &s.bias, |s| &mut s.bias, TensorOptions::reset_with(|t| fan_in_uniform(t, O * K * K))),
+                Self::tensor(
+                    "weight",
+                    |s| &s.weight,
+                    |s| &mut s.weight,
+                    TensorOptions::reset_with(|t| fan_in_uniform(t, O * K * K)),
+                ),
+                Self::tensor(
+                    "bias",
+                    |s| &s.bias,
+                    |s| &mut s.bias,
+                    TensorOptions::reset_with(|t| fan_in_uniform(t, O * K * K)),
+                ),
             ),
             |(weight, bias)| ConvTrans2D { weight, bias },
         )
     }
 }
 
-impl<B, H, W, const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, T> Module<Tensor<(B, Const<I>, H, W), E, Cpu, T>>
-    for ConvTrans2D<I, O, K, S, P, E, Cpu>
+impl<B, H, W, const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, T>
+    Module<Tensor<(B, Const<I>, H, W), E, Cpu, T>> for ConvTrans2D<I, O, K, S, P, E, Cpu>
 where
     B: Dim,
     H: Dim,

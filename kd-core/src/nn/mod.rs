@@ -59,7 +59,13 @@ mod tests {
     use dfdx::optim::{Momentum, Sgd, SgdConfig};
     use dfdx::prelude::*;
 
-    type Block = (Conv2D<1, 4, 3, 1, 1>, BatchNorm2D<4>, ReLU, Residual<(Conv2D<4, 4, 3, 1, 1>, ReLU)>, MaxPool2D<2, 2>);
+    type Block = (
+        Conv2D<1, 4, 3, 1, 1>,
+        BatchNorm2D<4>,
+        ReLU,
+        Residual<(Conv2D<4, 4, 3, 1, 1>, ReLU)>,
+        MaxPool2D<2, 2>,
+    );
     type Net = (Block, AdaptiveAvgPool2D<2, 2>, Flatten2D<16>, Linear<16, 3>);
 
     fn images(dev: &Cpu, batch: usize) -> Tensor<(usize, Const<1>, usize, usize), f32, Cpu> {
@@ -86,7 +92,14 @@ mod tests {
         let dev = Cpu::seed_from_u64(1);
         let mut net = dev.build_module::<Net, f32>();
         let mut grads = net.alloc_grads();
-        let mut opt = Sgd::new(&net, SgdConfig { lr: 0.05, momentum: Some(Momentum::Classic(0.9)), weight_decay: None });
+        let mut opt = Sgd::new(
+            &net,
+            SgdConfig {
+                lr: 0.05,
+                momentum: Some(Momentum::Classic(0.9)),
+                weight_decay: None,
+            },
+        );
         let x = images(&dev, 12);
         let targets: Vec<usize> = (0..12).map(|i| i % 3).collect();
         let mut losses = Vec::new();
@@ -98,7 +111,11 @@ mod tests {
             opt.update(&mut net, &grads).expect("update");
             net.zero_grads(&mut grads);
         }
-        assert!(losses[39] < 0.5 * losses[0], "a small CNN memorises 12 images: {:?}", (losses[0], losses[39]));
+        assert!(
+            losses[39] < 0.5 * losses[0],
+            "a small CNN memorises 12 images: {:?}",
+            (losses[0], losses[39])
+        );
         let inference: Tensor<(usize, Const<3>), f32, _> = net.forward(images(&dev, 2));
         assert_eq!(inference.shape().0, 2);
     }

@@ -150,18 +150,44 @@ where
         geometry.kernel.0,
         geometry.kernel.1
     );
-    for (axis, padding, stride) in [("height", output_padding.0, geometry.stride.0), ("width", output_padding.1, geometry.stride.1)] {
-        assert!(padding < stride, "conv_transpose2d: output padding {padding} along the {axis} must be smaller than the stride {stride}");
+    for (axis, padding, stride) in [
+        ("height", output_padding.0, geometry.stride.0),
+        ("width", output_padding.1, geometry.stride.1),
+    ] {
+        assert!(
+            padding < stride,
+            "conv_transpose2d: output padding {padding} along the {axis} must be smaller than the stride {stride}"
+        );
     }
     let out_channels = per_group.size() * groups;
     geometry.check_groups(channels.size(), out_channels)?;
     let g = geometry;
     let grow = |dimension, input: usize, k: usize, s: usize, p: usize, d: usize, extra: usize| {
         let full = input.saturating_sub(1) * s + d * (k.max(1) - 1) + extra + 1;
-        full.checked_sub(2 * p).filter(|&size| size > 0).ok_or(ShapeError::EmptyOutput { dimension, size: full, padding: p })
+        full.checked_sub(2 * p).filter(|&size| size > 0).ok_or(ShapeError::EmptyOutput {
+            dimension,
+            size: full,
+            padding: p,
+        })
     };
-    let out_h = grow("height", height.size(), g.kernel.0, g.stride.0, g.padding.0, g.dilation.0, output_padding.0)?;
-    let out_w = grow("width", width.size(), g.kernel.1, g.stride.1, g.padding.1, g.dilation.1, output_padding.1)?;
+    let out_h = grow(
+        "height",
+        height.size(),
+        g.kernel.0,
+        g.stride.0,
+        g.padding.0,
+        g.dilation.0,
+        output_padding.0,
+    )?;
+    let out_w = grow(
+        "width",
+        width.size(),
+        g.kernel.1,
+        g.stride.1,
+        g.padding.1,
+        g.dilation.1,
+        output_padding.1,
+    )?;
     // The convolution this one is the adjoint of: from the (larger) output back to the input.
     let plan = ConvPlan {
         batch: batch.size(),
@@ -197,7 +223,11 @@ where
         grads.get_or_alloc_mut(&input)?.iter_mut().zip(dx).for_each(|(g, d)| *g += d);
         plan.backward_weight(&dy, &x, grads.get_or_alloc_mut(&weight)?);
         if let Some(bias) = &bias {
-            let adjoint = ConvPlan { channels: plan.out_channels, out_channels: plan.channels, ..plan };
+            let adjoint = ConvPlan {
+                channels: plan.out_channels,
+                out_channels: plan.channels,
+                ..plan
+            };
             adjoint_bias(&adjoint, &dy, grads.get_or_alloc_mut(bias)?);
         }
         **grads.get_or_alloc_mut(&output_ghost)? = dy;

@@ -38,8 +38,16 @@ pub(crate) struct ConvPlan {
 fn valid_range(out: usize, input: usize, stride: usize, dilation: usize, padding: usize, k: usize) -> (usize, usize, isize) {
     let offset = (k * dilation) as isize - padding as isize;
     let (stride_i, input_i) = (stride as isize, input as isize);
-    let lo = if offset >= 0 { 0 } else { ((-offset + stride_i - 1) / stride_i) as usize };
-    let hi = if input_i - offset <= 0 { 0 } else { (((input_i - offset) + stride_i - 1) / stride_i) as usize };
+    let lo = if offset >= 0 {
+        0
+    } else {
+        ((-offset + stride_i - 1) / stride_i) as usize
+    };
+    let hi = if input_i - offset <= 0 {
+        0
+    } else {
+        (((input_i - offset) + stride_i - 1) / stride_i) as usize
+    };
     let hi = hi.min(out);
     (lo.min(hi), hi, offset)
 }
@@ -76,7 +84,14 @@ impl ConvPlan {
                 for kx in 0..kw {
                     let (ox_lo, ox_hi, x_offset) = valid_range(self.out_w, self.width, g.stride.1, g.dilation.1, g.padding.1, kx);
                     let row = (cg * kh + ky) * kw + kx;
-                    visit(&TapRow { row, rows: oy_lo..oy_hi, columns: ox_lo..ox_hi, plane, y_offset, x_offset });
+                    visit(&TapRow {
+                        row,
+                        rows: oy_lo..oy_hi,
+                        columns: ox_lo..ox_hi,
+                        plane,
+                        y_offset,
+                        x_offset,
+                    });
                 }
             }
         }
@@ -158,67 +173,101 @@ impl ConvPlan {
     /// `y = conv(x, weight) + bias`, `x (B, C, H, W)`, `weight (O, C/G, KH, KW)`.
     pub fn forward<E: Dtype>(&self, x: &[E], weight: &[E], bias: Option<&[E]>) -> Vec<E> {
         let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        let (image_len, output_len, per_task, per_product) =
-            (self.image_len().max(1), self.output_len().max(1), self.samples_per_task(), self.samples_per_product());
+        let (image_len, output_len, per_task, per_product) = (
+            self.image_len().max(1),
+            self.output_len().max(1),
+            self.samples_per_task(),
+            self.samples_per_product(),
+        );
         let mut y = vec![E::default(); self.batch * self.output_len()];
-        y.par_chunks_mut(output_len * per_task).zip(x.par_chunks(image_len * per_task)).for_each(|(y_task, x_task)| {
-            let mut cols = vec![E::default(); patch * positions * per_product];
-            let mut product = vec![E::default(); group_out * positions * per_product];
-            for (y_chunk, x_chunk) in y_task.chunks_mut(output_len * per_product).zip(x_task.chunks(image_len * per_product)) {
-                let samples = x_chunk.len() / image_len;
-                let width = samples * positions;
-                for group in 0..self.geometry.groups {
-                    for (j, x_b) in x_chunk.chunks(image_len).enumerate() {
-                        self.gather(x_b, group, &mut cols, width, j * positions);
+        y.par_chunks_mut(output_len * per_task)
+            .zip(x.par_chunks(image_len * per_task))
+            .for_each(|(y_task, x_task)| {
+                let mut cols = vec![E::default(); patch * positions * per_product];
+                let mut product = vec![E::default(); group_out * positions * per_product];
+                for (y_chunk, x_chunk) in y_task
+                    .chunks_mut(output_len * per_product)
+                    .zip(x_task.chunks(image_len * per_product))
+                {
+                    let samples = x_chunk.len() / image_len;
+                    let width = samples * positions;
+                    for group in 0..self.geometry.groups {
+                        for (j, x_b) in x_chunk.chunks(image_len).enumerate() {
+                            self.gather(x_b, group, &mut cols, width, j * positions);
+                        }
+                        let out = &mut product[..group_out * width];
+                        let block = self.weight_block(weight, group);
+                        matmul(
+                            out,
+                            View::row_major(group_out, width),
+                            block,
+                            View::row_major(group_out, patch),
+                            &cols[..patch * width],
+                            View::row_major(patch, width),
+                            false,
+                        );
+                        for (j, y_b) in y_chunk.chunks_mut(output_len).enumerate() {
+                            let rows = &mut y_b[group * group_out * positions..(group + 1) * group_out * positions];
+                            for (o, row) in rows.chunks_mut(positions).enumerate() {
+                                row.copy_from_slice(&out[o * width + j * positions..o * width + (j + 1) * positions]);
+                            }
+                        }
                     }
-                    let out = &mut product[..group_out * width];
-                    let block = self.weight_block(weight, group);
-                    matmul(out, View::row_major(group_out, width), block, View::row_major(group_out, patch), &cols[..patch * width], View::row_major(patch, width), false);
-                    for (j, y_b) in y_chunk.chunks_mut(output_len).enumerate() {
-                        let rows = &mut y_b[group * group_out * positions..(group + 1) * group_out * positions];
-                        for (o, row) in rows.chunks_mut(positions).enumerate() {
-                            row.copy_from_slice(&out[o * width + j * positions..o * width + (j + 1) * positions]);
+                    if let Some(bias) = bias {
+                        for y_b in y_chunk.chunks_mut(output_len) {
+                            for (row, &b) in y_b.chunks_mut(positions.max(1)).zip(bias) {
+                                row.iter_mut().for_each(|v| *v += b);
+                            }
                         }
                     }
                 }
-                if let Some(bias) = bias {
-                    for y_b in y_chunk.chunks_mut(output_len) {
-                        for (row, &b) in y_b.chunks_mut(positions.max(1)).zip(bias) {
-                            row.iter_mut().for_each(|v| *v += b);
-                        }
-                    }
-                }
-            }
-        });
+            });
         y
     }
 
     /// `dx += convᵀ(dy, weight)`: the input gradient (and the transposed convolution).
     pub fn backward_input<E: Dtype>(&self, weight: &[E], dy: &[E], dx: &mut [E]) {
         let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        let (image_len, output_len, per_task, per_product) =
-            (self.image_len().max(1), self.output_len().max(1), self.samples_per_task(), self.samples_per_product());
-        dx.par_chunks_mut(image_len * per_task).zip(dy.par_chunks(output_len * per_task)).for_each(|(dx_task, dy_task)| {
-            let mut dcols = vec![E::default(); patch * positions * per_product];
-            let mut grads = vec![E::default(); group_out * positions * per_product];
-            for (dx_chunk, dy_chunk) in dx_task.chunks_mut(image_len * per_product).zip(dy_task.chunks(output_len * per_product)) {
-                let samples = dy_chunk.len() / output_len;
-                let width = samples * positions;
-                for group in 0..self.geometry.groups {
-                    for (j, dy_b) in dy_chunk.chunks(output_len).enumerate() {
-                        for (o, row) in self.group_rows(dy_b, group).chunks(positions).enumerate() {
-                            grads[o * width + j * positions..o * width + (j + 1) * positions].copy_from_slice(row);
+        let (image_len, output_len, per_task, per_product) = (
+            self.image_len().max(1),
+            self.output_len().max(1),
+            self.samples_per_task(),
+            self.samples_per_product(),
+        );
+        dx.par_chunks_mut(image_len * per_task)
+            .zip(dy.par_chunks(output_len * per_task))
+            .for_each(|(dx_task, dy_task)| {
+                let mut dcols = vec![E::default(); patch * positions * per_product];
+                let mut grads = vec![E::default(); group_out * positions * per_product];
+                for (dx_chunk, dy_chunk) in dx_task
+                    .chunks_mut(image_len * per_product)
+                    .zip(dy_task.chunks(output_len * per_product))
+                {
+                    let samples = dy_chunk.len() / output_len;
+                    let width = samples * positions;
+                    for group in 0..self.geometry.groups {
+                        for (j, dy_b) in dy_chunk.chunks(output_len).enumerate() {
+                            for (o, row) in self.group_rows(dy_b, group).chunks(positions).enumerate() {
+                                grads[o * width + j * positions..o * width + (j + 1) * positions].copy_from_slice(row);
+                            }
+                        }
+                        let block = self.weight_block(weight, group);
+                        let dcols = &mut dcols[..patch * width];
+                        matmul(
+                            dcols,
+                            View::row_major(patch, width),
+                            block,
+                            View::row_major(group_out, patch).t(),
+                            &grads[..group_out * width],
+                            View::row_major(group_out, width),
+                            false,
+                        );
+                        for (j, dx_b) in dx_chunk.chunks_mut(image_len).enumerate() {
+                            self.scatter(dcols, group, dx_b, width, j * positions);
                         }
                     }
-                    let block = self.weight_block(weight, group);
-                    let dcols = &mut dcols[..patch * width];
-                    matmul(dcols, View::row_major(patch, width), block, View::row_major(group_out, patch).t(), &grads[..group_out * width], View::row_major(group_out, width), false);
-                    for (j, dx_b) in dx_chunk.chunks_mut(image_len).enumerate() {
-                        self.scatter(dcols, group, dx_b, width, j * positions);
-                    }
                 }
-            }
-        });
+            });
     }
 
     /// `dw += Σ_b dy_b · im2col(x_b)ᵀ`, computed as `dwᵀ += cols · dyᵀ` with `dy` transposed
@@ -226,8 +275,12 @@ impl ConvPlan {
     /// partial sum per task, added at the end.
     pub fn backward_weight<E: Dtype>(&self, x: &[E], dy: &[E], dw: &mut [E]) {
         let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        let (image_len, output_len, per_task, per_product) =
-            (self.image_len().max(1), self.output_len().max(1), self.samples_per_task(), self.samples_per_product());
+        let (image_len, output_len, per_task, per_product) = (
+            self.image_len().max(1),
+            self.output_len().max(1),
+            self.samples_per_task(),
+            self.samples_per_product(),
+        );
         let block = group_out * patch;
         let partials: Vec<Vec<E>> = x
             .par_chunks(image_len * per_task)
@@ -243,11 +296,21 @@ impl ConvPlan {
                         for (j, (x_b, dy_b)) in x_chunk.chunks(image_len).zip(dy_chunk.chunks(output_len)).enumerate() {
                             self.gather(x_b, group, &mut cols, width, j * positions);
                             for (o, row) in self.group_rows(dy_b, group).chunks(positions).enumerate() {
-                                row.iter().enumerate().for_each(|(l, &v)| dy_t[(j * positions + l) * group_out + o] = v);
+                                row.iter()
+                                    .enumerate()
+                                    .for_each(|(l, &v)| dy_t[(j * positions + l) * group_out + o] = v);
                             }
                         }
                         let out = &mut transposed_sum[group * block..(group + 1) * block];
-                        matmul(out, View::row_major(patch, group_out), &cols[..patch * width], View::row_major(patch, width), &dy_t[..width * group_out], View::row_major(width, group_out), true);
+                        matmul(
+                            out,
+                            View::row_major(patch, group_out),
+                            &cols[..patch * width],
+                            View::row_major(patch, width),
+                            &dy_t[..width * group_out],
+                            View::row_major(width, group_out),
+                            true,
+                        );
                     }
                 }
                 transposed_sum

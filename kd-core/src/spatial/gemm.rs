@@ -16,12 +16,22 @@ pub(crate) struct View {
 impl View {
     /// A contiguous row-major matrix.
     pub fn row_major(rows: usize, cols: usize) -> Self {
-        Self { rows, cols, row_stride: cols, col_stride: 1 }
+        Self {
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
     }
 
     /// The transpose, without moving data.
     pub fn t(self) -> Self {
-        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride }
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
     }
 
     /// One past the largest offset the view touches.
@@ -44,7 +54,10 @@ pub(crate) fn matmul<E: Dtype>(dst: &mut [E], dst_view: View, lhs: &[E], lhs_vie
         lhs_view.rows == dst_view.rows && rhs_view.cols == dst_view.cols && lhs_view.cols == rhs_view.rows,
         "matmul: {lhs_view:?} · {rhs_view:?} does not give {dst_view:?}"
     );
-    assert!(dst_view.extent() <= dst.len() && lhs_view.extent() <= lhs.len() && rhs_view.extent() <= rhs.len(), "matmul: a view reaches past its slice");
+    assert!(
+        dst_view.extent() <= dst.len() && lhs_view.extent() <= lhs.len() && rhs_view.extent() <= rhs.len(),
+        "matmul: a view reaches past its slice"
+    );
     if dst_view.rows == 0 || dst_view.cols == 0 {
         return;
     }
@@ -93,10 +106,26 @@ mod tests {
         let a = [1.0f64, 2.0, 3.0, 4.0];
         let b = [5.0f64, 6.0, 7.0, 8.0];
         let mut c = [0.0f64; 4];
-        matmul(&mut c, View::row_major(2, 2), &a, View::row_major(2, 2), &b, View::row_major(2, 2), false);
+        matmul(
+            &mut c,
+            View::row_major(2, 2),
+            &a,
+            View::row_major(2, 2),
+            &b,
+            View::row_major(2, 2),
+            false,
+        );
         assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
         // aᵀ · b = [[26, 30], [38, 44]], added on top.
-        matmul(&mut c, View::row_major(2, 2), &a, View::row_major(2, 2).t(), &b, View::row_major(2, 2), true);
+        matmul(
+            &mut c,
+            View::row_major(2, 2),
+            &a,
+            View::row_major(2, 2).t(),
+            &b,
+            View::row_major(2, 2),
+            true,
+        );
         assert_eq!(c, [45.0, 52.0, 81.0, 94.0]);
     }
 
@@ -104,6 +133,14 @@ mod tests {
     #[should_panic(expected = "reaches past its slice")]
     fn views_past_the_slice_are_refused() {
         let mut c = [0.0f32; 3];
-        matmul(&mut c, View::row_major(2, 2), &[1.0; 4], View::row_major(2, 2), &[1.0; 4], View::row_major(2, 2), false);
+        matmul(
+            &mut c,
+            View::row_major(2, 2),
+            &[1.0; 4],
+            View::row_major(2, 2),
+            &[1.0; 4],
+            View::row_major(2, 2),
+            false,
+        );
     }
 }

@@ -2,7 +2,9 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShapeError {
     /// The (dilated) kernel does not fit in the padded input along `dimension`.
-    #[error("kernel {kernel} (dilated extent {extent}) is larger than the padded {dimension} {padded} (input {input} + 2·padding {padding})")]
+    #[error(
+        "kernel {kernel} (dilated extent {extent}) is larger than the padded {dimension} {padded} (input {input} + 2·padding {padding})"
+    )]
     KernelLargerThanInput {
         /// `"height"` or `"width"`.
         dimension: &'static str,
@@ -73,19 +75,34 @@ pub struct Conv2dGeometry {
 impl Conv2dGeometry {
     /// A square kernel with stride 1, no padding, no dilation, one group.
     pub fn square(kernel: usize) -> Self {
-        Self { kernel: (kernel, kernel), stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1 }
+        Self {
+            kernel: (kernel, kernel),
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+        }
     }
     /// Sets the stride on both axes.
     pub fn with_stride(self, stride: usize) -> Self {
-        Self { stride: (stride, stride), ..self }
+        Self {
+            stride: (stride, stride),
+            ..self
+        }
     }
     /// Sets the padding on both axes.
     pub fn with_padding(self, padding: usize) -> Self {
-        Self { padding: (padding, padding), ..self }
+        Self {
+            padding: (padding, padding),
+            ..self
+        }
     }
     /// Sets the dilation on both axes.
     pub fn with_dilation(self, dilation: usize) -> Self {
-        Self { dilation: (dilation, dilation), ..self }
+        Self {
+            dilation: (dilation, dilation),
+            ..self
+        }
     }
     /// Sets the number of groups.
     pub fn with_groups(self, groups: usize) -> Self {
@@ -109,7 +126,14 @@ impl Conv2dGeometry {
             let extent = dilation * (kernel - 1) + 1;
             let padded = input + 2 * padding;
             if extent > padded {
-                Err(ShapeError::KernelLargerThanInput { dimension, kernel, extent, input, padding, padded })
+                Err(ShapeError::KernelLargerThanInput {
+                    dimension,
+                    kernel,
+                    extent,
+                    input,
+                    padding,
+                    padded,
+                })
             } else {
                 Ok((padded - extent) / stride + 1)
             }
@@ -123,7 +147,11 @@ impl Conv2dGeometry {
     pub(crate) fn check_groups(&self, in_channels: usize, out_channels: usize) -> Result<(), ShapeError> {
         for (what, channels) in [("input channels", in_channels), ("output channels", out_channels)] {
             if channels % self.groups != 0 {
-                return Err(ShapeError::Groups { what, channels, groups: self.groups });
+                return Err(ShapeError::Groups {
+                    what,
+                    channels,
+                    groups: self.groups,
+                });
             }
         }
         Ok(())
@@ -137,22 +165,34 @@ mod tests {
     #[test]
     fn output_size_follows_pytorch() {
         assert_eq!(Conv2dGeometry::square(5).with_padding(2).output_size(28, 28), Ok((28, 28)));
-        assert_eq!(Conv2dGeometry::square(3).with_stride(2).with_padding(1).output_size(7, 6), Ok((4, 3)));
+        assert_eq!(
+            Conv2dGeometry::square(3).with_stride(2).with_padding(1).output_size(7, 6),
+            Ok((4, 3))
+        );
         assert_eq!(Conv2dGeometry::square(3).with_dilation(2).output_size(8, 7), Ok((4, 3)));
     }
 
     #[test]
     fn a_kernel_larger_than_the_padded_input_names_the_dimension() {
         let error = Conv2dGeometry::square(5).with_padding(1).output_size(9, 2).expect_err("too narrow");
-        assert_eq!(error.to_string(), "kernel 5 (dilated extent 5) is larger than the padded width 4 (input 2 + 2·padding 1)");
+        assert_eq!(
+            error.to_string(),
+            "kernel 5 (dilated extent 5) is larger than the padded width 4 (input 2 + 2·padding 1)"
+        );
         let error = Conv2dGeometry::square(3).with_dilation(3).output_size(6, 9).expect_err("too short");
         assert!(error.to_string().contains("padded height 6"), "{error}");
     }
 
     #[test]
     fn zero_settings_and_bad_groups_are_named() {
-        assert_eq!(Conv2dGeometry::square(3).with_stride(0).output_size(5, 5), Err(ShapeError::Zero { setting: "stride" }));
-        let error = Conv2dGeometry::square(1).with_groups(2).check_groups(3, 4).expect_err("3 channels into 2 groups");
+        assert_eq!(
+            Conv2dGeometry::square(3).with_stride(0).output_size(5, 5),
+            Err(ShapeError::Zero { setting: "stride" })
+        );
+        let error = Conv2dGeometry::square(1)
+            .with_groups(2)
+            .check_groups(3, 4)
+            .expect_err("3 channels into 2 groups");
         assert_eq!(error.to_string(), "input channels 3 is not divisible by groups 2");
     }
 }

@@ -65,8 +65,19 @@ pub fn im2col<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
     let (batch, channels, height, width) = (batch.size(), channels.size(), height.size(), width.size());
     let (out_h, out_w) = geometry.output_size(height, width)?;
     geometry.check_groups(channels, geometry.groups)?;
-    let patches = Patches { channels, height, width, out_h, out_w, geometry };
-    let shape = (geometry.groups, batch * out_h * out_w, channels / geometry.groups * geometry.kernel.0 * geometry.kernel.1);
+    let patches = Patches {
+        channels,
+        height,
+        width,
+        out_h,
+        out_w,
+        geometry,
+    };
+    let shape = (
+        geometry.groups,
+        batch * out_h * out_w,
+        channels / geometry.groups * geometry.kernel.0 * geometry.kernel.1,
+    );
 
     let (input, mut tape) = input.split_tape();
     let source = input.as_vec();
@@ -102,13 +113,24 @@ pub fn col2im<E: Dtype, T: Tape<E, Cpu>>(
     let (batch, channels, height, width) = image;
     let (out_h, out_w) = geometry.output_size(height, width)?;
     geometry.check_groups(channels, geometry.groups)?;
-    let expected = (geometry.groups, batch * out_h * out_w, channels / geometry.groups * geometry.kernel.0 * geometry.kernel.1);
+    let expected = (
+        geometry.groups,
+        batch * out_h * out_w,
+        channels / geometry.groups * geometry.kernel.0 * geometry.kernel.1,
+    );
     assert!(
         *columns.shape() == expected,
         "col2im: `columns` has shape {:?} but the geometry needs {expected:?}",
         columns.shape().concrete()
     );
-    let patches = Patches { channels, height, width, out_h, out_w, geometry };
+    let patches = Patches {
+        channels,
+        height,
+        width,
+        out_h,
+        out_w,
+        geometry,
+    };
 
     let (columns, mut tape) = columns.split_tape();
     let source = columns.as_vec();

@@ -5,13 +5,23 @@ use super::im2col::{im2col, Patches};
 
 /// One window per channel: pooling is a depthwise patch traversal.
 fn depthwise(geometry: Conv2dGeometry, channels: usize) -> Conv2dGeometry {
-    Conv2dGeometry { groups: channels, ..geometry }
+    Conv2dGeometry {
+        groups: channels,
+        ..geometry
+    }
 }
 
 fn check_pool_padding(geometry: &Conv2dGeometry) -> Result<(), ShapeError> {
-    for (dimension, padding, kernel) in [("height", geometry.padding.0, geometry.kernel.0), ("width", geometry.padding.1, geometry.kernel.1)] {
+    for (dimension, padding, kernel) in [
+        ("height", geometry.padding.0, geometry.kernel.0),
+        ("width", geometry.padding.1, geometry.kernel.1),
+    ] {
         if 2 * padding > kernel {
-            return Err(ShapeError::PaddingOverHalfKernel { dimension, padding, kernel });
+            return Err(ShapeError::PaddingOverHalfKernel {
+                dimension,
+                padding,
+                kernel,
+            });
         }
     }
     Ok(())
@@ -33,7 +43,14 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
     let (b, c, h, w) = (batch.size(), channels.size(), height.size(), width.size());
     let geometry = depthwise(geometry, c);
     let (out_h, out_w) = geometry.output_size(h, w)?;
-    let patches = Patches { channels: c, height: h, width: w, out_h, out_w, geometry };
+    let patches = Patches {
+        channels: c,
+        height: h,
+        width: w,
+        out_h,
+        out_w,
+        geometry,
+    };
     let window = geometry.kernel.0 * geometry.kernel.1;
     let positions = out_h * out_w;
     let rows = b * positions;
@@ -187,7 +204,15 @@ where
         "pool_to_common_size: maps of {first_size:?} and {second_size:?}: one is taller and the other wider"
     );
     let resize = |size: (usize, usize)| size != common;
-    let first = if resize(first_size) { adaptive_avg_pool2d(first, common) } else { first.reshape_like(&(b1, c1, common.0, common.1)) };
-    let second = if resize(second_size) { adaptive_avg_pool2d(second, common) } else { second.reshape_like(&(b2, c2, common.0, common.1)) };
+    let first = if resize(first_size) {
+        adaptive_avg_pool2d(first, common)
+    } else {
+        first.reshape_like(&(b1, c1, common.0, common.1))
+    };
+    let second = if resize(second_size) {
+        adaptive_avg_pool2d(second, common)
+    } else {
+        second.reshape_like(&(b2, c2, common.0, common.1))
+    };
     (first, second)
 }

@@ -12,7 +12,9 @@ use rand::{Rng, SeedableRng};
 /// and its resumption see the same batches.
 pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    order.shuffle(&mut StdRng::seed_from_u64(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    ));
     order
 }
 
@@ -55,7 +57,11 @@ pub struct Evaluation {
 impl Evaluation {
     /// Counts predictions (arg-max of each row of `logits`) against `labels`.
     pub fn new(classes: usize) -> Self {
-        Evaluation { errors: 0, total: 0, confusion: vec![vec![0; classes]; classes] }
+        Evaluation {
+            errors: 0,
+            total: 0,
+            confusion: vec![vec![0; classes]; classes],
+        }
     }
 
     /// Adds a batch of `logits` (`labels.len() × classes`, row-major).
@@ -90,7 +96,10 @@ impl MetricsLog {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        Ok(MetricsLog { path: path.to_path_buf(), file: std::fs::File::create(path)? })
+        Ok(MetricsLog {
+            path: path.to_path_buf(),
+            file: std::fs::File::create(path)?,
+        })
     }
 
     /// Writes one record.
@@ -129,13 +138,17 @@ where
     M: dfdx::nn::SaveToSafetensors<f32, dfdx::prelude::Cpu>,
 {
     let temporary = temporary_path(path);
-    let io = |source: std::io::Error| crate::data::DataError::Io { path: path.to_path_buf(), source };
+    let io = |source: std::io::Error| crate::data::DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
-    model
-        .save_safetensors(&temporary)
-        .map_err(|e| crate::data::DataError::Corrupt { path: temporary.clone(), problem: format!("could not write safetensors: {e:?}") })?;
+    model.save_safetensors(&temporary).map_err(|e| crate::data::DataError::Corrupt {
+        path: temporary.clone(),
+        problem: format!("could not write safetensors: {e:?}"),
+    })?;
     std::fs::rename(&temporary, path).map_err(io)
 }
 
@@ -160,7 +173,10 @@ impl TeacherCache {
 
     /// The cached logits of `indices`, row-major.
     pub fn gather(&self, indices: &[usize]) -> Vec<f32> {
-        indices.iter().flat_map(|&i| self.logits[i * self.classes..(i + 1) * self.classes].iter().copied()).collect()
+        indices
+            .iter()
+            .flat_map(|&i| self.logits[i * self.classes..(i + 1) * self.classes].iter().copied())
+            .collect()
     }
 }
 
