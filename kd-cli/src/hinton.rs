@@ -7,6 +7,7 @@ use std::time::Instant;
 use dfdx::optim::{Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig};
 use dfdx::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use kd_core::charts::{line_chart, Series};
 use kd_core::data::mnist::{self, Split, MEAN_STD};
 use kd_core::distill::{distill_step, Built, Distill};
 use kd_core::train::{epoch_order, jitter, save_checkpoint, write_atomically, Evaluation, MetricsLog};
@@ -137,6 +138,16 @@ fn progress(epochs: usize, steps: usize, what: &str) -> ProgressBar {
 struct Outcome {
     evaluation: Evaluation,
     seconds: f64,
+    /// The per-epoch records written to the metrics log.
+    records: Vec<serde_json::Value>,
+}
+
+/// One value per epoch of `key` in `records`, as chart points.
+fn curve(records: &[serde_json::Value], key: &str) -> Vec<(f64, f64)> {
+    records
+        .iter()
+        .filter_map(|r| Some((r["epoch"].as_f64()?, r[key].as_f64()?)))
+        .collect()
 }
 
 /// Trains a model on the labels (cross-entropy), with or without jitter, logging each epoch.
@@ -168,6 +179,7 @@ where
     let steps = train.len().div_ceil(BATCH);
     let bar = progress(epochs, steps, name);
     let mut evaluation = Evaluation::new(10);
+    let mut records = Vec::new();
     for epoch in 0..epochs {
         let lr = optimizer.set_epoch(epoch);
         let mut loss_sum = 0.0;
@@ -192,16 +204,17 @@ where
         }
         evaluation = evaluate(model, dev, test);
         bar.set_message(format!("epoch {} test errors {}", epoch + 1, evaluation.errors));
-        log.record(
-            &serde_json::json!({"model": name, "epoch": epoch + 1, "lr": lr, "ce": loss_sum / train.len() as f64,
-                                       "test_errors": evaluation.errors, "seconds": started.elapsed().as_secs_f64()}),
-        )?;
+        let record = serde_json::json!({"model": name, "epoch": epoch + 1, "lr": lr, "ce": loss_sum / train.len() as f64,
+                                        "test_errors": evaluation.errors, "seconds": started.elapsed().as_secs_f64()});
+        log.record(&record)?;
+        records.push(record);
         save_checkpoint(model, &options.out.join(format!("{name}.safetensors")))?;
     }
     bar.finish_and_clear();
     Ok(Outcome {
         evaluation,
         seconds: started.elapsed().as_secs_f64(),
+        records,
     })
 }
 
@@ -216,6 +229,7 @@ fn distil(teacher: &Built<Teacher>, train: &Split, test: &Split, epochs: usize, 
     let steps = train.len().div_ceil(BATCH);
     let bar = progress(epochs, steps, name);
     let mut evaluation = Evaluation::new(10);
+    let mut records = Vec::new();
     let mut step_counter = 0;
     for epoch in 0..epochs {
         optimizer.cfg.lr = learning_rate(epoch);
@@ -242,13 +256,53 @@ fn distil(teacher: &Built<Teacher>, train: &Split, test: &Split, epochs: usize, 
             record[*term] = serde_json::json!(sum / train.len() as f64);
         }
         log.record(&record)?;
+        records.push(record);
         save_checkpoint(&distiller, &options.out.join(format!("{name}.safetensors")))?;
     }
     bar.finish_and_clear();
     Ok(Outcome {
         evaluation,
         seconds: started.elapsed().as_secs_f64(),
+        records,
     })
+}
+
+/// Test errors of the three models per epoch, and each model's loss terms per epoch.
+fn write_charts(out: &Path, outcomes: &[&Outcome; 3]) -> Result<(), Error> {
+    let names = ["teacher", "student alone", "student distilled"];
+    let errors: Vec<Series> = names
+        .iter()
+        .zip(outcomes)
+        .map(|(name, o)| Series {
+            name: name.to_string(),
+            points: curve(&o.records, "test_errors"),
+        })
+        .collect();
+    line_chart(
+        &out.join("test_errors"),
+        "MNIST test errors per epoch (of 10,000)",
+        "epoch",
+        "test errors",
+        &errors,
+    )?;
+    for ((name, outcome), file) in names.iter().zip(outcomes).zip(["teacher", "student_alone", "student_distilled"]) {
+        let terms: Vec<Series> = ["ce", "kd"]
+            .iter()
+            .map(|term| Series {
+                name: term.to_string(),
+                points: curve(&outcome.records, term),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        line_chart(
+            &out.join(format!("{file}_loss")),
+            &format!("{name}: training loss terms per epoch"),
+            "epoch",
+            "mean loss",
+            &terms,
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs the three trainings and reports them next to the paper.
@@ -341,11 +395,13 @@ pub fn run(options: &Options) -> Result<(), Error> {
         })).collect::<Vec<_>>(),
         "total_seconds": started.elapsed().as_secs_f64(),
     });
+    write_charts(&options.out, &outcomes)?;
     let path: &Path = &options.out.join("results.json");
     write_atomically(path, serde_json::to_string_pretty(&results)?.as_bytes())?;
     println!(
-        "results: {}; metrics: {}/*.metrics.jsonl; total {:.0} s",
+        "results: {}; metrics: {}/*.metrics.jsonl; charts: {}/test_errors.{{svg,png}} and *_loss.{{svg,png}}; total {:.0} s",
         path.display(),
+        options.out.display(),
         options.out.display(),
         started.elapsed().as_secs_f64()
     );

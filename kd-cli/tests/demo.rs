@@ -41,6 +41,12 @@ fn demo_on_a_subset_writes_results_that_parse() {
         assert!(records[0]["test_errors"].as_u64().is_some());
         assert!(out.path().join(format!("{name}.safetensors")).is_file(), "{name}: checkpoint");
     }
+    for chart in ["test_errors", "teacher_loss", "student_alone_loss", "student_distilled_loss"] {
+        let svg = std::fs::read_to_string(out.path().join(format!("{chart}.svg"))).expect("svg chart");
+        assert!(svg.starts_with("<svg") && svg.contains("epoch"), "{chart}.svg is a chart");
+        let png = std::fs::read(out.path().join(format!("{chart}.png"))).expect("png chart");
+        assert_eq!(&png[1..4], b"PNG", "{chart}.png is a PNG");
+    }
     let distilled = std::fs::read_to_string(out.path().join("student_distilled.metrics.jsonl")).expect("metrics");
     assert!(
         distilled.contains("\"kd\"") && distilled.contains("\"ce\""),

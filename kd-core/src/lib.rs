@@ -24,6 +24,7 @@
 //! # let _ = grads;
 //! ```
 
+pub mod charts;
 pub mod data;
 pub mod distill;
 pub mod error;
