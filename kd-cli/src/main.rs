@@ -26,7 +26,7 @@ enum Command {
     /// The main job: Hinton et al. (2015) on real MNIST. Trains a 1200-1200 teacher (dropout,
     /// ±2 px jitter), a 800-800 student alone, and the same student distilled at T = 20
     /// (declared with `#[distill]`); prints their test errors next to the paper's 67 / 146 / 74
-    /// and writes metrics, checkpoints and results under --out. About 10 minutes on 2 cores.
+    /// and writes metrics, checkpoints and results under --out. About 8 minutes on 2 cores.
     Demo {
         /// The paper-length run (many more epochs; hours on 2 cores) instead of the short one.
         #[arg(long)]
