@@ -52,7 +52,37 @@ fn valid_range(out: usize, input: usize, stride: usize, dilation: usize, padding
     (lo.min(hi), hi, offset)
 }
 
+/// The sizes every pass of the kernel chunks its buffers by.
+struct Sizes {
+    /// Rows of the patch matrix: `(C/G)·KH·KW`.
+    patch: usize,
+    /// Output positions per sample: `OH·OW`.
+    positions: usize,
+    /// Output channels per group.
+    group_out: usize,
+    /// Values per input sample (at least 1, for chunking).
+    image_len: usize,
+    /// Values per output sample (at least 1, for chunking).
+    output_len: usize,
+    /// Samples per rayon task.
+    per_task: usize,
+    /// Samples per matrix product.
+    per_product: usize,
+}
+
 impl ConvPlan {
+    fn sizes(&self) -> Sizes {
+        Sizes {
+            patch: self.patch(),
+            positions: self.positions(),
+            group_out: self.group_out(),
+            image_len: self.image_len().max(1),
+            output_len: self.output_len().max(1),
+            per_task: self.samples_per_task(),
+            per_product: self.samples_per_product(),
+        }
+    }
+
     fn group_in(&self) -> usize {
         self.channels / self.geometry.groups
     }
@@ -172,13 +202,15 @@ impl ConvPlan {
 
     /// `y = conv(x, weight) + bias`, `x (B, C, H, W)`, `weight (O, C/G, KH, KW)`.
     pub fn forward<E: Dtype>(&self, x: &[E], weight: &[E], bias: Option<&[E]>) -> Vec<E> {
-        let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        let (image_len, output_len, per_task, per_product) = (
-            self.image_len().max(1),
-            self.output_len().max(1),
-            self.samples_per_task(),
-            self.samples_per_product(),
-        );
+        let Sizes {
+            patch,
+            positions,
+            group_out,
+            image_len,
+            output_len,
+            per_task,
+            per_product,
+        } = self.sizes();
         let mut y = vec![E::default(); self.batch * self.output_len()];
         y.par_chunks_mut(output_len * per_task)
             .zip(x.par_chunks(image_len * per_task))
@@ -227,13 +259,15 @@ impl ConvPlan {
 
     /// `dx += convᵀ(dy, weight)`: the input gradient (and the transposed convolution).
     pub fn backward_input<E: Dtype>(&self, weight: &[E], dy: &[E], dx: &mut [E]) {
-        let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        let (image_len, output_len, per_task, per_product) = (
-            self.image_len().max(1),
-            self.output_len().max(1),
-            self.samples_per_task(),
-            self.samples_per_product(),
-        );
+        let Sizes {
+            patch,
+            positions,
+            group_out,
+            image_len,
+            output_len,
+            per_task,
+            per_product,
+        } = self.sizes();
         dx.par_chunks_mut(image_len * per_task)
             .zip(dy.par_chunks(output_len * per_task))
             .for_each(|(dx_task, dy_task)| {
@@ -274,13 +308,15 @@ impl ConvPlan {
     /// into a small buffer: gemm is ten times slower with a column-major right operand. One
     /// partial sum per task, added at the end.
     pub fn backward_weight<E: Dtype>(&self, x: &[E], dy: &[E], dw: &mut [E]) {
-        let (patch, positions, group_out) = (self.patch(), self.positions(), self.group_out());
-        let (image_len, output_len, per_task, per_product) = (
-            self.image_len().max(1),
-            self.output_len().max(1),
-            self.samples_per_task(),
-            self.samples_per_product(),
-        );
+        let Sizes {
+            patch,
+            positions,
+            group_out,
+            image_len,
+            output_len,
+            per_task,
+            per_product,
+        } = self.sizes();
         let block = group_out * patch;
         let partials: Vec<Vec<E>> = x
             .par_chunks(image_len * per_task)
