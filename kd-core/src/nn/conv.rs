@@ -28,6 +28,59 @@ where
     t.try_fill_with_distr(rand_distr::Uniform::new(-bound, bound))
 }
 
+/// The dfdx boilerplate both convolutions share: building, the marker that their training
+/// forward is their inference forward, and parameter visiting with PyTorch's initialisation.
+macro_rules! conv_module_impls {
+    ($name:ident, fan_in = $fan_in:expr) => {
+        impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> BuildOnDevice<D, E>
+            for builder::$name<I, O, K, S, P>
+        where
+            E: Dtype,
+            D: Device<E>,
+            $name<I, O, K, S, P, E, D>: BuildModule<D, E>,
+        {
+            type Built = $name<I, O, K, S, P, E, D>;
+            fn try_build_on_device(device: &D) -> Result<Self::Built, D::Err> {
+                Self::Built::try_build(device)
+            }
+        }
+
+        impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E: Dtype, D: Storage<E>> NonMutableModule
+            for $name<I, O, K, S, P, E, D>
+        {
+        }
+
+        impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> TensorCollection<E, D>
+            for $name<I, O, K, S, P, E, D>
+        where
+            E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
+            D: Device<E>,
+        {
+            type To<E2: Dtype, D2: Device<E2>> = $name<I, O, K, S, P, E2, D2>;
+
+            fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+                visitor.visit_fields(
+                    (
+                        Self::tensor(
+                            "weight",
+                            |s| &s.weight,
+                            |s| &mut s.weight,
+                            TensorOptions::reset_with(|t| fan_in_uniform(t, $fan_in)),
+                        ),
+                        Self::tensor(
+                            "bias",
+                            |s| &s.bias,
+                            |s| &mut s.bias,
+                            TensorOptions::reset_with(|t| fan_in_uniform(t, $fan_in)),
+                        ),
+                    ),
+                    |(weight, bias)| $name { weight, bias },
+                )
+            }
+        }
+    };
+}
+
 /// 2-D convolution with a bias, as PyTorch's `nn.Conv2d`: `(B, IN, H, W)` ->
 /// `(B, OUT, OH, OW)`. The weight is `(OUT, IN, KERNEL, KERNEL)`, PyTorch's layout, so
 /// PyTorch checkpoints load as safetensors. Dilation and groups are available in the function
@@ -62,52 +115,7 @@ impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: us
     };
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> BuildOnDevice<D, E>
-    for builder::Conv2D<I, O, K, S, P>
-where
-    E: Dtype,
-    D: Device<E>,
-    Conv2D<I, O, K, S, P, E, D>: BuildModule<D, E>,
-{
-    type Built = Conv2D<I, O, K, S, P, E, D>;
-    fn try_build_on_device(device: &D) -> Result<Self::Built, D::Err> {
-        Self::Built::try_build(device)
-    }
-}
-
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E: Dtype, D: Storage<E>> NonMutableModule
-    for Conv2D<I, O, K, S, P, E, D>
-{
-}
-
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> TensorCollection<E, D>
-    for Conv2D<I, O, K, S, P, E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = Conv2D<I, O, K, S, P, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::tensor(
-                    "weight",
-                    |s| &s.weight,
-                    |s| &mut s.weight,
-                    TensorOptions::reset_with(|t| fan_in_uniform(t, I * K * K)),
-                ),
-                Self::tensor(
-                    "bias",
-                    |s| &s.bias,
-                    |s| &mut s.bias,
-                    TensorOptions::reset_with(|t| fan_in_uniform(t, I * K * K)),
-                ),
-            ),
-            |(weight, bias)| Conv2D { weight, bias },
-        )
-    }
-}
+conv_module_impls!(Conv2D, fan_in = I * K * K);
 
 impl<B, H, W, const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, T>
     Module<Tensor<(B, Const<I>, H, W), E, Cpu, T>> for Conv2D<I, O, K, S, P, E, Cpu>
@@ -151,53 +159,8 @@ pub struct ConvTrans2D<
     pub bias: Tensor<Rank1<OUT>, E, D>,
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> BuildOnDevice<D, E>
-    for builder::ConvTrans2D<I, O, K, S, P>
-where
-    E: Dtype,
-    D: Device<E>,
-    ConvTrans2D<I, O, K, S, P, E, D>: BuildModule<D, E>,
-{
-    type Built = ConvTrans2D<I, O, K, S, P, E, D>;
-    fn try_build_on_device(device: &D) -> Result<Self::Built, D::Err> {
-        Self::Built::try_build(device)
-    }
-}
-
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E: Dtype, D: Storage<E>> NonMutableModule
-    for ConvTrans2D<I, O, K, S, P, E, D>
-{
-}
-
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, D> TensorCollection<E, D>
-    for ConvTrans2D<I, O, K, S, P, E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = ConvTrans2D<I, O, K, S, P, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        // PyTorch's fan-in of a transposed convolution weight (IN, OUT, K, K) is OUT·K·K.
-        visitor.visit_fields(
-            (
-                Self::tensor(
-                    "weight",
-                    |s| &s.weight,
-                    |s| &mut s.weight,
-                    TensorOptions::reset_with(|t| fan_in_uniform(t, O * K * K)),
-                ),
-                Self::tensor(
-                    "bias",
-                    |s| &s.bias,
-                    |s| &mut s.bias,
-                    TensorOptions::reset_with(|t| fan_in_uniform(t, O * K * K)),
-                ),
-            ),
-            |(weight, bias)| ConvTrans2D { weight, bias },
-        )
-    }
-}
+// PyTorch's fan-in of a transposed convolution weight (IN, OUT, K, K) is OUT·K·K.
+conv_module_impls!(ConvTrans2D, fan_in = O * K * K);
 
 impl<B, H, W, const I: usize, const O: usize, const K: usize, const S: usize, const P: usize, E, T>
     Module<Tensor<(B, Const<I>, H, W), E, Cpu, T>> for ConvTrans2D<I, O, K, S, P, E, Cpu>
