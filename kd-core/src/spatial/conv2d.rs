@@ -1,6 +1,6 @@
 use dfdx::prelude::*;
 
-use super::conv_kernel::ConvPlan;
+use super::conv_kernel::{add_channel_bias, channel_sums, ConvPlan};
 use super::geometry::{Conv2dGeometry, ShapeError};
 
 /// A tensor's values in row-major order: a memcpy when it is contiguous.
@@ -98,7 +98,7 @@ where
         plan.backward_input(&w, &dy, grads.get_or_alloc_mut(&input)?);
         plan.backward_weight(&x, &dy, grads.get_or_alloc_mut(&weight)?);
         if let Some(bias) = &bias {
-            plan.backward_bias(&dy, grads.get_or_alloc_mut(bias)?);
+            channel_sums(&dy, out_h * out_w, grads.get_or_alloc_mut(bias)?);
         }
         **grads.get_or_alloc_mut(&output_ghost)? = dy;
         Ok(())
@@ -207,11 +207,7 @@ where
     let mut y = vec![E::default(); batch.size() * out_channels * out_h * out_w];
     plan.backward_input(&w, &x, &mut y);
     if let Some(bias) = &bias {
-        let b = values(bias.clone()).1;
-        for (k, row) in y.chunks_mut(out_h * out_w).enumerate() {
-            let add = b[k % out_channels];
-            row.iter_mut().for_each(|v| *v += add);
-        }
+        add_channel_bias(&mut y, out_h * out_w, &values(bias.clone()).1);
     }
     let output = input.device().tensor_from_vec(y, (batch, out_channels, out_h, out_w));
 
@@ -223,24 +219,10 @@ where
         grads.get_or_alloc_mut(&input)?.iter_mut().zip(dx).for_each(|(g, d)| *g += d);
         plan.backward_weight(&dy, &x, grads.get_or_alloc_mut(&weight)?);
         if let Some(bias) = &bias {
-            let adjoint = ConvPlan {
-                channels: plan.out_channels,
-                out_channels: plan.channels,
-                ..plan
-            };
-            adjoint_bias(&adjoint, &dy, grads.get_or_alloc_mut(bias)?);
+            channel_sums(&dy, out_h * out_w, grads.get_or_alloc_mut(bias)?);
         }
         **grads.get_or_alloc_mut(&output_ghost)? = dy;
         Ok(())
     });
     Ok(output.put_tape(tape))
-}
-
-/// `db[o] += Σ dy[b, o, ...]` over an output laid out as `(B, plan.out_channels, OH·OW)` of the
-/// transposed op, whose spatial size is `plan`'s input size.
-fn adjoint_bias<E: Dtype>(plan: &ConvPlan, dy: &[E], db: &mut [E]) {
-    let positions = (plan.height * plan.width).max(1);
-    for (k, row) in dy.chunks(positions).enumerate() {
-        db[k % plan.out_channels] += row.iter().fold(E::default(), |acc, &v| acc + v);
-    }
 }

@@ -246,11 +246,7 @@ impl ConvPlan {
                         }
                     }
                     if let Some(bias) = bias {
-                        for y_b in y_chunk.chunks_mut(output_len) {
-                            for (row, &b) in y_b.chunks_mut(positions.max(1)).zip(bias) {
-                                row.iter_mut().for_each(|v| *v += b);
-                            }
-                        }
+                        add_channel_bias(y_chunk, positions, bias);
                     }
                 }
             });
@@ -360,12 +356,20 @@ impl ConvPlan {
             }
         }
     }
+}
 
-    /// `db[o] += Σ_{b, position} dy[b, o, position]`.
-    pub fn backward_bias<E: Dtype>(&self, dy: &[E], db: &mut [E]) {
-        for (k, row) in dy.chunks(self.positions().max(1)).enumerate() {
-            let sum = row.iter().fold(E::default(), |acc, &v| acc + v);
-            db[k % self.out_channels] += sum;
-        }
+/// `y[b, c, p] += bias[c]` for `y` laid out `(B, C, positions)` from a sample boundary.
+pub(crate) fn add_channel_bias<E: Dtype>(y: &mut [E], positions: usize, bias: &[E]) {
+    for (k, row) in y.chunks_mut(positions.max(1)).enumerate() {
+        let b = bias[k % bias.len()];
+        row.iter_mut().for_each(|v| *v += b);
+    }
+}
+
+/// `db[c] += Σ_{b, p} dy[b, c, p]`: the adjoint of [`add_channel_bias`].
+pub(crate) fn channel_sums<E: Dtype>(dy: &[E], positions: usize, db: &mut [E]) {
+    let channels = db.len();
+    for (k, row) in dy.chunks(positions.max(1)).enumerate() {
+        db[k % channels] += row.iter().fold(E::default(), |acc, &v| acc + v);
     }
 }
