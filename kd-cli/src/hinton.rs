@@ -4,13 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dfdx::optim::{Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig};
+use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors, TensorCollection};
+use dfdx::optim::{AdamConfig, Momentum, Optimizer, SgdConfig};
 use dfdx::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
 use kd_core::charts::{line_chart, Series};
 use kd_core::data::mnist::{self, Split, MEAN_STD};
-use kd_core::distill::{distill_step, Built, Distill};
-use kd_core::train::{epoch_order, jitter, save_checkpoint, write_atomically, Evaluation, MetricsLog};
+use kd_core::distill::{distill_step_from_logits, Built, Distill, DistillFromLogits};
+use kd_core::train::{
+    epoch_order, epoch_seed, fit, jitter, supervised_step, write_atomically, Adam, Evaluation, Fitted, LearningRate, Resumable, Sgd, Stage,
+    TeacherCache, TermMeans, TrainError,
+};
 use kd_core::{distill, model};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -55,6 +58,7 @@ pub struct Options {
     pub seed: u64,
     pub train_images: Option<usize>,
     pub epochs: Option<usize>,
+    pub resume: bool,
 }
 
 /// Hinton et al.'s test errors (of 10,000).
@@ -98,184 +102,140 @@ fn teacher_learning_rate(epoch: usize) -> f64 {
     1e-3 * 0.9f64.powi(epoch as i32)
 }
 
-fn student_sgd() -> SgdConfig {
-    SgdConfig {
+fn student_sgd() -> Sgd {
+    Sgd::new(SgdConfig {
         lr: learning_rate(0),
         momentum: Some(Momentum::Classic(0.9)),
         weight_decay: None,
+    })
+}
+
+/// The stage called `name` of this run.
+fn stage<'a>(name: &'a str, epochs: usize, train: &Split, options: &'a Options) -> Stage<'a> {
+    Stage {
+        name,
+        out: &options.out,
+        epochs,
+        steps_per_epoch: train.len().div_ceil(BATCH),
+        resume: options.resume,
     }
 }
 
-/// How a training run sets its optimiser's learning rate each epoch.
-trait Schedule {
-    fn set_epoch(&mut self, epoch: usize) -> f64;
-}
-
-impl<M> Schedule for Sgd<M, f32, Cpu> {
-    fn set_epoch(&mut self, epoch: usize) -> f64 {
-        self.cfg.lr = learning_rate(epoch);
-        self.cfg.lr
-    }
-}
-
-impl<M> Schedule for Adam<M, f32, Cpu> {
-    fn set_epoch(&mut self, epoch: usize) -> f64 {
-        self.cfg.lr = teacher_learning_rate(epoch);
-        self.cfg.lr
-    }
-}
-
-fn progress(epochs: usize, steps: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new((epochs * steps) as u64);
-    let style = ProgressStyle::with_template("{prefix:>34} [{bar:30}] {pos}/{len} steps, {per_sec}, ETA {eta} {msg}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_prefix(what.to_string());
-    bar
-}
-
-struct Outcome {
-    evaluation: Evaluation,
-    seconds: f64,
-    /// The per-epoch records written to the metrics log.
-    records: Vec<serde_json::Value>,
-}
-
-/// One value per epoch of `key` in `records`, as chart points.
-fn curve(records: &[serde_json::Value], key: &str) -> Vec<(f64, f64)> {
-    records
-        .iter()
-        .filter_map(|r| Some((r["epoch"].as_f64()?, r[key].as_f64()?)))
-        .collect()
-}
-
-/// Trains a model on the labels (cross-entropy), with or without jitter, logging each epoch.
+/// Trains a model on the labels (cross-entropy), with or without jitter and dropout.
 #[allow(clippy::too_many_arguments)]
 fn train_on_labels<M, O>(
-    name: &str,
+    stage: &Stage<'_>,
     model: &mut M,
     optimizer: &mut O,
+    learning_rate: fn(usize) -> f64,
     train: &Split,
     test: &Split,
-    epochs: usize,
     augment: bool,
-    options: &Options,
-    dev: &Cpu,
-) -> Result<Outcome, Error>
+    seed: u64,
+) -> Result<Fitted, TrainError>
 where
-    O: Optimizer<M, Cpu, f32> + Schedule,
+    O: Optimizer<M, Cpu, f32> + Resumable<M> + LearningRate,
     M: ModuleMut<
             Tensor<(usize, Const<784>), f32, Cpu, OwnedTape<f32, Cpu>>,
             Output = Tensor<(usize, Const<10>), f32, Cpu, OwnedTape<f32, Cpu>>,
         > + Module<Input, Output = Tensor<(usize, Const<10>), f32, Cpu>>
-        + dfdx::nn::TensorCollection<f32, Cpu>
-        + dfdx::nn::SaveToSafetensors<f32, Cpu>,
+        + TensorCollection<f32, Cpu>
+        + SaveToSafetensors<f32, Cpu>
+        + LoadFromSafetensors<f32, Cpu>,
 {
-    let started = Instant::now();
-    let mut log = MetricsLog::create(&options.out.join(format!("{name}.metrics.jsonl")))?;
     let mut grads = model.alloc_grads();
-    let mut rng = StdRng::seed_from_u64(options.seed ^ 0xA5A5);
-    let steps = train.len().div_ceil(BATCH);
-    let bar = progress(epochs, steps, name);
-    let mut evaluation = Evaluation::new(10);
-    let mut records = Vec::new();
-    for epoch in 0..epochs {
-        let lr = optimizer.set_epoch(epoch);
-        let mut loss_sum = 0.0;
-        for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
-            let (x, y) = batch(dev, train, indices, augment.then_some(&mut rng));
-            let loss = kd_core::loss::cross_entropy_loss(model.forward_mut(x.traced(grads)), &y);
-            let value = kd_core::ops::value_of(&loss);
-            if !value.is_finite() {
-                return Err(format!(
-                    "{name}: loss term `ce` is {value} at epoch {epoch}, step {step}; the last good checkpoint is kept in {}",
-                    options.out.display()
-                )
-                .into());
-            }
-            loss_sum += value * indices.len() as f64;
-            grads = loss.backward();
-            optimizer
-                .update(model, &grads)
-                .map_err(|e| format!("{name}: optimiser update failed: {e:?}"))?;
-            model.zero_grads(&mut grads);
+    fit(stage, model, optimizer, |epoch, model, optimizer, bar| {
+        let lr = learning_rate(epoch);
+        optimizer.set_learning_rate(lr);
+        // Per-epoch random streams (dropout masks come from the input tensors' device), so a
+        // resumed run draws what an uninterrupted one would.
+        let dev = Cpu::seed_from_u64(epoch_seed(seed, epoch, 1));
+        let mut rng = StdRng::seed_from_u64(epoch_seed(seed, epoch, 2));
+        let mut means = TermMeans::default();
+        for (step, indices) in epoch_order(train.len(), seed, epoch).chunks(BATCH).enumerate() {
+            let (x, y) = batch(&dev, train, indices, augment.then_some(&mut rng));
+            let (terms, next) = supervised_step(
+                model,
+                optimizer,
+                x,
+                &y,
+                std::mem::replace(&mut grads, Gradients::leaky()),
+                epoch * stage.steps_per_epoch + step,
+            )?;
+            grads = next;
+            means.add(&terms, indices.len());
             bar.inc(1);
         }
-        evaluation = evaluate(model, dev, test);
-        bar.set_message(format!("epoch {} test errors {}", epoch + 1, evaluation.errors));
-        let record = serde_json::json!({"model": name, "epoch": epoch + 1, "lr": lr, "ce": loss_sum / train.len() as f64,
-                                        "test_errors": evaluation.errors, "seconds": started.elapsed().as_secs_f64()});
-        log.record(&record)?;
-        records.push(record);
-        save_checkpoint(model, &options.out.join(format!("{name}.safetensors")))?;
-    }
-    bar.finish_and_clear();
-    Ok(Outcome {
-        evaluation,
-        seconds: started.elapsed().as_secs_f64(),
-        records,
+        let evaluation = evaluate(model, &dev, test);
+        let mut record = means.to_json();
+        record.insert("lr".into(), serde_json::json!(lr));
+        record.insert("test_errors".into(), serde_json::json!(evaluation.errors));
+        record.insert("confusion".into(), serde_json::json!(evaluation.confusion));
+        Ok(record)
     })
 }
 
-/// Distils the student from the teacher with the `#[distill]`-generated loss.
-fn distil(teacher: &Built<Teacher>, train: &Split, test: &Split, epochs: usize, options: &Options, dev: &Cpu) -> Result<Outcome, Error> {
-    let name = "student_distilled";
-    let started = Instant::now();
-    let mut log = MetricsLog::create(&options.out.join(format!("{name}.metrics.jsonl")))?;
-    let mut distiller = Student::build_distiller(dev);
-    let mut optimizer = Sgd::new(&distiller, student_sgd());
+/// Distils the student from the teacher with the `#[distill]`-generated loss; the teacher's
+/// logits are computed once (the transfer set is not augmented) and read from the cache.
+fn distil(
+    stage: &Stage<'_>,
+    teacher: &Built<Teacher>,
+    train: &Split,
+    test: &Split,
+    seed: u64,
+) -> Result<(Fitted, Built<Student>), TrainError> {
+    let dev = Cpu::seed_from_u64(seed);
+    let mut distiller = Student::build_distiller(&dev);
+    let mut optimizer = student_sgd();
+    let cache = TeacherCache::build(train.len(), 10, 1000, |indices| {
+        Student::teacher_logits(teacher, batch(&dev, train, indices, None).0).as_vec()
+    });
     let mut grads = distiller.alloc_grads();
-    let steps = train.len().div_ceil(BATCH);
-    let bar = progress(epochs, steps, name);
-    let mut evaluation = Evaluation::new(10);
-    let mut records = Vec::new();
-    let mut step_counter = 0;
-    for epoch in 0..epochs {
-        let lr = optimizer.set_epoch(epoch);
-        let mut sums = Vec::<(&'static str, f64)>::new();
-        for indices in epoch_order(train.len(), options.seed, epoch).chunks(BATCH) {
-            let (x, y) = batch(dev, train, indices, None);
-            let (terms, next) = distill_step::<Student, _>(&mut distiller, teacher, &mut optimizer, x, &y, grads, step_counter)
-                .map_err(|e| format!("{name}: {e}; the last good checkpoint is kept in {}", options.out.display()))?;
+    let fitted = fit(stage, &mut distiller, &mut optimizer, |epoch, distiller, optimizer, bar| {
+        let lr = learning_rate(epoch);
+        optimizer.set_learning_rate(lr);
+        let mut means = TermMeans::default();
+        for (step, indices) in epoch_order(train.len(), seed, epoch).chunks(BATCH).enumerate() {
+            let (x, y) = batch(&dev, train, indices, None);
+            let teacher_logits = dev.tensor_from_vec(cache.gather(indices), (indices.len(), Const));
+            let step = epoch * stage.steps_per_epoch + step;
+            let (terms, next) = distill_step_from_logits::<Student, _>(
+                distiller,
+                teacher_logits,
+                optimizer,
+                x,
+                &y,
+                std::mem::replace(&mut grads, Gradients::leaky()),
+                step,
+            )?;
             grads = next;
-            step_counter += 1;
-            for term in terms {
-                match sums.iter_mut().find(|(n, _)| *n == term.name) {
-                    Some((_, sum)) => *sum += term.value * indices.len() as f64,
-                    None => sums.push((term.name, term.value * indices.len() as f64)),
-                }
-            }
+            means.add(&terms, indices.len());
             bar.inc(1);
         }
-        evaluation = evaluate(&distiller.student, dev, test);
-        bar.set_message(format!("epoch {} test errors {}", epoch + 1, evaluation.errors));
-        let mut record = serde_json::json!({"model": name, "epoch": epoch + 1, "lr": lr, "test_errors": evaluation.errors,
-                                            "seconds": started.elapsed().as_secs_f64()});
-        for (term, sum) in &sums {
-            record[*term] = serde_json::json!(sum / train.len() as f64);
-        }
-        log.record(&record)?;
-        records.push(record);
-        save_checkpoint(&distiller, &options.out.join(format!("{name}.safetensors")))?;
-    }
-    bar.finish_and_clear();
-    Ok(Outcome {
-        evaluation,
-        seconds: started.elapsed().as_secs_f64(),
-        records,
-    })
+        let evaluation = evaluate(&distiller.student, &dev, test);
+        let mut record = means.to_json();
+        record.insert("lr".into(), serde_json::json!(lr));
+        record.insert("test_errors".into(), serde_json::json!(evaluation.errors));
+        record.insert("confusion".into(), serde_json::json!(evaluation.confusion));
+        Ok(record)
+    })?;
+    Ok((fitted, distiller.student))
+}
+
+/// The test errors after the last epoch.
+fn errors(outcome: &Fitted) -> u64 {
+    outcome.last("test_errors").and_then(|e| e.as_u64()).unwrap_or(0)
 }
 
 /// Test errors of the three models per epoch, and each model's loss terms per epoch.
-fn write_charts(out: &Path, outcomes: &[&Outcome; 3]) -> Result<(), Error> {
+fn write_charts(out: &Path, outcomes: &[&Fitted; 3]) -> Result<(), Error> {
     let names = ["teacher", "student alone", "student distilled"];
     let errors: Vec<Series> = names
         .iter()
         .zip(outcomes)
         .map(|(name, o)| Series {
             name: name.to_string(),
-            points: curve(&o.records, "test_errors"),
+            points: o.curve("test_errors"),
         })
         .collect();
     line_chart(
@@ -290,7 +250,7 @@ fn write_charts(out: &Path, outcomes: &[&Outcome; 3]) -> Result<(), Error> {
             .iter()
             .map(|term| Series {
                 name: term.to_string(),
-                points: curve(&outcome.records, term),
+                points: outcome.curve(term),
             })
             .filter(|s| !s.points.is_empty())
             .collect();
@@ -325,45 +285,47 @@ pub fn run(options: &Options) -> Result<(), Error> {
     std::fs::create_dir_all(&options.out)?;
     let dev = Cpu::seed_from_u64(options.seed);
     eprintln!(
-        "training on {} images; test on {}; results in {}",
+        "training on {} images; test on {}; results in {}{}",
         train.len(),
         data.test.len(),
-        options.out.display()
+        options.out.display(),
+        if options.resume {
+            " (resuming from the newest checkpoints)"
+        } else {
+            ""
+        }
     );
 
     let mut teacher = dev.build_module::<Teacher, f32>();
-    let mut adam = Adam::new(
-        &teacher,
-        AdamConfig {
-            lr: teacher_learning_rate(0),
-            ..Default::default()
-        },
-    );
+    let mut adam = Adam::new(AdamConfig {
+        lr: teacher_learning_rate(0),
+        ..Default::default()
+    });
+    let teacher_stage = stage("teacher", teacher_epochs, &train, options);
     let teacher_outcome = train_on_labels(
-        "teacher",
+        &teacher_stage,
         &mut teacher,
         &mut adam,
+        teacher_learning_rate,
         &train,
         &data.test,
-        teacher_epochs,
         true,
-        options,
-        &dev,
+        options.seed,
     )?;
     let mut alone = dev.build_module::<StudentAlone, f32>();
-    let mut sgd = Sgd::new(&alone, student_sgd());
+    let alone_stage = stage("student_alone", student_epochs, &train, options);
     let alone_outcome = train_on_labels(
-        "student_alone",
+        &alone_stage,
         &mut alone,
-        &mut sgd,
+        &mut student_sgd(),
+        learning_rate,
         &train,
         &data.test,
-        student_epochs,
         false,
-        options,
-        &dev,
+        options.seed,
     )?;
-    let distilled_outcome = distil(&teacher, &train, &data.test, student_epochs, options, &dev)?;
+    let distilled_stage = stage("student_distilled", student_epochs, &train, options);
+    let (distilled_outcome, _) = distil(&distilled_stage, &teacher, &train, &data.test, options.seed)?;
 
     let outcomes = [&teacher_outcome, &alone_outcome, &distilled_outcome];
     println!();
@@ -377,12 +339,9 @@ pub fn run(options: &Options) -> Result<(), Error> {
     println!("|---|---:|---:|---:|---:|");
     let epochs = [teacher_epochs, student_epochs, student_epochs];
     for (((name, paper), outcome), epochs) in PAPER.iter().zip(outcomes).zip(epochs) {
-        println!(
-            "| {name} | {epochs} | {} | {paper} | {:.0} s |",
-            outcome.evaluation.errors, outcome.seconds
-        );
+        println!("| {name} | {epochs} | {} | {paper} | {:.0} s |", errors(outcome), outcome.seconds);
     }
-    let gain = alone_outcome.evaluation.errors as i64 - distilled_outcome.evaluation.errors as i64;
+    let gain = errors(&alone_outcome) as i64 - errors(&distilled_outcome) as i64;
     println!("\ndistillation saved {gain} errors over the student trained alone (the paper: 72).");
 
     let results = serde_json::json!({
@@ -390,8 +349,9 @@ pub fn run(options: &Options) -> Result<(), Error> {
         "seed": options.seed,
         "train_images": train.len(),
         "models": PAPER.iter().zip(outcomes).zip(epochs).map(|(((name, paper), outcome), epochs)| serde_json::json!({
-            "model": name, "epochs": epochs, "test_errors": outcome.evaluation.errors, "paper_test_errors": paper,
-            "accuracy": outcome.evaluation.accuracy(), "seconds": outcome.seconds, "confusion": outcome.evaluation.confusion,
+            "model": name, "epochs": epochs, "test_errors": errors(outcome), "paper_test_errors": paper,
+            "accuracy": 1.0 - errors(outcome) as f64 / data.test.len() as f64, "seconds": outcome.seconds,
+            "confusion": outcome.last("confusion"),
         })).collect::<Vec<_>>(),
         "total_seconds": started.elapsed().as_secs_f64(),
     });

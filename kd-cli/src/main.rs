@@ -43,6 +43,10 @@ enum Command {
         /// Override the number of epochs of every model.
         #[arg(long)]
         epochs: Option<usize>,
+        /// Continue an interrupted run from its newest checkpoints (same --out and settings);
+        /// the result equals that of an uninterrupted run.
+        #[arg(long)]
+        resume: bool,
     },
     /// Datasets.
     Data {
@@ -77,12 +81,14 @@ fn main() -> ExitCode {
             seed,
             train_images,
             epochs,
+            resume,
         } => hinton::run(&hinton::Options {
             full,
             out,
             seed,
             train_images,
             epochs,
+            resume,
         })
         .map_err(|e| e.to_string()),
         Command::Data {

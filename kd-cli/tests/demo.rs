@@ -64,3 +64,48 @@ fn help_explains_the_main_job() {
     assert!(output.status.success());
     assert!(help.contains("67 / 146 / 74") && help.contains("--full"), "{help}");
 }
+
+fn demo(out: &std::path::Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kd"));
+    command
+        .args(["demo", "--train-images", "1000", "--epochs", "2", "--out"])
+        .arg(out)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+/// Kills `kd demo` (SIGKILL) once the teacher's first checkpoint is complete, resumes it, and
+/// compares every final model byte for byte with an uninterrupted run's.
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let straight = tempfile::tempdir().expect("tempdir");
+    assert!(demo(straight.path(), &[]).status().expect("kd runs").success());
+
+    let killed = tempfile::tempdir().expect("tempdir");
+    let mut child = demo(killed.path(), &[]).spawn().expect("kd starts");
+    let first_checkpoint = killed.path().join("checkpoints/teacher/epoch-0001");
+    let started = std::time::Instant::now();
+    while !first_checkpoint.exists() {
+        assert!(started.elapsed().as_secs() < 300, "no checkpoint after 5 minutes");
+        assert!(child.try_wait().expect("wait").is_none(), "kd finished before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    assert!(
+        !killed.path().join("student_distilled.safetensors").exists(),
+        "the run was killed before it finished"
+    );
+
+    assert!(demo(killed.path(), &["--resume"]).status().expect("kd runs").success());
+    for name in ["teacher", "student_alone", "student_distilled"] {
+        let file = format!("{name}.safetensors");
+        let a = std::fs::read(straight.path().join(&file)).expect("uninterrupted model");
+        let b = std::fs::read(killed.path().join(&file)).expect("resumed model");
+        assert!(a == b, "{name}: the resumed run's weights differ from the uninterrupted run's");
+    }
+    let metrics = std::fs::read_to_string(killed.path().join("teacher.metrics.jsonl")).expect("metrics");
+    assert_eq!(metrics.lines().count(), 2, "one record per epoch after the resume:\n{metrics}");
+}

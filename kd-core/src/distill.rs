@@ -216,6 +216,32 @@ pub trait Distill: Sized {
         Cpu: Device<Self::Dtype>;
 }
 
+/// Implemented by `#[distill]` when the student learns from the teacher's logits alone (no
+/// `match(...)`), so the teacher's outputs can be computed once and cached
+/// ([`crate::train::TeacherCache`]) while the inputs are not augmented.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot learn from cached teacher logits",
+    note = "only a student without `match(...)` learns from the logits alone; feature, attention and relation terms need the teacher's forward pass each step"
+)]
+pub trait DistillFromLogits: Distill {
+    /// The teacher's logits of a batch: `(usize, Const<CLASSES>)`.
+    type Logits;
+
+    /// The teacher's logits of `input`, for filling a cache.
+    fn teacher_logits(teacher: &Self::TeacherModel, input: Self::Input) -> Self::Logits;
+
+    /// [`Distill::distill_loss`] with the teacher's logits given.
+    fn distill_loss_from_logits(
+        distiller: &mut Self::Model,
+        teacher_logits: Self::Logits,
+        input: Self::Input,
+        targets: &[usize],
+        grads: Gradients<Self::Dtype, Cpu>,
+    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    where
+        Cpu: Device<Self::Dtype>;
+}
+
 /// Why a training step stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -263,6 +289,44 @@ where
     O: Optimizer<M::Model, Cpu, M::Dtype>,
 {
     let loss = M::distill_loss(distiller, teacher, input, targets, grads);
+    apply_step(loss, distiller, optimizer, step)
+}
+
+/// [`distill_step`] with the teacher's logits given (from a [`crate::train::TeacherCache`])
+/// instead of a teacher forward pass: for students that learn from the logits alone.
+pub fn distill_step_from_logits<M, O>(
+    distiller: &mut M::Model,
+    teacher_logits: M::Logits,
+    optimizer: &mut O,
+    input: M::Input,
+    targets: &[usize],
+    grads: Gradients<M::Dtype, Cpu>,
+    step: usize,
+) -> Result<StepOutput<M::Dtype>, StepError>
+where
+    M: DistillFromLogits,
+    Cpu: Device<M::Dtype>,
+    M::Model: TensorCollection<M::Dtype, Cpu>,
+    O: Optimizer<M::Model, Cpu, M::Dtype>,
+{
+    let loss = M::distill_loss_from_logits(distiller, teacher_logits, input, targets, grads);
+    apply_step(loss, distiller, optimizer, step)
+}
+
+/// The shared end of every training step: a NaN/Inf guard naming the term and the step,
+/// backward, the optimiser update, and zeroed gradients for the next step.
+pub fn apply_step<E, M, O>(
+    loss: LossTerms<E, Cpu, OwnedTape<E, Cpu>>,
+    model: &mut M,
+    optimizer: &mut O,
+    step: usize,
+) -> Result<StepOutput<E>, StepError>
+where
+    E: Dtype,
+    Cpu: Device<E>,
+    M: TensorCollection<E, Cpu>,
+    O: Optimizer<M, Cpu, E>,
+{
     if let Some(bad) = loss.first_non_finite() {
         return Err(StepError::NonFinite {
             term: bad.name,
@@ -272,11 +336,11 @@ where
     }
     let terms = loss.terms().to_vec();
     let mut grads = loss.into_total().backward();
-    optimizer.update(distiller, &grads).map_err(|e| StepError::Update {
+    optimizer.update(model, &grads).map_err(|e| StepError::Update {
         step,
         message: format!("{e:?}"),
     })?;
-    distiller.zero_grads(&mut grads);
+    model.zero_grads(&mut grads);
     Ok((terms, grads))
 }
 

@@ -537,6 +537,61 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     };
     let teacher_span = attr.teacher.as_ref().map_or_else(Span::call_site, |t| t.span);
     let teacher_ty = quote_spanned!(teacher_span=> #teacher);
+    let kd_config = quote!(__kd::loss::KdConfig { temperature: #temperature, ce_weight: #ce_weight, kd_weight: #kd_weight });
+    // A student of the logits alone also gets the cacheable form, and its loss is that form.
+    let (distill_loss_body, from_logits) = if attr.matches.is_empty() {
+        let body = quote! {
+            <Self as __kd::DistillFromLogits>::distill_loss_from_logits(
+                distiller,
+                <Self as __kd::DistillFromLogits>::teacher_logits(teacher, input.clone()),
+                input,
+                targets,
+                grads,
+            )
+        };
+        let from_logits = quote! {
+            #[automatically_derived]
+            impl __kd::DistillFromLogits for #ident {
+                type Logits = <__kd::Built<#teacher_ty, #dtype> as __kd::Module<Self::Input>>::Output;
+
+                fn teacher_logits(teacher: &Self::TeacherModel, input: Self::Input) -> Self::Logits {
+                    __kd::expect_forward("teacher", __kd::Module::try_forward(teacher, input))
+                }
+
+                fn distill_loss_from_logits(
+                    distiller: &mut Self::Model,
+                    teacher_logits: Self::Logits,
+                    input: Self::Input,
+                    targets: &[usize],
+                    grads: __kd::Gradients<#dtype, __kd::Cpu>,
+                ) -> __kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>
+                where
+                    __kd::Cpu: __kd::Device<#dtype>,
+                {
+                    let __kd_student_logits = __kd::expect_forward(
+                        "student",
+                        __kd::ModuleMut::try_forward_mut(&mut distiller.student, __kd::Trace::traced(input, grads)),
+                    );
+                    __kd::loss::kd_with_ce_loss(__kd_student_logits, teacher_logits, targets, &#kd_config)
+                }
+            }
+        };
+        (body, from_logits)
+    } else {
+        let body = quote! {
+            let (__kd_teacher_logits, __kd_teacher_taps) =
+                __kd::expect_forward("teacher", __kd::TappedModule::try_forward_tapped(teacher, input.clone()));
+            let (__kd_student_logits, __kd_student_taps) = __kd::expect_forward(
+                "student",
+                __kd::TappedModuleMut::try_forward_tapped_mut(&mut distiller.student, __kd::Trace::traced(input.clone(), grads)),
+            );
+            let _ = (&__kd_teacher_taps, &__kd_student_taps);
+            let __kd_terms = __kd::loss::kd_with_ce_loss(__kd_student_logits, __kd_teacher_logits, targets, &#kd_config);
+            #(let __kd_terms = __kd_terms.add(#term_names, #term_weights, #term_values);)*
+            __kd_terms
+        };
+        (body, TokenStream::new())
+    };
 
     quote! {
         #[allow(non_camel_case_types, clippy::type_complexity)]
@@ -570,19 +625,11 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                 where
                     __kd::Cpu: __kd::Device<#dtype>,
                 {
-                    let (__kd_teacher_logits, __kd_teacher_taps) =
-                        __kd::expect_forward("teacher", __kd::TappedModule::try_forward_tapped(teacher, input.clone()));
-                    let (__kd_student_logits, __kd_student_taps) = __kd::expect_forward(
-                        "student",
-                        __kd::TappedModuleMut::try_forward_tapped_mut(&mut distiller.student, __kd::Trace::traced(input.clone(), grads)),
-                    );
-                    let _ = (&__kd_teacher_taps, &__kd_student_taps);
-                    let __kd_config = __kd::loss::KdConfig { temperature: #temperature, ce_weight: #ce_weight, kd_weight: #kd_weight };
-                    let __kd_terms = __kd::loss::kd_with_ce_loss(__kd_student_logits, __kd_teacher_logits, targets, &__kd_config);
-                    #(let __kd_terms = __kd_terms.add(#term_names, #term_weights, #term_values);)*
-                    __kd_terms
+                    #distill_loss_body
                 }
             }
+
+            #from_logits
         };
     }
 }

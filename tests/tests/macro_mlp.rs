@@ -56,3 +56,65 @@ fn generated_models_save_load_and_move_like_dfdx_modules() {
     // Parameter count: student 8·6+6 + 6·6+6 + 6·3+3, adapter 6·32+32.
     assert_eq!(distiller.num_trainable_params(), 54 + 42 + 21 + 224);
 }
+
+mod logits_only {
+    use super::*;
+    use kd_core::distill::{distill_step_from_logits, DistillFromLogits};
+    use kd_core::{distill, model};
+
+    #[model]
+    pub struct Teacher {
+        fc1: Linear<8, 16>,
+        act: ReLU,
+        head: Linear<16, 3>,
+    }
+
+    #[distill(teacher = Teacher, input = [8], temp = 4.0)]
+    pub struct Student {
+        fc1: Linear<8, 4>,
+        act: ReLU,
+        head: Linear<4, 3>,
+    }
+
+    /// The cached-logits step of a logits-only student equals its live step, term for term and
+    /// weight for weight, over several updates.
+    #[test]
+    fn cached_teacher_logits_give_the_same_steps() {
+        let dev = Cpu::seed_from_u64(5);
+        let teacher = dev.build_module::<Teacher, f32>();
+        let config = SgdConfig {
+            lr: 0.05,
+            momentum: Some(Momentum::Classic(0.9)),
+            weight_decay: None,
+        };
+        let mut live = Student::build_distiller(&dev);
+        let mut cached = live.clone();
+        let (mut live_opt, mut cached_opt) = (Sgd::new(&live, config), Sgd::new(&cached, config));
+        let (mut live_grads, mut cached_grads) = (live.alloc_grads(), cached.alloc_grads());
+        let x: Tensor<(usize, Const<8>), f32, _> = dev.sample_normal_like(&(12, Const));
+        let targets: Vec<usize> = (0..12).map(|i| i % 3).collect();
+        let logits = Student::teacher_logits(&teacher, x.clone());
+        for step in 0..5 {
+            let (live_terms, next) =
+                distill_step::<Student, _>(&mut live, &teacher, &mut live_opt, x.clone(), &targets, live_grads, step).expect("finite");
+            live_grads = next;
+            let (cached_terms, next) = distill_step_from_logits::<Student, _>(
+                &mut cached,
+                logits.clone(),
+                &mut cached_opt,
+                x.clone(),
+                &targets,
+                cached_grads,
+                step,
+            )
+            .expect("finite");
+            cached_grads = next;
+            assert_eq!(live_terms, cached_terms, "step {step}");
+        }
+        assert_eq!(live.student.fc1.weight.as_vec(), cached.student.fc1.weight.as_vec());
+        assert_ne!(
+            live.student.fc1.weight.as_vec(),
+            Student::build_distiller(&dev).student.fc1.weight.as_vec()
+        );
+    }
+}

@@ -1,12 +1,29 @@
 //! The training engine's pieces: seeded batching, pixel-jitter augmentation, evaluation with a
-//! confusion matrix, metrics as JSON lines, atomic checkpoints, and a teacher-output cache.
+//! confusion matrix, metrics as JSON lines, atomic per-epoch checkpoints with exact resume
+//! ([`checkpoint`], [`optim`]), the shared epoch loop ([`fit`]), a supervised step with the
+//! same NaN guard as [`crate::distill::distill_step`], and a teacher-output cache.
+
+pub mod checkpoint;
+pub mod fit;
+pub mod optim;
+
+pub use checkpoint::{Checkpoint, Checkpoints};
+pub use fit::{fit, progress_bar, Fitted, Stage};
+pub use optim::{Adam, LearningRate, Resumable, Sgd};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use dfdx::nn::{ModuleMut, TensorCollection};
+use dfdx::optim::Optimizer;
+use dfdx::prelude::{Cpu, Dim, Dtype, Gradients, OwnedTape, Shape, Tensor, Trace};
+use dfdx::tensor_ops::Device;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+
+use crate::distill::{apply_step, StepError, StepOutput};
+use crate::loss::{LossTerms, Term};
 
 /// The sample order of one epoch: a permutation of `0..len` fixed by `(seed, epoch)`, so a run
 /// and its resumption see the same batches.
@@ -16,6 +33,14 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
         seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
     ));
     order
+}
+
+/// A seed for random stream `stream` of `epoch` (augmentation, dropout, ...), fixed by
+/// `(seed, epoch, stream)` so that a resumed run draws what an uninterrupted one would.
+pub fn epoch_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
+    let mut rng =
+        StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    rng.gen()
 }
 
 /// Shifts every `height × width` image of `pixels` by a random offset in `−max..=max` pixels
@@ -132,10 +157,94 @@ fn temporary_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Saves a dfdx model as safetensors atomically (see [`write_atomically`]).
-pub fn save_checkpoint<M>(model: &M, path: &Path) -> Result<(), crate::data::DataError>
+/// Why training stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A file could not be read or written, or is damaged.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// A step failed (inside an epoch; [`fit`] turns it into [`TrainError::Stopped`]).
+    #[error(transparent)]
+    Step(#[from] StepError),
+    /// A step of a stage failed; the checkpoints before it are kept.
+    #[error("{stage}: {cause}; the last good checkpoint is kept in {}", kept.display())]
+    Stopped {
+        /// The stage's name.
+        stage: String,
+        /// What went wrong.
+        cause: StepError,
+        /// The checkpoint folder.
+        kept: PathBuf,
+    },
+}
+
+impl From<std::io::Error> for TrainError {
+    fn from(source: std::io::Error) -> Self {
+        TrainError::Data(crate::data::DataError::Io {
+            path: PathBuf::new(),
+            source,
+        })
+    }
+}
+
+/// One step on the labels alone: cross-entropy (term `"ce"`), with the NaN/Inf guard, backward,
+/// update and zeroed gradients of [`crate::distill::apply_step`].
+pub fn supervised_step<M, O, E, S, C>(
+    model: &mut M,
+    optimizer: &mut O,
+    input: Tensor<S, E, Cpu>,
+    targets: &[usize],
+    grads: Gradients<E, Cpu>,
+    step: usize,
+) -> Result<StepOutput<E>, StepError>
 where
-    M: dfdx::nn::SaveToSafetensors<f32, dfdx::prelude::Cpu>,
+    E: Dtype,
+    S: Shape,
+    C: Dim,
+    Cpu: Device<E>,
+    M: ModuleMut<Tensor<S, E, Cpu, OwnedTape<E, Cpu>>, Output = Tensor<(usize, C), E, Cpu, OwnedTape<E, Cpu>>> + TensorCollection<E, Cpu>,
+    O: Optimizer<M, Cpu, E>,
+{
+    let logits = model.forward_mut(input.traced(grads));
+    let loss = LossTerms::new().add("ce", 1.0, crate::loss::cross_entropy_loss(logits, targets));
+    apply_step(loss, model, optimizer, step)
+}
+
+/// Sums of named terms over an epoch, weighted by batch size, for the epoch's mean.
+#[derive(Debug, Clone, Default)]
+pub struct TermMeans {
+    sums: Vec<(&'static str, f64)>,
+    samples: usize,
+}
+
+impl TermMeans {
+    /// Adds one batch's terms.
+    pub fn add(&mut self, terms: &[Term], batch: usize) {
+        for term in terms {
+            let weighted = term.value * batch as f64;
+            match self.sums.iter_mut().find(|(name, _)| *name == term.name) {
+                Some((_, sum)) => *sum += weighted,
+                None => self.sums.push((term.name, weighted)),
+            }
+        }
+        self.samples += batch;
+    }
+
+    /// Each term's mean over the samples added, as a JSON object.
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.sums
+            .iter()
+            .map(|(name, sum)| (name.to_string(), serde_json::json!(sum / self.samples.max(1) as f64)))
+            .collect()
+    }
+}
+
+/// Saves a dfdx model as safetensors atomically (see [`write_atomically`]).
+pub fn save_checkpoint<M, E>(model: &M, path: &Path) -> Result<(), crate::data::DataError>
+where
+    E: Dtype + dfdx::tensor::safetensors::SafeDtype,
+    M: dfdx::nn::SaveToSafetensors<E, Cpu>,
+    Cpu: Device<E>,
 {
     let temporary = temporary_path(path);
     let io = |source: std::io::Error| crate::data::DataError::Io {

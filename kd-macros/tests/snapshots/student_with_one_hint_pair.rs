@@ -251,16 +251,15 @@ const _: () = {
                 ),
             );
             let _ = (&__kd_teacher_taps, &__kd_student_taps);
-            let __kd_config = __kd::loss::KdConfig {
-                temperature: 2f64,
-                ce_weight: 0.1f64,
-                kd_weight: 0.9f64,
-            };
             let __kd_terms = __kd::loss::kd_with_ce_loss(
                 __kd_student_logits,
                 __kd_teacher_logits,
                 targets,
-                &__kd_config,
+                &__kd::loss::KdConfig {
+                    temperature: 2f64,
+                    ce_weight: 0.1f64,
+                    kd_weight: 0.9f64,
+                },
             );
             let __kd_terms = __kd_terms
                 .add(

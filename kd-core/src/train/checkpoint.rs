@@ -1,0 +1,188 @@
+//! Per-epoch checkpoints of one training stage, complete or absent.
+//!
+//! Epoch `n` lives in `dir/epoch-000n/`: `model.safetensors`, `optimizer.safetensors` and
+//! `progress.json` (the metrics records so far). The three files are written into
+//! `epoch-000n.partial/` and the folder is renamed into place only when all are on disk, so a
+//! run killed at any moment leaves the previous checkpoint whole. The newest two are kept.
+
+use std::path::{Path, PathBuf};
+
+use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors};
+use dfdx::prelude::Cpu;
+
+use super::optim::{Resumable, StateDtype};
+use crate::data::DataError;
+
+/// The checkpoints of one training stage.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    dir: PathBuf,
+}
+
+/// One complete checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The number of epochs completed.
+    pub epoch: usize,
+    /// Its folder.
+    pub dir: PathBuf,
+}
+
+const MODEL: &str = "model.safetensors";
+const OPTIMIZER: &str = "optimizer.safetensors";
+const PROGRESS: &str = "progress.json";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Checkpoints {
+    /// Checkpoints kept in `dir` (created on the first save).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Checkpoints { dir: dir.into() }
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn epoch_dir(&self, epoch: usize) -> PathBuf {
+        self.dir.join(format!("epoch-{epoch:04}"))
+    }
+
+    /// Saves the state after `epoch` epochs: the model, the optimiser and `progress`.
+    pub fn save<M, O, E>(&self, epoch: usize, model: &M, optimizer: &mut O, progress: &serde_json::Value) -> Result<Checkpoint, DataError>
+    where
+        E: StateDtype,
+        M: SaveToSafetensors<E, Cpu>,
+        O: Resumable<M>,
+        Cpu: dfdx::tensor_ops::Device<E>,
+    {
+        let finished = self.epoch_dir(epoch);
+        let partial = finished.with_extension("partial");
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+        }
+        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        let model_path = partial.join(MODEL);
+        model.save_safetensors(&model_path).map_err(|e| DataError::Corrupt {
+            path: model_path.clone(),
+            problem: format!("could not write the model: {e:?}"),
+        })?;
+        std::fs::File::open(&model_path)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&model_path))?;
+        optimizer.save_state(model, &partial.join(OPTIMIZER))?;
+        let progress_path = partial.join(PROGRESS);
+        let text = serde_json::to_string_pretty(progress).map_err(|e| DataError::Corrupt {
+            path: progress_path.clone(),
+            problem: e.to_string(),
+        })?;
+        super::write_atomically(&progress_path, text.as_bytes()).map_err(io(&progress_path))?;
+        if finished.exists() {
+            std::fs::remove_dir_all(&finished).map_err(io(&finished))?;
+        }
+        std::fs::rename(&partial, &finished).map_err(io(&finished))?;
+        for old in self.complete()?.into_iter().filter(|c| c.epoch + 1 < epoch) {
+            std::fs::remove_dir_all(&old.dir).map_err(io(&old.dir))?;
+        }
+        Ok(Checkpoint { epoch, dir: finished })
+    }
+
+    /// Every complete checkpoint, oldest first.
+    fn complete(&self) -> Result<Vec<Checkpoint>, DataError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.dir)(e)),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io(&self.dir))?;
+            let name = entry.file_name();
+            let epoch = name.to_str().and_then(|n| n.strip_prefix("epoch-")).and_then(|n| n.parse().ok());
+            if let Some(epoch) = epoch {
+                found.push(Checkpoint { epoch, dir: entry.path() });
+            }
+        }
+        found.sort_by_key(|c| c.epoch);
+        Ok(found)
+    }
+
+    /// The newest complete checkpoint, if any.
+    pub fn latest(&self) -> Result<Option<Checkpoint>, DataError> {
+        Ok(self.complete()?.pop())
+    }
+
+    /// Loads `checkpoint` into `model` and `optimizer`; returns its progress record.
+    pub fn restore<M, O, E>(&self, checkpoint: &Checkpoint, model: &mut M, optimizer: &mut O) -> Result<serde_json::Value, DataError>
+    where
+        E: StateDtype,
+        M: LoadFromSafetensors<E, Cpu>,
+        O: Resumable<M>,
+        Cpu: dfdx::tensor_ops::Device<E>,
+    {
+        let model_path = checkpoint.dir.join(MODEL);
+        model.load_safetensors(&model_path).map_err(|e| DataError::Corrupt {
+            path: model_path.clone(),
+            problem: format!("not a checkpoint of this model: {e:?}"),
+        })?;
+        optimizer.load_state(model, &checkpoint.dir.join(OPTIMIZER))?;
+        let progress_path = checkpoint.dir.join(PROGRESS);
+        let text = std::fs::read_to_string(&progress_path).map_err(io(&progress_path))?;
+        serde_json::from_str(&text).map_err(|e| DataError::Corrupt {
+            path: progress_path,
+            problem: format!("not JSON: {e}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::optim::Sgd;
+    use dfdx::prelude::*;
+
+    #[test]
+    fn keeps_the_newest_two_and_restores_the_latest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let checkpoints = Checkpoints::new(dir.path().join("stage"));
+        assert_eq!(checkpoints.latest().expect("empty"), None);
+        let dev = Cpu::seed_from_u64(1);
+        let model = dev.build_module::<Linear<3, 2>, f32>();
+        let mut sgd = Sgd::new(SgdConfig::default());
+        for epoch in 1..=4 {
+            checkpoints
+                .save(epoch, &model, &mut sgd, &serde_json::json!({ "epoch": epoch }))
+                .expect("save");
+        }
+        // A run killed while writing epoch 5 leaves a partial folder, which is ignored.
+        std::fs::create_dir_all(dir.path().join("stage/epoch-0005.partial")).expect("partial");
+        let latest = checkpoints.latest().expect("list").expect("a checkpoint");
+        assert_eq!(latest.epoch, 4);
+        assert_eq!(checkpoints.complete().expect("list").len(), 2);
+
+        let mut restored = Cpu::seed_from_u64(2).build_module::<Linear<3, 2>, f32>();
+        assert_ne!(restored.weight.as_vec(), model.weight.as_vec());
+        let progress = checkpoints.restore(&latest, &mut restored, &mut sgd).expect("restore");
+        assert_eq!(progress["epoch"], 4);
+        assert_eq!(restored.weight.as_vec(), model.weight.as_vec());
+    }
+
+    #[test]
+    fn a_damaged_checkpoint_names_its_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let checkpoints = Checkpoints::new(dir.path());
+        let dev = Cpu::default();
+        let mut model = dev.build_module::<Linear<3, 2>, f32>();
+        let mut sgd = Sgd::new(SgdConfig::default());
+        let saved = checkpoints.save(1, &model, &mut sgd, &serde_json::json!({})).expect("save");
+        std::fs::write(saved.dir.join(PROGRESS), "{ truncated").expect("damage");
+        let message = checkpoints.restore(&saved, &mut model, &mut sgd).expect_err("damaged").to_string();
+        assert!(message.contains("progress.json") && message.contains("not JSON"), "{message}");
+    }
+}
