@@ -91,20 +91,27 @@ fn evaluate<M: Module<Input, Output = Tensor<(usize, Const<10>), f32, Cpu>>>(mod
     evaluation
 }
 
-/// The students' SGD learning rate of `epoch` (0-based): 0.05, divided by 1 + epoch/4.
-fn learning_rate(epoch: usize) -> f64 {
-    0.05 / (1.0 + epoch as f64 / 4.0)
+/// The default run's epochs: the teacher's and each student's.
+const DEFAULT_EPOCHS: (usize, usize) = (24, 12);
+
+/// The students' SGD learning rate of `epoch` (0-based) of `epochs`: 0.05, divided by
+/// 1 + e/4, where e counts epochs on the default run's scale (a longer run decays as slowly).
+fn learning_rate(epoch: usize, epochs: usize) -> f64 {
+    let scaled = epoch as f64 * DEFAULT_EPOCHS.1 as f64 / epochs.max(1) as f64;
+    0.05 / (1.0 + scaled / 4.0)
 }
 
-/// The teacher's Adam learning rate of `epoch`: 1e-3, times 0.9 per epoch. With dropout and
-/// jitter, SGD needs far more epochs than the default run has to train a strong teacher.
-fn teacher_learning_rate(epoch: usize) -> f64 {
-    1e-3 * 0.9f64.powi(epoch as i32)
+/// The teacher's Adam learning rate: 1e-3, times 0.9 per epoch on the default run's scale.
+/// With dropout and jitter, SGD needs far more epochs than the default run has to train a
+/// strong teacher.
+fn teacher_learning_rate(epoch: usize, epochs: usize) -> f64 {
+    let scaled = epoch as f64 * DEFAULT_EPOCHS.0 as f64 / epochs.max(1) as f64;
+    1e-3 * 0.9f64.powf(scaled)
 }
 
 fn student_sgd() -> Sgd {
     Sgd::new(SgdConfig {
-        lr: learning_rate(0),
+        lr: learning_rate(0, 1),
         momentum: Some(Momentum::Classic(0.9)),
         weight_decay: None,
     })
@@ -127,7 +134,7 @@ fn train_on_labels<M, O>(
     stage: &Stage<'_>,
     model: &mut M,
     optimizer: &mut O,
-    learning_rate: fn(usize) -> f64,
+    learning_rate: fn(usize, usize) -> f64,
     train: &Split,
     test: &Split,
     augment: bool,
@@ -145,7 +152,7 @@ where
 {
     let mut grads = model.alloc_grads();
     fit(stage, model, optimizer, |epoch, model, optimizer, bar| {
-        let lr = learning_rate(epoch);
+        let lr = learning_rate(epoch, stage.epochs);
         optimizer.set_learning_rate(lr);
         // Per-epoch random streams (dropout masks come from the input tensors' device), so a
         // resumed run draws what an uninterrupted one would.
@@ -192,7 +199,7 @@ fn distil(
     });
     let mut grads = distiller.alloc_grads();
     let fitted = fit(stage, &mut distiller, &mut optimizer, |epoch, distiller, optimizer, bar| {
-        let lr = learning_rate(epoch);
+        let lr = learning_rate(epoch, stage.epochs);
         optimizer.set_learning_rate(lr);
         let mut means = TermMeans::default();
         for (step, indices) in epoch_order(train.len(), seed, epoch).chunks(BATCH).enumerate() {
@@ -280,7 +287,7 @@ pub fn run(options: &Options) -> Result<(), Error> {
     let (teacher_epochs, student_epochs) = match (options.epochs, options.full) {
         (Some(e), _) => (e, e),
         (None, true) => (60, 60),
-        (None, false) => (24, 12),
+        (None, false) => DEFAULT_EPOCHS,
     };
     std::fs::create_dir_all(&options.out)?;
     let dev = Cpu::seed_from_u64(options.seed);
@@ -298,7 +305,7 @@ pub fn run(options: &Options) -> Result<(), Error> {
 
     let mut teacher = dev.build_module::<Teacher, f32>();
     let mut adam = Adam::new(AdamConfig {
-        lr: teacher_learning_rate(0),
+        lr: teacher_learning_rate(0, 1),
         ..Default::default()
     });
     let teacher_stage = stage("teacher", teacher_epochs, &train, options);

@@ -1,12 +1,14 @@
 //! `kd`: knowledge distillation from the command line.
 //!
 //! `kd demo` (the main job) distils Hinton et al.'s MNIST teacher into a small student and
-//! prints the result next to the paper's. `kd data fetch mnist` fetches and verifies MNIST.
+//! prints the result next to the paper's. `kd run --method ...` compares the distillation
+//! methods on a small CNN pair. `kd data fetch mnist` fetches and verifies MNIST.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod hinton;
+mod methods;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +50,39 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Distillation methods side by side: a small CNN teacher (two convolutions per stage) and
+    /// student (one per stage), paired at conv1 and conv2 with `#[distill]`. Trains the teacher,
+    /// the student alone, and one student per method; prints a comparison table and writes
+    /// methods.json and a chart of test errors per epoch. All eight methods with the defaults
+    /// take about 10 minutes on 2 cores.
+    ///
+    /// Example: kd run --method kd --method at --dataset fashion-mnist
+    Run {
+        /// Methods to compare (repeat the flag or separate with commas; `all` for every one).
+        #[arg(long = "method", value_delimiter = ',', required = true)]
+        methods: Vec<MethodChoice>,
+        /// The dataset.
+        #[arg(long, value_enum, default_value = "mnist")]
+        dataset: methods::RunDataset,
+        /// Where metrics, checkpoints, methods.json and the chart go.
+        #[arg(long, default_value = "target/kd-run")]
+        out: PathBuf,
+        /// Seed of initialisation and shuffling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Train on the first N training images.
+        #[arg(long, default_value_t = 10_000)]
+        train_images: usize,
+        /// The teacher's epochs.
+        #[arg(long, default_value_t = 4)]
+        teacher_epochs: usize,
+        /// Each student's epochs.
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// Continue an interrupted run from its newest checkpoints.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Datasets.
     Data {
         #[command(subcommand)]
@@ -62,6 +97,37 @@ enum DataCommand {
         /// Which dataset.
         dataset: Dataset,
     },
+}
+
+/// A `--method` value: one method, or `all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MethodChoice {
+    All,
+    One(methods::Method),
+}
+
+impl ValueEnum for MethodChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        use methods::Method::*;
+        &[
+            MethodChoice::One(Kd),
+            MethodChoice::One(Fitnet),
+            MethodChoice::One(Nst),
+            MethodChoice::One(At),
+            MethodChoice::One(Ab),
+            MethodChoice::One(Fsp),
+            MethodChoice::One(Rkd),
+            MethodChoice::One(Sp),
+            MethodChoice::All,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            MethodChoice::All => Some(clap::builder::PossibleValue::new("all").help("every method above")),
+            MethodChoice::One(method) => method.to_possible_value(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -91,6 +157,40 @@ fn main() -> ExitCode {
             resume,
         })
         .map_err(|e| e.to_string()),
+        Command::Run {
+            methods: choices,
+            dataset,
+            out,
+            seed,
+            train_images,
+            teacher_epochs,
+            epochs,
+            resume,
+        } => {
+            let mut chosen = Vec::new();
+            for choice in choices {
+                let add: Vec<methods::Method> = match choice {
+                    MethodChoice::All => methods::Method::value_variants().to_vec(),
+                    MethodChoice::One(method) => vec![method],
+                };
+                for method in add {
+                    if !chosen.contains(&method) {
+                        chosen.push(method);
+                    }
+                }
+            }
+            methods::run(&methods::Options {
+                methods: chosen,
+                dataset,
+                out,
+                seed,
+                train_images,
+                teacher_epochs,
+                epochs,
+                resume,
+            })
+            .map_err(|e| e.to_string())
+        }
         Command::Data {
             command: DataCommand::Fetch { dataset: Dataset::Mnist },
         } => {

@@ -32,6 +32,7 @@
 //! | `sparsity` | [`ab_loss`](crate::loss::ab_loss) through a connector adapter | [`weights::SPARSITY`] |
 //! | `relations` | [`fsp_loss`](crate::loss::fsp_loss) between consecutive paired layers | [`weights::FSP`] |
 //! | `relations(samples)` | RKD distance and angle, and [`sp_loss`](crate::loss::sp_loss) | [`weights::RKD_DISTANCE`], [`weights::RKD_ANGLE`], [`weights::SP`] |
+//! | `relations(rkd)` / `relations(sp)` | RKD distance and angle only / SP only | as above |
 //!
 //! A student field joins a pairing with `#[distill(pair)]` (the teacher field of the same name)
 //! or `#[distill(pair = teacher_field)]`; `#[distill(pair, weight = 2.0)]` scales that pair's

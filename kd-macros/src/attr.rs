@@ -44,6 +44,10 @@ pub enum Relations {
     Layers,
     /// RKD distance and angle, and similarity-preserving, between samples.
     Samples,
+    /// RKD distance and angle only.
+    Rkd,
+    /// Similarity-preserving only.
+    Sp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +68,8 @@ impl Kind {
             Kind::Attention(Attention::Gradient) => "gradient_attention",
             Kind::Sparsity => "sparsity",
             Kind::Relations(Relations::Layers) => "fsp",
-            Kind::Relations(Relations::Samples) => "rkd_distance",
+            Kind::Relations(Relations::Samples | Relations::Rkd) => "rkd_distance",
+            Kind::Relations(Relations::Sp) => "sp",
         }
     }
 }
@@ -314,7 +319,7 @@ fn parse_kind(cx: &Ctxt, kind: &ParseNestedMeta<'_>) -> syn::Result<Option<Match
                 Kind::Features(_) => &[HINT, NST],
                 Kind::Attention(_) => &[ACTIVATION, PAPER, GRADIENT],
                 Kind::Sparsity => &[],
-                Kind::Relations(_) => &[LAYERS, SAMPLES],
+                Kind::Relations(_) => &[LAYERS, SAMPLES, RKD, SP],
             };
             m.kind = match (default, word.as_str()) {
                 (Kind::Features(_), HINT) => Kind::Features(Features::Hint),
@@ -324,6 +329,8 @@ fn parse_kind(cx: &Ctxt, kind: &ParseNestedMeta<'_>) -> syn::Result<Option<Match
                 (Kind::Attention(_), GRADIENT) => Kind::Attention(Attention::Gradient),
                 (Kind::Relations(_), LAYERS) => Kind::Relations(Relations::Layers),
                 (Kind::Relations(_), SAMPLES) => Kind::Relations(Relations::Samples),
+                (Kind::Relations(_), RKD) => Kind::Relations(Relations::Rkd),
+                (Kind::Relations(_), SP) => Kind::Relations(Relations::Sp),
                 _ => {
                     let mut candidates = methods.to_vec();
                     candidates.push(WEIGHT);

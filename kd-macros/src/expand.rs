@@ -513,10 +513,14 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                             "sparsity",
                             quote!(__kd::loss::ab_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t, 1.0)),
                         ),
-                        Kind::Relations(Relations::Samples) => {
-                            push("rkd_distance", quote!(__kd::loss::rkd_distance_loss(#s, #t)));
-                            push("rkd_angle", quote!(__kd::loss::rkd_angle_loss(#s, #t)));
-                            push("sp", quote!(__kd::loss::sp_loss(#s, #t)));
+                        Kind::Relations(relations @ (Relations::Samples | Relations::Rkd | Relations::Sp)) => {
+                            if relations != Relations::Sp {
+                                push("rkd_distance", quote!(__kd::loss::rkd_distance_loss(#s, #t)));
+                                push("rkd_angle", quote!(__kd::loss::rkd_angle_loss(#s, #t)));
+                            }
+                            if relations != Relations::Rkd {
+                                push("sp", quote!(__kd::loss::sp_loss(#s, #t)));
+                            }
                         }
                         Kind::Attention(Attention::Gradient) | Kind::Relations(Relations::Layers) => {}
                     }

@@ -33,6 +33,8 @@ pub const GRADIENT: &str = "gradient";
 pub const PAPER: &str = "paper";
 pub const LAYERS: &str = "layers";
 pub const SAMPLES: &str = "samples";
+pub const RKD: &str = "rkd";
+pub const SP: &str = "sp";
 
 /// The closest of `candidates` to `word`, if it is a plausible misspelling.
 pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {

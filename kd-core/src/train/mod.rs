@@ -210,7 +210,8 @@ where
     apply_step(loss, model, optimizer, step)
 }
 
-/// Sums of named terms over an epoch, weighted by batch size, for the epoch's mean.
+/// Sums of named terms over an epoch, weighted by batch size, for the epoch's mean. Terms of
+/// weight 0 are not part of the loss and are left out.
 #[derive(Debug, Clone, Default)]
 pub struct TermMeans {
     sums: Vec<(&'static str, f64)>,
@@ -220,7 +221,7 @@ pub struct TermMeans {
 impl TermMeans {
     /// Adds one batch's terms.
     pub fn add(&mut self, terms: &[Term], batch: usize) {
-        for term in terms {
+        for term in terms.iter().filter(|t| t.weight != 0.0) {
             let weighted = term.value * batch as f64;
             match self.sums.iter_mut().find(|(name, _)| *name == term.name) {
                 Some((_, sum)) => *sum += weighted,

