@@ -18,7 +18,9 @@ use kd_core::charts::{line_chart, Series};
 use kd_core::data::mnist::Split;
 use kd_core::distill::{distill_step, Built, Distill, Distiller};
 use kd_core::nn::builders::{Conv2D, Flatten2D, MaxPool2D};
-use kd_core::train::{epoch_order, epoch_seed, fit, supervised_step, write_atomically, Adam, Evaluation, Fitted, Stage, TermMeans, TrainError};
+use kd_core::train::{
+    epoch_order, epoch_seed, fit, supervised_step, write_atomically, Adam, Evaluation, Fitted, Stage, TermMeans, TrainError,
+};
 use kd_core::{distill, model};
 
 /// The teacher: two convolutions per stage.
@@ -166,7 +168,10 @@ type Error = Box<dyn std::error::Error>;
 
 fn batch(dev: &Cpu, split: &Split, indices: &[usize]) -> (Input, Vec<usize>) {
     let (pixels, labels) = split.batch(indices);
-    (dev.tensor_from_vec(pixels, (indices.len(), Const, split.height, split.width)), labels)
+    (
+        dev.tensor_from_vec(pixels, (indices.len(), Const, split.height, split.width)),
+        labels,
+    )
 }
 
 fn evaluate<M: Module<Input, Output = Logits>>(model: &M, dev: &Cpu, split: &Split) -> Evaluation {
@@ -233,7 +238,13 @@ where
 }
 
 /// Distils student `S` from the teacher with its `#[distill]`-generated loss.
-fn distil<S, Student, Adapters>(stage: &Stage<'_>, teacher: &Built<CnnTeacher>, train: &Split, test: &Split, seed: u64) -> Result<Fitted, TrainError>
+fn distil<S, Student, Adapters>(
+    stage: &Stage<'_>,
+    teacher: &Built<CnnTeacher>,
+    train: &Split,
+    test: &Split,
+    seed: u64,
+) -> Result<Fitted, TrainError>
 where
     S: Distill<Dtype = f32, TeacherModel = Built<CnnTeacher>, Input = Input, Model = Distiller<Student, Adapters>>,
     Distiller<Student, Adapters>: TensorCollection<f32, Cpu> + SaveToSafetensors<f32, Cpu> + LoadFromSafetensors<f32, Cpu>,
@@ -250,7 +261,15 @@ where
         for (step, indices) in epoch_order(train.len(), seed, epoch).chunks(BATCH).enumerate() {
             let (x, y) = batch(&dev, train, indices);
             let step = epoch * stage.steps_per_epoch + step;
-            let (terms, next) = distill_step::<S, _>(distiller, teacher, optimizer, x, &y, std::mem::replace(&mut grads, Gradients::leaky()), step)?;
+            let (terms, next) = distill_step::<S, _>(
+                distiller,
+                teacher,
+                optimizer,
+                x,
+                &y,
+                std::mem::replace(&mut grads, Gradients::leaky()),
+                step,
+            )?;
             grads = next;
             means.add(&terms, indices.len());
             bar.inc(1);
@@ -259,7 +278,14 @@ where
     })
 }
 
-fn run_method(method: Method, stage: &Stage<'_>, teacher: &Built<CnnTeacher>, train: &Split, test: &Split, seed: u64) -> Result<Fitted, TrainError> {
+fn run_method(
+    method: Method,
+    stage: &Stage<'_>,
+    teacher: &Built<CnnTeacher>,
+    train: &Split,
+    test: &Split,
+    seed: u64,
+) -> Result<Fitted, TrainError> {
     match method {
         Method::Kd => distil::<KdStudent, _, _>(stage, teacher, train, test, seed),
         Method::Fitnet => distil::<FitnetStudent, _, _>(stage, teacher, train, test, seed),
@@ -316,9 +342,21 @@ pub fn run(options: &Options) -> Result<(), Error> {
     );
 
     let mut teacher = Cpu::seed_from_u64(options.seed).build_module::<CnnTeacher, f32>();
-    let teacher_fit = train_on_labels(&stage("teacher", options.teacher_epochs, &train, options), &mut teacher, &train, &data.test, options.seed)?;
+    let teacher_fit = train_on_labels(
+        &stage("teacher", options.teacher_epochs, &train, options),
+        &mut teacher,
+        &train,
+        &data.test,
+        options.seed,
+    )?;
     let mut alone = Cpu::seed_from_u64(options.seed ^ 0x5EED).build_module::<StudentAlone, f32>();
-    let alone_fit = train_on_labels(&stage("student_alone", options.epochs, &train, options), &mut alone, &train, &data.test, options.seed)?;
+    let alone_fit = train_on_labels(
+        &stage("student_alone", options.epochs, &train, options),
+        &mut alone,
+        &train,
+        &data.test,
+        options.seed,
+    )?;
 
     let mut rows: Vec<(String, Vec<String>, Fitted)> = vec![
         ("teacher (CE)".into(), vec!["ce".into()], teacher_fit),
@@ -326,7 +364,14 @@ pub fn run(options: &Options) -> Result<(), Error> {
     ];
     for &method in &options.methods {
         let name = format!("student_{}", method.name());
-        let fitted = run_method(method, &stage(&name, options.epochs, &train, options), &teacher, &train, &data.test, options.seed)?;
+        let fitted = run_method(
+            method,
+            &stage(&name, options.epochs, &train, options),
+            &teacher,
+            &train,
+            &data.test,
+            options.seed,
+        )?;
         rows.push((format!("student + {}", method.name()), term_names(&fitted), fitted));
     }
 
