@@ -10,6 +10,7 @@ use dfdx::prelude::*;
 use kd_core::charts::{line_chart, Series};
 use kd_core::data::mnist::{self, Split, MEAN_STD};
 use kd_core::distill::{distill_step_from_logits, Built, Distill, DistillFromLogits};
+use kd_core::nn::builders::Linear;
 use kd_core::train::{
     epoch_order, epoch_seed, fit, jitter, supervised_step, write_atomically, Adam, Evaluation, Fitted, LearningRate, Resumable, Sgd, Stage,
     TeacherCache, TermMeans, TrainError,

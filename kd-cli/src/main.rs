@@ -7,6 +7,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod bench;
 mod hinton;
 mod methods;
 
@@ -82,6 +83,22 @@ enum Command {
         /// Continue an interrupted run from its newest checkpoints.
         #[arg(long)]
         resume: bool,
+    },
+    /// Benchmark: ms and GFLOP/s of a KD step (Hinton MLP pair, CNN pair with FitNet and
+    /// attention) against a large matmul, the #[distill] step against a hand-written dfdx step,
+    /// a cached-teacher KD epoch against a student-alone epoch, PyTorch's CPU times (when
+    /// `import torch` works), peak memory, and scaling with batch size and student width.
+    /// Prints tables and writes bench.json. About 2 minutes.
+    Bench {
+        /// Few steps per figure: a smoke run, not a measurement.
+        #[arg(long)]
+        quick: bool,
+        /// Where bench.json goes.
+        #[arg(long, default_value = "target/kd-bench")]
+        out: PathBuf,
+        /// A Python with torch for the PyTorch comparison (default: python3).
+        #[arg(long, env = "KD_BENCH_PYTHON")]
+        python: Option<String>,
     },
     /// Datasets.
     Data {
@@ -191,6 +208,7 @@ fn main() -> ExitCode {
             })
             .map_err(|e| e.to_string())
         }
+        Command::Bench { quick, out, python } => bench::run(&bench::Options { quick, out, python }).map_err(|e| e.to_string()),
         Command::Data {
             command: DataCommand::Fetch { dataset: Dataset::Mnist },
         } => {

@@ -17,7 +17,7 @@ use dfdx::prelude::*;
 use kd_core::charts::{line_chart, Series};
 use kd_core::data::mnist::Split;
 use kd_core::distill::{distill_step, Built, Distill, Distiller};
-use kd_core::nn::builders::{Conv2D, Flatten2D, MaxPool2D};
+use kd_core::nn::builders::{Conv2D, Flatten2D, Linear, MaxPool2D};
 use kd_core::train::{
     epoch_order, epoch_seed, fit, supervised_step, write_atomically, Adam, Evaluation, Fitted, Stage, TermMeans, TrainError,
 };
@@ -103,6 +103,11 @@ cnn_student!(
     distill(teacher = CnnTeacher, input = [1, 28, 28], ce_weight = 1.0, kd_weight = 0.0, match(relations(sp))) SpStudent { conv1: [], conv2: [#[distill(pair)]], fc: [] }
 );
 
+cnn_student!(
+    /// FitNet hints and attention transfer together (the `kd bench` CNN workload).
+    distill(teacher = CnnTeacher, input = [1, 28, 28], temp = 4.0, match(features, attention)) FitnetAtStudent { conv1: [#[distill(pair)]], conv2: [#[distill(pair)]], fc: [] }
+);
+
 /// A distillation method of `kd run`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -162,7 +167,7 @@ pub struct Options {
 
 const BATCH: usize = 64;
 /// A batch of images; the macro keeps height and width dynamic (checked at compile time against `input`).
-type Input = Tensor<(usize, Const<1>, usize, usize), f32, Cpu>;
+pub type Input = Tensor<(usize, Const<1>, usize, usize), f32, Cpu>;
 type Logits = Tensor<(usize, Const<10>), f32, Cpu>;
 type Error = Box<dyn std::error::Error>;
 

@@ -147,6 +147,11 @@ impl<const I: usize, const O: usize> Width for dfdx::nn::builders::Linear<I, O> 
     type Adapter<const FROM: usize, const TO: usize> = crate::loss::LinearAdapter<FROM, TO>;
 }
 
+impl<const I: usize, const O: usize> Width for crate::nn::builders::Linear<I, O> {
+    const WIDTH: usize = O;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::LinearAdapter<FROM, TO>;
+}
+
 impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Width for crate::nn::builders::Conv2D<I, O, K, S, P> {
     const WIDTH: usize = O;
     type Adapter<const FROM: usize, const TO: usize> = crate::loss::Conv1x1Adapter<FROM, TO>;
@@ -510,6 +515,10 @@ impl<const N: usize> Spatial for dfdx::nn::builders::DropoutOneIn<N> {
 }
 
 impl<const I: usize, const O: usize> Spatial for dfdx::nn::builders::Linear<I, O> {
+    const EFFECT: SpatialEffect = SpatialEffect::Vector;
+}
+
+impl<const I: usize, const O: usize> Spatial for crate::nn::builders::Linear<I, O> {
     const EFFECT: SpatialEffect = SpatialEffect::Vector;
 }
 

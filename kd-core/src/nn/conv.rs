@@ -2,7 +2,7 @@ use dfdx::nn::{BuildModule, BuildOnDevice, Module, ModuleVisitor, NonMutableModu
 use dfdx::prelude::*;
 use dfdx::tensor_ops::Device;
 
-use super::expect_shape;
+use super::{expect_shape, fan_in_uniform};
 use crate::spatial::{conv2d, conv_transpose2d, Conv2dGeometry};
 
 /// Builder types.
@@ -14,18 +14,6 @@ pub mod builder {
     /// Builds a [`super::ConvTrans2D`].
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct ConvTrans2D<const IN: usize, const OUT: usize, const KERNEL: usize, const STRIDE: usize = 1, const PADDING: usize = 0>;
-}
-
-/// PyTorch's initialisation of convolutions (`torch/nn/modules/conv.py`, `reset_parameters`):
-/// `kaiming_uniform_(weight, a=√5)` is `U(−1/√fan_in, 1/√fan_in)`, and the bias uses the same
-/// bound; `fan_in` is `weight.size(1) · KH · KW`.
-fn fan_in_uniform<S: Shape, E, D>(t: &mut Tensor<S, E, D>, fan_in: usize) -> Result<(), D::Err>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    let bound = crate::ops::scalar::<E>(1.0 / (fan_in.max(1) as f64).sqrt());
-    t.try_fill_with_distr(rand_distr::Uniform::new(-bound, bound))
 }
 
 /// The dfdx boilerplate both convolutions share: building, the marker that their training

@@ -24,18 +24,33 @@
 //! ```
 
 mod conv;
+mod linear;
 mod pool;
 
 /// Built modules, as dfdx's `nn::modules`.
 pub mod modules {
     pub use super::conv::{Conv2D, ConvTrans2D};
+    pub use super::linear::Linear;
     pub use super::pool::{AdaptiveAvgPool2D, AvgPool2D, Flatten2D, MaxPool2D};
 }
 
 /// Builder types, as dfdx's `nn::builders`: `dev.build_module::<builders::Conv2D<1, 6, 5>, f32>()`.
 pub mod builders {
     pub use super::conv::builder::{Conv2D, ConvTrans2D};
+    pub use super::linear::builder::Linear;
     pub use super::pool::{AdaptiveAvgPool2D, AvgPool2D, Flatten2D, MaxPool2D};
+}
+
+/// PyTorch's initialisation of convolutions and linear layers (`torch/nn/modules/conv.py`, `reset_parameters`):
+/// `kaiming_uniform_(weight, a=√5)` is `U(−1/√fan_in, 1/√fan_in)`, and the bias uses the same
+/// bound; `fan_in` is `weight.size(1) · KH · KW` (a linear layer's: its input width).
+pub(crate) fn fan_in_uniform<S: dfdx::prelude::Shape, E, D>(t: &mut dfdx::prelude::Tensor<S, E, D>, fan_in: usize) -> Result<(), D::Err>
+where
+    E: dfdx::prelude::Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
+    D: dfdx::tensor_ops::Device<E>,
+{
+    let bound = crate::ops::scalar::<E>(1.0 / (fan_in.max(1) as f64).sqrt());
+    t.try_fill_with_distr(rand_distr::Uniform::new(-bound, bound))
 }
 
 /// Unwraps a spatial op inside `Module::try_forward`, which can only return the device's error

@@ -84,7 +84,7 @@ where
         geometry,
     };
 
-    let (input, weight, bias, mut tape) = split_tapes(input, weight, bias);
+    let (input, weight, bias, mut tape) = split_tapes(input.contiguous(), weight, bias);
     let (input, x) = values(input);
     let (weight, w) = values(weight);
     let bias_values = bias.clone().map(|b| values(b).1);
@@ -201,7 +201,7 @@ where
     };
     debug_assert_eq!(geometry.output_size(out_h, out_w), Ok((height.size(), width.size())));
 
-    let (input, weight, bias, mut tape) = split_tapes(input, weight, bias);
+    let (input, weight, bias, mut tape) = split_tapes(input.contiguous(), weight, bias);
     let (input, x) = values(input);
     let (weight, w) = values(weight);
     let mut y = vec![E::default(); batch.size() * out_channels * out_h * out_w];

@@ -50,6 +50,21 @@ impl View {
 /// # Panics
 /// If the shapes do not chain or a view reaches past its slice.
 pub(crate) fn matmul<E: Dtype>(dst: &mut [E], dst_view: View, lhs: &[E], lhs_view: View, rhs: &[E], rhs_view: View, accumulate: bool) {
+    matmul_threads(dst, dst_view, lhs, lhs_view, rhs, rhs_view, accumulate, 1);
+}
+
+/// [`matmul`] on up to `threads` rayon threads (gemm splits the product itself).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_threads<E: Dtype>(
+    dst: &mut [E],
+    dst_view: View,
+    lhs: &[E],
+    lhs_view: View,
+    rhs: &[E],
+    rhs_view: View,
+    accumulate: bool,
+    threads: usize,
+) {
     assert!(
         lhs_view.rows == dst_view.rows && rhs_view.cols == dst_view.cols && lhs_view.cols == rhs_view.rows,
         "matmul: {lhs_view:?} · {rhs_view:?} does not give {dst_view:?}"
@@ -91,7 +106,11 @@ pub(crate) fn matmul<E: Dtype>(dst: &mut [E], dst_view: View, lhs: &[E], lhs_vie
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            if threads > 1 {
+                gemm::Parallelism::Rayon(threads)
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
 }

@@ -12,11 +12,13 @@ mod conv_kernel;
 mod gemm;
 mod geometry;
 mod im2col;
+mod linear;
 mod pool;
 
 pub use conv2d::{conv2d, conv_transpose2d};
 pub use geometry::{Conv2dGeometry, ShapeError};
 pub use im2col::{col2im, im2col};
+pub use linear::linear;
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d, pool_to_common_size};
 
 /// A spatial op's output on the `Cpu` device, or why the shapes cannot work.
