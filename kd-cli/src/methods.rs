@@ -108,6 +108,11 @@ cnn_student!(
     distill(teacher = CnnTeacher, input = [1, 28, 28], temp = 4.0, match(features, attention)) FitnetAtStudent { conv1: [#[distill(pair)]], conv2: [#[distill(pair)]], fc: [] }
 );
 
+cnn_student!(
+    /// Born-again generations: the student architecture taught by its previous generation.
+    distill(teacher = Self, input = [1, 28, 28], temp = 4.0) BornAgainCnn { conv1: [], conv2: [], fc: [] }
+);
+
 /// A distillation method of `kd run`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -156,6 +161,7 @@ pub enum RunDataset {
 /// `kd run`'s settings.
 pub struct Options {
     pub methods: Vec<Method>,
+    pub regimes: Vec<crate::regimes::Regime>,
     pub dataset: RunDataset,
     pub out: PathBuf,
     pub seed: u64,
@@ -165,13 +171,13 @@ pub struct Options {
     pub resume: bool,
 }
 
-const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 /// A batch of images; the macro keeps height and width dynamic (checked at compile time against `input`).
 pub type Input = Tensor<(usize, Const<1>, usize, usize), f32, Cpu>;
-type Logits = Tensor<(usize, Const<10>), f32, Cpu>;
+pub(crate) type Logits = Tensor<(usize, Const<10>), f32, Cpu>;
 type Error = Box<dyn std::error::Error>;
 
-fn batch(dev: &Cpu, split: &Split, indices: &[usize]) -> (Input, Vec<usize>) {
+pub(crate) fn batch(dev: &Cpu, split: &Split, indices: &[usize]) -> (Input, Vec<usize>) {
     let (pixels, labels) = split.batch(indices);
     (
         dev.tensor_from_vec(pixels, (indices.len(), Const, split.height, split.width)),
@@ -179,7 +185,7 @@ fn batch(dev: &Cpu, split: &Split, indices: &[usize]) -> (Input, Vec<usize>) {
     )
 }
 
-fn evaluate<M: Module<Input, Output = Logits>>(model: &M, dev: &Cpu, split: &Split) -> Evaluation {
+pub(crate) fn evaluate<M: Module<Input, Output = Logits>>(model: &M, dev: &Cpu, split: &Split) -> Evaluation {
     let mut evaluation = Evaluation::new(10);
     let indices: Vec<usize> = (0..split.len()).collect();
     for chunk in indices.chunks(500) {
@@ -190,7 +196,7 @@ fn evaluate<M: Module<Input, Output = Logits>>(model: &M, dev: &Cpu, split: &Spl
 }
 
 /// Adam at 1e-3, halved for the last third of the epochs.
-fn learning_rate(epoch: usize, epochs: usize) -> f64 {
+pub(crate) fn learning_rate(epoch: usize, epochs: usize) -> f64 {
     if 3 * epoch >= 2 * epochs && epochs > 1 {
         5e-4
     } else {
@@ -198,14 +204,14 @@ fn learning_rate(epoch: usize, epochs: usize) -> f64 {
     }
 }
 
-fn adam() -> Adam {
+pub(crate) fn adam() -> Adam {
     Adam::new(AdamConfig {
         lr: 1e-3,
         ..Default::default()
     })
 }
 
-fn epoch_record(means: &TermMeans, lr: f64, evaluation: &Evaluation) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn epoch_record(means: &TermMeans, lr: f64, evaluation: &Evaluation) -> serde_json::Map<String, serde_json::Value> {
     let mut record = means.to_json();
     record.insert("lr".into(), serde_json::json!(lr));
     record.insert("test_errors".into(), serde_json::json!(evaluation.errors));
@@ -213,7 +219,7 @@ fn epoch_record(means: &TermMeans, lr: f64, evaluation: &Evaluation) -> serde_js
 }
 
 /// Trains a model on the labels alone (the teacher, and the student baseline).
-fn train_on_labels<M>(stage: &Stage<'_>, model: &mut M, train: &Split, test: &Split, seed: u64) -> Result<Fitted, TrainError>
+pub(crate) fn train_on_labels<M>(stage: &Stage<'_>, model: &mut M, train: &Split, test: &Split, seed: u64) -> Result<Fitted, TrainError>
 where
     M: ModuleMut<
             Tensor<(usize, Const<1>, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
@@ -242,23 +248,24 @@ where
     })
 }
 
-/// Distils student `S` from the teacher with its `#[distill]`-generated loss.
-fn distil<S, Student, Adapters>(
+/// Distils student `S` from the teacher with its `#[distill]`-generated loss; returns the
+/// record and the trained student and adapters.
+pub(crate) fn distil<S, Student, Adapters, TeacherModel>(
     stage: &Stage<'_>,
-    teacher: &Built<CnnTeacher>,
+    teacher: &TeacherModel,
     train: &Split,
     test: &Split,
     seed: u64,
-) -> Result<Fitted, TrainError>
+) -> Result<(Fitted, Distiller<Student, Adapters>), TrainError>
 where
-    S: Distill<Dtype = f32, TeacherModel = Built<CnnTeacher>, Input = Input, Model = Distiller<Student, Adapters>>,
+    S: Distill<Dtype = f32, TeacherModel = TeacherModel, Input = Input, Model = Distiller<Student, Adapters>>,
     Distiller<Student, Adapters>: TensorCollection<f32, Cpu> + SaveToSafetensors<f32, Cpu> + LoadFromSafetensors<f32, Cpu>,
     Student: Module<Input, Output = Logits>,
     Adam: Optimizer<Distiller<Student, Adapters>, Cpu, f32>,
 {
     let mut distiller = S::build_distiller(&Cpu::seed_from_u64(seed ^ 0x5EED));
     let mut grads = distiller.alloc_grads();
-    fit(stage, &mut distiller, &mut adam(), |epoch, distiller, optimizer, bar| {
+    let fitted = fit(stage, &mut distiller, &mut adam(), |epoch, distiller, optimizer, bar| {
         let lr = learning_rate(epoch, stage.epochs);
         optimizer.cfg.lr = lr;
         let dev = Cpu::seed_from_u64(epoch_seed(seed, epoch, 1));
@@ -280,7 +287,8 @@ where
             bar.inc(1);
         }
         Ok(epoch_record(&means, lr, &evaluate(&distiller.student, &dev, test)))
-    })
+    })?;
+    Ok((fitted, distiller))
 }
 
 fn run_method(
@@ -292,14 +300,14 @@ fn run_method(
     seed: u64,
 ) -> Result<Fitted, TrainError> {
     match method {
-        Method::Kd => distil::<KdStudent, _, _>(stage, teacher, train, test, seed),
-        Method::Fitnet => distil::<FitnetStudent, _, _>(stage, teacher, train, test, seed),
-        Method::Nst => distil::<NstStudent, _, _>(stage, teacher, train, test, seed),
-        Method::At => distil::<AtStudent, _, _>(stage, teacher, train, test, seed),
-        Method::Ab => distil::<AbStudent, _, _>(stage, teacher, train, test, seed),
-        Method::Fsp => distil::<FspStudent, _, _>(stage, teacher, train, test, seed),
-        Method::Rkd => distil::<RkdStudent, _, _>(stage, teacher, train, test, seed),
-        Method::Sp => distil::<SpStudent, _, _>(stage, teacher, train, test, seed),
+        Method::Kd => distil::<KdStudent, _, _, _>(stage, teacher, train, test, seed).map(|r| r.0),
+        Method::Fitnet => distil::<FitnetStudent, _, _, _>(stage, teacher, train, test, seed).map(|r| r.0),
+        Method::Nst => distil::<NstStudent, _, _, _>(stage, teacher, train, test, seed).map(|r| r.0),
+        Method::At => distil::<AtStudent, _, _, _>(stage, teacher, train, test, seed).map(|r| r.0),
+        Method::Ab => distil::<AbStudent, _, _, _>(stage, teacher, train, test, seed).map(|r| r.0),
+        Method::Fsp => distil::<FspStudent, _, _, _>(stage, teacher, train, test, seed).map(|r| r.0),
+        Method::Rkd => distil::<RkdStudent, _, _, _>(stage, teacher, train, test, seed).map(|r| r.0),
+        Method::Sp => distil::<SpStudent, _, _, _>(stage, teacher, train, test, seed).map(|r| r.0),
     }
 }
 
@@ -314,11 +322,11 @@ fn term_names(fitted: &Fitted) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn errors(fitted: &Fitted) -> u64 {
+pub(crate) fn errors(fitted: &Fitted) -> u64 {
     fitted.last("test_errors").and_then(|e| e.as_u64()).unwrap_or(0)
 }
 
-fn stage<'a>(name: &'a str, epochs: usize, train: &Split, options: &'a Options) -> Stage<'a> {
+pub(crate) fn stage<'a>(name: &'a str, epochs: usize, train: &Split, options: &'a Options) -> Stage<'a> {
     Stage {
         name,
         out: &options.out,
@@ -346,6 +354,12 @@ pub fn run(options: &Options) -> Result<(), Error> {
         options.out.display()
     );
 
+    if !options.regimes.is_empty() {
+        crate::regimes::run(&options.regimes, options, &train, &data.test, dataset)?;
+        if options.methods.is_empty() {
+            return Ok(());
+        }
+    }
     let mut teacher = Cpu::seed_from_u64(options.seed).build_module::<CnnTeacher, f32>();
     let teacher_fit = train_on_labels(
         &stage("teacher", options.teacher_epochs, &train, options),

@@ -67,3 +67,42 @@ fn an_unknown_method_is_refused_with_the_list() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("fitnet") && stderr.contains("all"), "{stderr}");
 }
+
+#[test]
+fn regimes_report_generations_peers_and_heads() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_kd"))
+        .args([
+            "run",
+            "--regime",
+            "born-again,dml,byot",
+            "--train-images",
+            "1000",
+            "--epochs",
+            "1",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("kd runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kd run --regime failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for row in [
+        "| generation 2 (taught by the previous) |",
+        "| ensemble of generations 0..2 |",
+        "| student CNN, mutual |",
+        "| BYOT: head 1 (after stage 1) |",
+        "| deep supervision: deepest head |",
+    ] {
+        assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
+    }
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("regimes.json")).expect("regimes.json")).expect("valid JSON");
+    for (regime, rows) in [("born-again", 5), ("dml", 4), ("byot", 6)] {
+        assert_eq!(results[regime].as_array().map(Vec::len), Some(rows), "{regime}: {results}");
+    }
+}

@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod regime;
 pub mod spatial;
 pub mod testing;
 pub mod train;

@@ -13,3 +13,125 @@ pub type LeNet5 = (
     Flatten2D<400>,
     (Linear<400, 120>, ReLU, Linear<120, 84>, ReLU, Linear<84, 10>),
 );
+
+/// A three-stage CNN with a classifier after every stage, for Be Your Own Teacher and deep
+/// supervision ([`crate::regime::deep_supervision`]) on `(B, 1, 28, 28)` images.
+///
+/// Stages: 16 maps at 14×14, 32 at 7×7, then 64 channels pooled to the 64-wide deepest feature.
+/// Each shallow stage reaches a 64-wide feature through a bottleneck (1×1 convolution, ReLU,
+/// global average pool), as the paper's, so its L2 term compares like with like; every feature
+/// has its own `Linear<64, 10>` head.
+pub mod byot_cnn {
+    use dfdx::nn::{BuildOnDevice, Module, ModuleMut, ModuleVisitor, TensorCollection};
+    use dfdx::prelude::*;
+
+    use super::{Conv2D, Flatten2D, Linear, MaxPool2D, ReLU};
+    use crate::distill::tap;
+    use crate::nn::builders::AdaptiveAvgPool2D;
+    use crate::regime::deep_supervision::Head;
+
+    type Stages = (
+        (Conv2D<1, 16, 3, 1, 1>, ReLU, MaxPool2D<2, 2>),
+        (Conv2D<16, 32, 3, 1, 1>, ReLU, MaxPool2D<2, 2>),
+        (Conv2D<32, 64, 3, 1, 1>, ReLU, AdaptiveAvgPool2D<1, 1>, Flatten2D<64>),
+    );
+    type Bottlenecks = (
+        (Conv2D<16, 64, 1>, ReLU, AdaptiveAvgPool2D<1, 1>, Flatten2D<64>),
+        (Conv2D<32, 64, 1>, ReLU, AdaptiveAvgPool2D<1, 1>, Flatten2D<64>),
+    );
+    type Heads = (Linear<64, 10>, Linear<64, 10>, Linear<64, 10>);
+
+    /// One image batch.
+    pub type Input<T = NoneTape> = Tensor<(usize, Const<1>, usize, usize), f32, Cpu, T>;
+    /// The feature every head's L2 term compares.
+    pub type Feature = (usize, Const<64>);
+    type Taped = OwnedTape<f32, Cpu>;
+
+    /// The network's parts (generic so that dfdx can convert it between devices and dtypes).
+    #[derive(Debug, Clone)]
+    pub struct Parts<S, B, H> {
+        /// The three stages.
+        pub stages: S,
+        /// The shallow heads' bottlenecks.
+        pub bottlenecks: B,
+        /// The classifiers: after stage 1, stage 2, and the deepest.
+        pub heads: H,
+    }
+
+    /// The built network, in f32 on the CPU.
+    pub type ByotCnn = Parts<
+        <Stages as BuildOnDevice<Cpu, f32>>::Built,
+        <Bottlenecks as BuildOnDevice<Cpu, f32>>::Built,
+        <Heads as BuildOnDevice<Cpu, f32>>::Built,
+    >;
+
+    impl ByotCnn {
+        /// A freshly initialised network.
+        pub fn build(device: &Cpu) -> Self {
+            Parts {
+                stages: device.build_module::<Stages, f32>(),
+                bottlenecks: device.build_module::<Bottlenecks, f32>(),
+                heads: device.build_module::<Heads, f32>(),
+            }
+        }
+
+        /// Every head's logits and feature for training, shallowest first. The features are taps:
+        /// their tapes are the logits', so a loss may use or ignore them.
+        pub fn forward_heads(&mut self, input: Input<Taped>) -> Vec<Head<10, Feature>> {
+            let (stage1_value, stage1) = tap(self.stages.0.forward_mut(input));
+            let (stage2_value, stage2) = tap(self.stages.1.forward_mut(stage1));
+            let deepest = self.stages.2.forward_mut(stage2);
+            let shallow = [
+                self.bottlenecks.0.forward_mut(stage1_value.retaped::<Taped>()),
+                self.bottlenecks.1.forward_mut(stage2_value.retaped::<Taped>()),
+            ];
+            let mut heads = Vec::with_capacity(3);
+            for (feature, classifier) in shallow.into_iter().zip([&mut self.heads.0, &mut self.heads.1]) {
+                let (value, feature) = tap(feature);
+                heads.push(Head {
+                    logits: classifier.forward_mut(feature),
+                    feature: value.retaped::<Taped>(),
+                });
+            }
+            let (value, deepest) = tap(deepest);
+            heads.push(Head {
+                logits: self.heads.2.forward_mut(deepest),
+                feature: value.retaped::<Taped>(),
+            });
+            heads
+        }
+
+        /// Every head's logits for evaluation, shallowest first.
+        pub fn predict(&self, input: Input) -> [Tensor<(usize, Const<10>), f32, Cpu>; 3] {
+            let stage1 = self.stages.0.forward(input);
+            let stage2 = self.stages.1.forward(stage1.clone());
+            let deepest = self.stages.2.forward(stage2.clone());
+            [
+                self.heads.0.forward(self.bottlenecks.0.forward(stage1)),
+                self.heads.1.forward(self.bottlenecks.1.forward(stage2)),
+                self.heads.2.forward(deepest),
+            ]
+        }
+    }
+
+    impl<S: TensorCollection<E, D>, B: TensorCollection<E, D>, H: TensorCollection<E, D>, E: Dtype, D: Device<E>> TensorCollection<E, D>
+        for Parts<S, B, H>
+    {
+        type To<E2: Dtype, D2: Device<E2>> = Parts<S::To<E2, D2>, B::To<E2, D2>, H::To<E2, D2>>;
+
+        fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+            visitor.visit_fields(
+                (
+                    Self::module("stages", |s| &s.stages, |s| &mut s.stages),
+                    Self::module("bottlenecks", |s| &s.bottlenecks, |s| &mut s.bottlenecks),
+                    Self::module("heads", |s| &s.heads, |s| &mut s.heads),
+                ),
+                |(stages, bottlenecks, heads)| Parts {
+                    stages,
+                    bottlenecks,
+                    heads,
+                },
+            )
+        }
+    }
+}

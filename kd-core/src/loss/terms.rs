@@ -74,6 +74,18 @@ impl<E: Dtype, D: Device<E>, T: Tape<E, D>> LossTerms<E, D, T> {
         self
     }
 
+    /// Adds every term of `other`, renamed by `rename` (for objectives assembled from parts,
+    /// such as one [`crate::loss::byot_loss`] per head).
+    pub fn merge(mut self, other: LossTerms<E, D, T>, rename: impl Fn(&'static str) -> &'static str) -> Self {
+        self.terms
+            .extend(other.terms.into_iter().map(|t| Term { name: rename(t.name), ..t }));
+        self.total = match (self.total.take(), other.total) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self
+    }
+
     /// Every term, in the order added.
     pub fn terms(&self) -> &[Term] {
         &self.terms

@@ -1,0 +1,285 @@
+//! `kd run --regime ...`: the training regimes of `kd_core::regime` on the same data as the
+//! methods: Born-Again generations, Deep Mutual Learning, and Be Your Own Teacher against deep
+//! supervision alone.
+
+use std::time::Instant;
+
+use clap::ValueEnum;
+use dfdx::prelude::*;
+use kd_core::data::mnist::Split;
+use kd_core::distill::Distill;
+use kd_core::loss::ByotConfig;
+use kd_core::models::byot_cnn::ByotCnn;
+use kd_core::regime::born_again::{ensemble_probabilities, Generations};
+use kd_core::regime::deep_supervision::deep_supervision_loss;
+use kd_core::regime::mutual::{mutual_step, Peer};
+use kd_core::train::{epoch_order, epoch_seed, fit, progress_bar, write_atomically, Evaluation, Fitted, TermMeans, TrainError};
+
+use crate::methods::{
+    self, adam, batch, errors, evaluate, learning_rate, stage, train_on_labels, BornAgainCnn, CnnTeacher, Options, StudentAlone, BATCH,
+};
+
+type Error = Box<dyn std::error::Error>;
+
+/// A training regime of `kd run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Regime {
+    /// Born-Again networks (Furlanello et al. 2018): three generations of the student CNN, each
+    /// taught by the previous one; each generation's and the ensemble's test errors.
+    BornAgain,
+    /// Deep Mutual Learning (Zhang et al. 2018): the student CNN and the teacher CNN trained
+    /// together from scratch, against each trained alone.
+    Dml,
+    /// Be Your Own Teacher (Zhang et al. 2019): a three-stage CNN with a classifier per stage,
+    /// against deep supervision alone on the same budget; every head's test errors.
+    Byot,
+}
+
+/// One result row: a model and its test errors.
+struct Row {
+    model: String,
+    test_errors: usize,
+    seconds: f64,
+}
+
+fn evaluation_of(probabilities_or_logits: &[f32], labels: &[usize]) -> Evaluation {
+    let mut evaluation = Evaluation::new(10);
+    evaluation.add(probabilities_or_logits, labels);
+    evaluation
+}
+
+fn born_again(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
+    let dev = Cpu::default();
+    let mut rows = Vec::new();
+    let names = ["ban_gen0", "ban_gen1", "ban_gen2"];
+    let generations = Generations::train(
+        names.len(),
+        |k| BornAgainCnn::build_distiller(&Cpu::seed_from_u64(options.seed ^ (0xBA + k as u64))),
+        |k, distiller, teacher| -> Result<(), TrainError> {
+            let stage = stage(names[k], options.epochs, train, options);
+            let fitted = match teacher {
+                None => train_on_labels(&stage, &mut distiller.student, train, test, options.seed)?,
+                Some(previous) => {
+                    let (fitted, trained) =
+                        methods::distil::<BornAgainCnn, _, _, _>(&stage, &previous.student, train, test, options.seed ^ k as u64)?;
+                    *distiller = trained;
+                    fitted
+                }
+            };
+            rows.push(Row {
+                model: format!("generation {k}{}", if k == 0 { " (labels)" } else { " (taught by the previous)" }),
+                test_errors: errors(&fitted) as usize,
+                seconds: fitted.seconds,
+            });
+            Ok(())
+        },
+    )?;
+    let started = Instant::now();
+    let indices: Vec<usize> = (0..test.len()).collect();
+    let (mut logits, mut labels) = (vec![Vec::new(); generations.models.len()], Vec::new());
+    for chunk in indices.chunks(500) {
+        let (x, y) = batch(&dev, test, chunk);
+        for (model, out) in generations.models.iter().zip(&mut logits) {
+            out.extend(model.student.forward(x.clone()).as_vec());
+        }
+        labels.extend(y);
+    }
+    for size in 2..=generations.models.len() {
+        let ensemble = ensemble_probabilities(&logits[..size], 10);
+        rows.push(Row {
+            model: format!("ensemble of generations 0..{}", size - 1),
+            test_errors: evaluation_of(&ensemble, &labels).errors,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(rows)
+}
+
+fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
+    let mut rows = Vec::new();
+    // Each architecture alone.
+    let mut small = Cpu::seed_from_u64(options.seed ^ 0xD1).build_module::<StudentAlone, f32>();
+    let fitted = train_on_labels(
+        &stage("dml_alone_small", options.epochs, train, options),
+        &mut small,
+        train,
+        test,
+        options.seed,
+    )?;
+    rows.push(Row {
+        model: "student CNN alone".into(),
+        test_errors: errors(&fitted) as usize,
+        seconds: fitted.seconds,
+    });
+    let mut large = Cpu::seed_from_u64(options.seed ^ 0xD2).build_module::<CnnTeacher, f32>();
+    let fitted = train_on_labels(
+        &stage("dml_alone_large", options.epochs, train, options),
+        &mut large,
+        train,
+        test,
+        options.seed,
+    )?;
+    rows.push(Row {
+        model: "teacher CNN alone".into(),
+        test_errors: errors(&fitted) as usize,
+        seconds: fitted.seconds,
+    });
+
+    // The same two, from the same initial weights, learning together.
+    let started = Instant::now();
+    let mut small = Peer::new(Cpu::seed_from_u64(options.seed ^ 0xD1).build_module::<StudentAlone, f32>(), adam());
+    let mut large = Peer::new(Cpu::seed_from_u64(options.seed ^ 0xD2).build_module::<CnnTeacher, f32>(), adam());
+    let steps = train.len().div_ceil(BATCH);
+    let bar = progress_bar(options.epochs * steps, "dml peers");
+    let mut log = Vec::new();
+    for epoch in 0..options.epochs {
+        let lr = learning_rate(epoch, options.epochs);
+        small.optimizer.cfg.lr = lr;
+        large.optimizer.cfg.lr = lr;
+        let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
+        let mut means = [TermMeans::default(), TermMeans::default()];
+        for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
+            let (x, y) = batch(&dev, train, indices);
+            let terms =
+                mutual_step::<_, 10>(&mut [&mut small, &mut large], x, &y, epoch * steps + step).map_err(|e| format!("dml: {e}"))?;
+            for (mean, peer_terms) in means.iter_mut().zip(&terms) {
+                mean.add(peer_terms, indices.len());
+            }
+            bar.inc(1);
+        }
+        log.push(serde_json::json!({
+            "epoch": epoch + 1, "student": means[0].to_json(), "teacher": means[1].to_json(),
+            "student_test_errors": evaluate(&small.model, &dev, test).errors,
+            "teacher_test_errors": evaluate(&large.model, &dev, test).errors,
+        }));
+    }
+    bar.finish_and_clear();
+    write_atomically(
+        &options.out.join("dml.metrics.json"),
+        serde_json::to_string_pretty(&log)?.as_bytes(),
+    )?;
+    let dev = Cpu::default();
+    let seconds = started.elapsed().as_secs_f64();
+    rows.push(Row {
+        model: "student CNN, mutual".into(),
+        test_errors: evaluate(&small.model, &dev, test).errors,
+        seconds,
+    });
+    rows.push(Row {
+        model: "teacher CNN, mutual".into(),
+        test_errors: evaluate(&large.model, &dev, test).errors,
+        seconds,
+    });
+    Ok(rows)
+}
+
+/// Trains the BYOT network with (`Some`) or without (`None`) the self-distillation terms.
+fn deep_supervision(
+    name: &str,
+    config: Option<&ByotConfig>,
+    options: &Options,
+    train: &Split,
+    test: &Split,
+) -> Result<(Fitted, [usize; 3]), TrainError> {
+    let stage = stage(name, options.epochs, train, options);
+    let mut network = ByotCnn::build(&Cpu::seed_from_u64(options.seed ^ 0xB7));
+    let mut grads = network.alloc_grads();
+    let head_errors = |network: &ByotCnn, dev: &Cpu| {
+        let mut evaluations = [Evaluation::new(10), Evaluation::new(10), Evaluation::new(10)];
+        let indices: Vec<usize> = (0..test.len()).collect();
+        for chunk in indices.chunks(500) {
+            let (x, y) = batch(dev, test, chunk);
+            for (evaluation, logits) in evaluations.iter_mut().zip(network.predict(x)) {
+                evaluation.add(&logits.as_vec(), &y);
+            }
+        }
+        evaluations.map(|e| e.errors)
+    };
+    let fitted = fit(&stage, &mut network, &mut adam(), |epoch, network, optimizer, bar| {
+        let lr = learning_rate(epoch, stage.epochs);
+        optimizer.cfg.lr = lr;
+        let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
+        let mut means = TermMeans::default();
+        for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
+            let (x, y) = batch(&dev, train, indices);
+            let heads = network.forward_heads(x.traced(std::mem::replace(&mut grads, Gradients::leaky())));
+            let loss = deep_supervision_loss(heads, &y, config);
+            let (terms, next) = kd_core::distill::apply_step(loss, network, optimizer, epoch * stage.steps_per_epoch + step)?;
+            grads = next;
+            means.add(&terms, indices.len());
+            bar.inc(1);
+        }
+        let errors = head_errors(network, &dev);
+        let mut record = means.to_json();
+        record.insert("lr".into(), serde_json::json!(lr));
+        record.insert("test_errors".into(), serde_json::json!(errors[2]));
+        record.insert("head_test_errors".into(), serde_json::json!(errors));
+        Ok(record)
+    })?;
+    let errors = head_errors(&network, &Cpu::default());
+    Ok((fitted, errors))
+}
+
+fn byot(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
+    let mut rows = Vec::new();
+    // The unofficial reference's α and T; λ scaled to this network's 64-wide features.
+    let config = ByotConfig {
+        alpha: 0.1,
+        temperature: 3.0,
+        feature_weight: 0.03,
+    };
+    for (name, label, config) in [("deep_supervision", "deep supervision", None), ("byot", "BYOT", Some(&config))] {
+        let (fitted, errors) = deep_supervision(name, config, options, train, test)?;
+        for (head, errors) in ["head 1 (after stage 1)", "head 2 (after stage 2)", "deepest head"]
+            .iter()
+            .zip(errors)
+        {
+            rows.push(Row {
+                model: format!("{label}: {head}"),
+                test_errors: errors,
+                seconds: fitted.seconds,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs the chosen regimes and prints one table per regime; writes `regimes.json`.
+pub fn run(regimes: &[Regime], options: &Options, train: &Split, test: &Split, dataset: &str) -> Result<(), Error> {
+    let mut results = serde_json::Map::new();
+    for &regime in regimes {
+        let name = regime.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        let rows = match regime {
+            Regime::BornAgain => born_again(options, train, test)?,
+            Regime::Dml => dml(options, train, test)?,
+            Regime::Byot => byot(options, train, test)?,
+        };
+        println!(
+            "\n{name} on {dataset}: test errors (of {}), {} training images, {} epochs per model, seed {}",
+            test.len(),
+            train.len(),
+            options.epochs,
+            options.seed
+        );
+        println!("| model | test errors | accuracy | wall time |\n|---|---:|---:|---:|");
+        for row in &rows {
+            println!(
+                "| {} | {} | {:.2} % | {:.0} s |",
+                row.model,
+                row.test_errors,
+                100.0 * (1.0 - row.test_errors as f64 / test.len() as f64),
+                row.seconds
+            );
+        }
+        results.insert(
+            name,
+            rows.iter()
+                .map(|r| serde_json::json!({"model": r.model, "test_errors": r.test_errors, "seconds": r.seconds}))
+                .collect(),
+        );
+    }
+    let path = options.out.join("regimes.json");
+    write_atomically(&path, serde_json::to_string_pretty(&results)?.as_bytes())?;
+    println!("\nresults: {}", path.display());
+    Ok(())
+}
