@@ -62,12 +62,12 @@ enum Command {
     /// against deep supervision alone, on the same data.
     ///
     /// Example: kd run --method kd --method at --dataset fashion-mnist
-    /// Example: kd run --regime born-again,dml,byot
+    /// Example: kd run --regime born-again,dml,byot,netaug
     Run {
         /// Methods to compare (repeat the flag or separate with commas; `all` for every one).
         #[arg(long = "method", value_delimiter = ',', required_unless_present = "regimes")]
         methods: Vec<MethodChoice>,
-        /// Training regimes to run (repeat or separate with commas): born-again, dml, byot.
+        /// Training regimes to run (repeat or separate with commas): born-again, dml, byot, netaug.
         #[arg(long = "regime", value_delimiter = ',')]
         regimes: Vec<regimes::Regime>,
         /// The dataset.

@@ -33,6 +33,9 @@ pub enum Regime {
     /// Be Your Own Teacher (Zhang et al. 2019): a three-stage CNN with a classifier per stage,
     /// against deep supervision alone on the same budget; every head's test errors.
     Byot,
+    /// NetAug (Cai et al. 2022): a tiny 784-16-16-10 MLP trained inside wider MLPs (16 to 48
+    /// extra units per layer) that share its weights, against the tiny MLP alone.
+    Netaug,
 }
 
 /// One result row: a model and its test errors.
@@ -244,6 +247,85 @@ fn byot(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Erro
     Ok(rows)
 }
 
+type Vectors = Tensor<(usize, Const<784>), f32, Cpu>;
+
+fn vectors(dev: &Cpu, split: &Split, indices: &[usize]) -> (Vectors, Vec<usize>) {
+    let (pixels, labels) = split.batch(indices);
+    (dev.tensor_from_vec(pixels, (indices.len(), Const)), labels)
+}
+
+fn evaluate_vectors<M: Module<Vectors, Output = methods::Logits>>(model: &M, dev: &Cpu, split: &Split) -> usize {
+    let mut evaluation = Evaluation::new(10);
+    let indices: Vec<usize> = (0..split.len()).collect();
+    for chunk in indices.chunks(1000) {
+        let (x, y) = vectors(dev, split, chunk);
+        evaluation.add(&model.forward(x).as_vec(), &y);
+    }
+    evaluation.errors
+}
+
+fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
+    use kd_core::regime::netaug::{NetAugMlp, TinyMlp};
+    use kd_core::train::supervised_step;
+    use rand::{Rng, SeedableRng};
+
+    const EXTRA_WIDTHS: [usize; 3] = [16, 32, 48];
+    let mut rows = Vec::new();
+    let init = Cpu::seed_from_u64(options.seed ^ 0xA6);
+
+    let stage_alone = stage("netaug_tiny_alone", options.epochs, train, options);
+    let mut tiny = init.build_module::<TinyMlp<784, 16, 10>, f32>();
+    let mut grads = tiny.alloc_grads();
+    let fitted = fit(&stage_alone, &mut tiny, &mut adam(), |epoch, model, optimizer, bar| {
+        optimizer.cfg.lr = learning_rate(epoch, options.epochs);
+        let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
+        let mut means = TermMeans::default();
+        for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
+            let (x, y) = vectors(&dev, train, indices);
+            let (terms, next) = supervised_step(model, optimizer, x, &y, std::mem::replace(&mut grads, Gradients::leaky()), step)?;
+            grads = next;
+            means.add(&terms, indices.len());
+            bar.inc(1);
+        }
+        let mut record = means.to_json();
+        record.insert("test_errors".into(), serde_json::json!(evaluate_vectors(model, &dev, test)));
+        Ok(record)
+    })?;
+    rows.push(Row {
+        model: "tiny 784-16-16-10 alone".into(),
+        test_errors: errors(&fitted) as usize,
+        seconds: fitted.seconds,
+    });
+
+    let stage_augmented = stage("netaug", options.epochs, train, options);
+    let mut model = NetAugMlp::<784, 16, 48, 10>::build(&Cpu::seed_from_u64(options.seed ^ 0xA6));
+    let mut grads = model.alloc_grads();
+    let fitted = fit(&stage_augmented, &mut model, &mut adam(), |epoch, model, optimizer, bar| {
+        optimizer.cfg.lr = learning_rate(epoch, options.epochs);
+        let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
+        let mut widths = rand::rngs::StdRng::seed_from_u64(epoch_seed(options.seed, epoch, 3));
+        let mut means = TermMeans::default();
+        for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
+            let (x, y) = vectors(&dev, train, indices);
+            let extra = EXTRA_WIDTHS[widths.gen_range(0..EXTRA_WIDTHS.len())];
+            let loss = model.loss(x.traced(std::mem::replace(&mut grads, Gradients::leaky())), &y, extra, 1.0);
+            let (terms, next) = kd_core::distill::apply_step(loss, model, optimizer, step)?;
+            grads = next;
+            means.add(&terms, indices.len());
+            bar.inc(1);
+        }
+        let mut record = means.to_json();
+        record.insert("test_errors".into(), serde_json::json!(evaluate_vectors(&model.tiny, &dev, test)));
+        Ok(record)
+    })?;
+    rows.push(Row {
+        model: "tiny 784-16-16-10 with NetAug (inference: the tiny MLP alone)".into(),
+        test_errors: errors(&fitted) as usize,
+        seconds: fitted.seconds,
+    });
+    Ok(rows)
+}
+
 /// Runs the chosen regimes and prints one table per regime; writes `regimes.json`.
 pub fn run(regimes: &[Regime], options: &Options, train: &Split, test: &Split, dataset: &str) -> Result<(), Error> {
     let mut results = serde_json::Map::new();
@@ -253,6 +335,7 @@ pub fn run(regimes: &[Regime], options: &Options, train: &Split, test: &Split, d
             Regime::BornAgain => born_again(options, train, test)?,
             Regime::Dml => dml(options, train, test)?,
             Regime::Byot => byot(options, train, test)?,
+            Regime::Netaug => netaug(options, train, test)?,
         };
         println!(
             "\n{name} on {dataset}: test errors (of {}), {} training images, {} epochs per model, seed {}",

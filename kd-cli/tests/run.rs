@@ -75,7 +75,7 @@ fn regimes_report_generations_peers_and_heads() {
         .args([
             "run",
             "--regime",
-            "born-again,dml,byot",
+            "born-again,dml,byot,netaug",
             "--train-images",
             "1000",
             "--epochs",
@@ -102,7 +102,7 @@ fn regimes_report_generations_peers_and_heads() {
     }
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("regimes.json")).expect("regimes.json")).expect("valid JSON");
-    for (regime, rows) in [("born-again", 5), ("dml", 4), ("byot", 6)] {
+    for (regime, rows) in [("born-again", 5), ("dml", 4), ("byot", 6), ("netaug", 2)] {
         assert_eq!(results[regime].as_array().map(Vec::len), Some(rows), "{regime}: {results}");
     }
 }

@@ -238,3 +238,42 @@ fn shallow_heads_receive_the_kl_and_the_feature_term() {
         assert!(history[steps - 10..].iter().all(|t| value(t, name) > 0.0), "`{name}` is in play");
     }
 }
+
+#[test]
+fn netaug_trains_the_tiny_model_through_the_wide_one() {
+    use kd_core::regime::netaug::NetAugMlp;
+    use rand::{Rng, SeedableRng};
+
+    let (train, test) = subset(2000);
+    let dev = Cpu::seed_from_u64(6);
+    let mut model = NetAugMlp::<784, 16, 48, 10>::build(&dev);
+    let mut optimizer = Adam::new(AdamConfig {
+        lr: 2e-3,
+        ..Default::default()
+    });
+    let mut grads = model.alloc_grads();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let order: Vec<usize> = (0..train.len()).collect();
+    let mut history = Vec::new();
+    for epoch in 0..3 {
+        for (step, chunk) in order.chunks(64).enumerate() {
+            let (x, y) = vectors(&dev, &train, chunk);
+            let extra = [16, 32, 48][rng.gen_range(0..3)];
+            let loss = model.loss(x.traced(grads), &y, extra, 1.0);
+            let (terms, next) = kd_core::distill::apply_step(loss, &mut model, &mut optimizer, epoch * 100 + step).expect("finite");
+            grads = next;
+            history.push(terms);
+        }
+    }
+    let steps = history.len();
+    for name in ["tiny.ce", "augmented.ce"] {
+        let first = mean(&history[..5].iter().map(|t| value(t, name)).collect::<Vec<_>>());
+        let last = mean(&history[steps - 5..].iter().map(|t| value(t, name)).collect::<Vec<_>>());
+        assert!(last < 0.5 * first, "`{name}` {first} -> {last}");
+    }
+    // Only the tiny model runs at inference, and it has learned.
+    let indices: Vec<usize> = (0..test.len()).collect();
+    let (x, labels) = vectors(&dev, &test, &indices);
+    let right = kd_core::metrics::correct(&kd_core::metrics::argmax_rows(&model.tiny.forward(x).as_vec(), 10), &labels);
+    assert!(right > 800, "{right} of 1000 right");
+}

@@ -4,9 +4,11 @@
 //! | regime | module | what it provides |
 //! |---|---|---|
 //! | self-distillation, Born-Again | [`born_again`] | generations, each taught by the previous, fresh weights and optimiser each time; the ensemble |
+//! | NetAug | [`netaug`] | a tiny MLP inside wider augmented MLPs that share its weights |
 //! | online, Deep Mutual Learning | [`mutual`] | peers of any architectures, each learning CE + mean KL to the others |
 //! | deep supervision + self-distillation, BYOT | [`deep_supervision`] | the loss of a network with shallow heads, with or without the self-distillation terms |
 
 pub mod born_again;
 pub mod deep_supervision;
 pub mod mutual;
+pub mod netaug;
