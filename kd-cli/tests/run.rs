@@ -75,7 +75,7 @@ fn regimes_report_generations_peers_and_heads() {
         .args([
             "run",
             "--regime",
-            "born-again,dml,byot,netaug",
+            "born-again,dml,byot,gan,netaug",
             "--train-images",
             "1000",
             "--epochs",
@@ -105,4 +105,11 @@ fn regimes_report_generations_peers_and_heads() {
     for (regime, rows) in [("born-again", 5), ("dml", 4), ("byot", 6), ("netaug", 2)] {
         assert_eq!(results[regime].as_array().map(Vec::len), Some(rows), "{regime}: {results}");
     }
+    let generators = results["gan"]["models"].as_array().expect("gan models");
+    assert_eq!(generators.len(), 3);
+    assert!(
+        generators.iter().all(|g| g["psnr"].as_f64().is_some_and(f64::is_finite)),
+        "{results}"
+    );
+    assert!(stdout.contains("| student generator distilled | 4385 (15.2× fewer) |"), "{stdout}");
 }

@@ -135,3 +135,70 @@ pub mod byot_cnn {
         }
     }
 }
+
+/// Denoising generators and a discriminator on 28×28 images in `[0, 1]`, for generative
+/// distillation ([`crate::regime::generative`]): encoder–decoder generators (two stride-2
+/// convolutions, two stride-2 transposed convolutions, a linear output: a sigmoid saturates at
+/// the black background and stalls L1 training), the teacher 32 and the student 8 channels wide,
+/// with typed taps of every layer (`#[model]`).
+pub mod gan {
+    use dfdx::nn::builders::ReLU;
+
+    use super::{Flatten2D, Linear};
+    use crate::model;
+    use crate::nn::builders::{Conv2D, ConvTrans2D};
+
+    /// The teacher generator: 32 → 64 channels down, back up to one.
+    #[model]
+    pub struct TeacherGenerator {
+        /// 32 × 14 × 14.
+        pub enc1: Conv2D<1, 32, 4, 2, 1>,
+        relu1: ReLU,
+        /// 64 × 7 × 7 (distilled).
+        pub enc2: Conv2D<32, 64, 4, 2, 1>,
+        relu2: ReLU,
+        /// 32 × 14 × 14 (distilled).
+        pub dec1: ConvTrans2D<64, 32, 4, 2, 1>,
+        relu3: ReLU,
+        dec2: ConvTrans2D<32, 1, 4, 2, 1>,
+    }
+
+    /// The student generator: the same layers with a quarter of the channels (1/16 of the
+    /// multiply-adds of the middle layers).
+    #[model]
+    pub struct StudentGenerator {
+        /// 8 × 14 × 14.
+        pub enc1: Conv2D<1, 8, 4, 2, 1>,
+        relu1: ReLU,
+        /// 16 × 7 × 7.
+        pub enc2: Conv2D<8, 16, 4, 2, 1>,
+        relu2: ReLU,
+        /// 8 × 14 × 14.
+        pub dec1: ConvTrans2D<16, 8, 4, 2, 1>,
+        relu3: ReLU,
+        dec2: ConvTrans2D<8, 1, 4, 2, 1>,
+    }
+
+    /// The discriminator: real or generated, one logit per image.
+    #[model]
+    pub struct Discriminator {
+        conv1: Conv2D<1, 16, 4, 2, 1>,
+        relu1: ReLU,
+        conv2: Conv2D<16, 32, 4, 2, 1>,
+        relu2: ReLU,
+        flat: Flatten2D<1568>,
+        head: Linear<1568, 1>,
+    }
+
+    /// The student's 1×1 adapters to the teacher's `enc2` (16 → 64) and `dec1` (8 → 32) maps.
+    pub type Adapters = (crate::loss::Conv1x1Adapter<16, 64>, crate::loss::Conv1x1Adapter<8, 32>);
+
+    /// Multiply-adds per image of a generator of width `c`: each convolution costs
+    /// `C_out · C_in · K² · H_out · W_out`, each transposed one `C_in · C_out · K² · H_in · W_in`.
+    pub const fn generator_macs(c: usize) -> usize {
+        c * 16 * 14 * 14 + 2 * c * c * 16 * 7 * 7 + 2 * c * c * 16 * 7 * 7 + c * 16 * 14 * 14
+    }
+
+    /// Multiply-adds per image of the teacher and the student.
+    pub const MACS: (usize, usize) = (generator_macs(32), generator_macs(8));
+}

@@ -277,3 +277,60 @@ fn netaug_trains_the_tiny_model_through_the_wide_one() {
     let right = kd_core::metrics::correct(&kd_core::metrics::argmax_rows(&model.tiny.forward(x).as_vec(), 10), &labels);
     assert!(right > 800, "{right} of 1000 right");
 }
+
+#[test]
+fn the_generators_adapters_learn_and_the_distillation_terms_fall() {
+    use kd_core::distill::{TappedModule, TappedModuleMut};
+    use kd_core::models::gan::{Adapters, Discriminator, StudentGenerator, TeacherGenerator};
+    use kd_core::regime::generative::{generator_distill_loss, GanCompressionConfig};
+
+    let (train, _) = subset(640);
+    let dev = Cpu::seed_from_u64(8);
+    let flat = |t: Tensor<(usize, Const<64>, usize, usize), f32, Cpu>| {
+        let b = t.shape().0;
+        t.reshape_like(&(b, 64 * 49))
+    };
+    let teacher = dev.build_module::<TeacherGenerator, f32>();
+    let discriminator = dev.build_module::<Discriminator, f32>();
+    let mut student = (dev.build_module::<StudentGenerator, f32>(), dev.build_module::<Adapters, f32>());
+    let mut optimizer = Adam::new(AdamConfig {
+        lr: 1e-3,
+        ..Default::default()
+    });
+    let order: Vec<usize> = (0..train.len()).collect();
+    let mut history = Vec::new();
+    for epoch in 0..4 {
+        for (step, chunk) in order.chunks(32).enumerate() {
+            let (pixels, _) = train.batch(chunk);
+            let x = dev.tensor_from_vec(pixels, (chunk.len(), Const::<1>, 28, 28));
+            let (teacher_output, teacher_taps) = teacher.try_forward_tapped(x.clone()).expect("teacher");
+            let grads = student.alloc_grads();
+            let (fake, taps) = student.0.try_forward_tapped_mut(x.traced(grads)).expect("student");
+            let (fake, tape) = fake.split_tape();
+            let fake_logits = discriminator.forward(fake.retaped::<OwnedTape<f32, Cpu>>());
+            let enc2 = student.1 .0.forward(taps.enc2.retaped::<OwnedTape<f32, Cpu>>());
+            let enc2 = {
+                let b = enc2.shape().0;
+                enc2.reshape_like(&(b, 64 * 49))
+            };
+            let features = vec![("distill.enc2", enc2, flat(teacher_taps.enc2))];
+            let loss = generator_distill_loss(
+                fake.put_tape(tape),
+                teacher_output,
+                features,
+                fake_logits,
+                &GanCompressionConfig::default(),
+            );
+            let before = student.1 .0.weight.as_vec();
+            let (terms, _) = kd_core::distill::apply_step(loss, &mut student, &mut optimizer, epoch * 20 + step).expect("finite");
+            assert_ne!(before, student.1 .0.weight.as_vec(), "the enc2 adapter is updated");
+            history.push(terms);
+        }
+    }
+    let steps = history.len();
+    for name in ["recon", "distill.enc2"] {
+        let first = mean(&history[..5].iter().map(|t| value(t, name)).collect::<Vec<_>>());
+        let last = mean(&history[steps - 5..].iter().map(|t| value(t, name)).collect::<Vec<_>>());
+        assert!(last < 0.5 * first, "`{name}` {first} -> {last}");
+    }
+}

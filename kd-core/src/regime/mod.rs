@@ -4,11 +4,13 @@
 //! | regime | module | what it provides |
 //! |---|---|---|
 //! | self-distillation, Born-Again | [`born_again`] | generations, each taught by the previous, fresh weights and optimiser each time; the ensemble |
+//! | generative, GAN Compression | [`generative`] | the student generator's objective (L1 to the teacher, adapted feature MSE, adversarial) and the discriminator's |
 //! | NetAug | [`netaug`] | a tiny MLP inside wider augmented MLPs that share its weights |
 //! | online, Deep Mutual Learning | [`mutual`] | peers of any architectures, each learning CE + mean KL to the others |
 //! | deep supervision + self-distillation, BYOT | [`deep_supervision`] | the loss of a network with shallow heads, with or without the self-distillation terms |
 
 pub mod born_again;
 pub mod deep_supervision;
+pub mod generative;
 pub mod mutual;
 pub mod netaug;
