@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod generative;
 mod hinton;
+mod language;
 mod methods;
 mod regimes;
 
@@ -63,12 +64,12 @@ enum Command {
     /// against deep supervision alone, on the same data.
     ///
     /// Example: kd run --method kd --method at --dataset fashion-mnist
-    /// Example: kd run --regime born-again,dml,byot,gan,netaug
+    /// Example: kd run --regime born-again,dml,byot,gan,language,netaug
     Run {
         /// Methods to compare (repeat the flag or separate with commas; `all` for every one).
         #[arg(long = "method", value_delimiter = ',', required_unless_present = "regimes")]
         methods: Vec<MethodChoice>,
-        /// Training regimes to run (repeat or separate with commas): born-again, dml, byot, gan, netaug.
+        /// Training regimes to run (repeat or separate with commas): born-again, dml, byot, gan, language, netaug.
         #[arg(long = "regime", value_delimiter = ',')]
         regimes: Vec<regimes::Regime>,
         /// The dataset.

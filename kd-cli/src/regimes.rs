@@ -37,6 +37,10 @@ pub enum Regime {
     /// generator, an 8/16-channel student alone, and the student distilled (L1 to the teacher,
     /// adapted enc2/dec1 maps, adversarial); parameters, multiply-adds and PSNR.
     Gan,
+    /// Language models on Debian's fortunes: a 4-layer transformer teacher, a DistilBERT-style
+    /// student (same width, 2 layers), a TinyBERT-style student (half width, 2 layers) and that
+    /// student alone; bits per character on held-out text.
+    Language,
     /// NetAug (Cai et al. 2022): a tiny 784-16-16-10 MLP trained inside wider MLPs (16 to 48
     /// extra units per layer) that share its weights, against the tiny MLP alone.
     Netaug,
@@ -282,6 +286,29 @@ fn generative_table(options: &Options, train: &Split, test: &Split, dataset: &st
     }))
 }
 
+/// Runs the language-model regime and prints its table.
+fn language_table(options: &Options) -> Result<serde_json::Value, Error> {
+    let rows = crate::language::run(options)?;
+    println!(
+        "\nlanguage (character LM on Debian's fortunes): bits per character on held-out text, {} epochs of 300 steps",
+        options.epochs
+    );
+    println!("| model | parameters | bits / char | wall time |\n|---|---:|---:|---:|");
+    for row in &rows {
+        println!(
+            "| {} | {} | {:.3} | {:.0} s |",
+            row.model, row.parameters, row.bits_per_character, row.seconds
+        );
+    }
+    Ok(serde_json::json!(rows
+        .iter()
+        .map(
+            |r| serde_json::json!({"model": r.model, "parameters": r.parameters, "bits_per_character": r.bits_per_character,
+            "seconds": r.seconds, "last_terms": r.terms})
+        )
+        .collect::<Vec<_>>()))
+}
+
 type Vectors = Tensor<(usize, Const<784>), f32, Cpu>;
 
 fn vectors(dev: &Cpu, split: &Split, indices: &[usize]) -> (Vectors, Vec<usize>) {
@@ -370,12 +397,16 @@ pub fn run(regimes: &[Regime], options: &Options, train: &Split, test: &Split, d
             results.insert(name, generative_table(options, train, test, dataset)?);
             continue;
         }
+        if regime == Regime::Language {
+            results.insert(name, language_table(options)?);
+            continue;
+        }
         let rows = match regime {
             Regime::BornAgain => born_again(options, train, test)?,
             Regime::Dml => dml(options, train, test)?,
             Regime::Byot => byot(options, train, test)?,
             Regime::Netaug => netaug(options, train, test)?,
-            Regime::Gan => unreachable!("handled above"),
+            Regime::Gan | Regime::Language => unreachable!("handled above"),
         };
         println!(
             "\n{name} on {dataset}: test errors (of {}), {} training images, {} epochs per model, seed {}",

@@ -334,3 +334,129 @@ fn the_generators_adapters_learn_and_the_distillation_terms_fall() {
         assert!(last < 0.5 * first, "`{name}` {first} -> {last}");
     }
 }
+
+mod language {
+    use super::{mean, value};
+    use dfdx::prelude::*;
+    use kd_core::data::fortunes::{self, VOCAB};
+    use kd_core::loss::{cross_entropy_loss, hint_loss, LossTerms};
+    use kd_core::nn::builders::Linear;
+    use kd_core::nn::transformer::Transformer;
+    use kd_core::regime::language::{distilbert_loss, tinybert_loss, DistilBertConfig, TinyBertConfig};
+    use kd_core::train::Adam;
+    use rand::{Rng, SeedableRng};
+
+    type Teacher = Transformer<VOCAB, 32, 4, 64, 2, 16>;
+    type Wide = Transformer<VOCAB, 32, 4, 64, 1, 16>;
+    type Narrow = Transformer<VOCAB, 16, 4, 32, 1, 16>;
+    type Taped = OwnedTape<f32, Cpu>;
+
+    fn batch(text: &[usize], rng: &mut rand::rngs::StdRng) -> (Tensor<(usize, usize), usize, Cpu>, Vec<usize>) {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for _ in 0..16 {
+            let start = rng.gen_range(0..text.len() - 17);
+            x.extend_from_slice(&text[start..start + 16]);
+            y.extend_from_slice(&text[start + 1..start + 17]);
+        }
+        (Cpu::default().tensor_from_vec(x, (16, 16)), y)
+    }
+
+    fn adam() -> Adam {
+        Adam::new(AdamConfig {
+            lr: 3e-3,
+            ..Default::default()
+        })
+    }
+
+    /// Trains a small teacher on real text, then a DistilBERT and a TinyBERT student from it:
+    /// the TinyBERT terms follow the uniform layer map, and every student's terms fall.
+    #[test]
+    fn distilbert_and_tinybert_students_learn_from_a_trained_teacher() {
+        let corpus = fortunes::load().unwrap_or_else(|e| panic!("{e}"));
+        let text = &corpus.train[..200_000];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut teacher = Teacher::build(&Cpu::seed_from_u64(1));
+        let mut optimizer = adam();
+        let mut grads = teacher.alloc_grads();
+        let mut teacher_ce = Vec::new();
+        for step in 0..60 {
+            let (x, y) = batch(text, &mut rng);
+            let loss = LossTerms::new().add("ce", 1.0, cross_entropy_loss(teacher.forward_all(x.traced(grads)).logits, &y));
+            let (terms, next) = kd_core::distill::apply_step(loss, &mut teacher, &mut optimizer, step).expect("finite");
+            grads = next;
+            teacher_ce.push(terms[0].value);
+        }
+        assert!(
+            mean(&teacher_ce[50..]) < 0.8 * mean(&teacher_ce[..5]),
+            "the teacher learns: {teacher_ce:?}"
+        );
+
+        // TinyBERT: student layer 1 learns from teacher layer 2 (the uniform map for 1 ← 2).
+        let dev = Cpu::seed_from_u64(2);
+        let mut narrow = (Narrow::build(&dev), dev.build_module::<(Linear<16, 32>, Linear<16, 32>), f32>());
+        let (x, _) = batch(text, &mut rng);
+        let student = narrow.0.forward_all(x.clone().leaky_traced());
+        let expected_hidden = {
+            let hidden = narrow.0.forward_all(x.clone()).hidden.remove(0);
+            let target = teacher.forward_all(x.clone()).hidden.remove(1);
+            kd_core::ops::value_of(&hint_loss(narrow.1 .0.forward(hidden), target))
+        };
+        let loss = tinybert_loss(
+            student,
+            teacher.forward_all(x.clone()),
+            |h| narrow.1 .0.forward(h),
+            |e| narrow.1 .1.forward(e),
+            &TinyBertConfig::default(),
+        );
+        let names: Vec<&str> = loss.terms().iter().map(|t| t.name).collect();
+        assert_eq!(names, ["embedding", "hidden.1", "attention.1", "prediction"]);
+        assert!(
+            (value(loss.terms(), "hidden.1") - expected_hidden).abs() < 1e-5,
+            "hidden.1 compares with teacher layer 2"
+        );
+
+        let mut optimizer = adam();
+        let mut grads = narrow.alloc_grads();
+        let mut history = Vec::new();
+        for step in 0..40 {
+            let (x, _) = batch(text, &mut rng);
+            let teacher_outputs = teacher.forward_all(x.clone());
+            let (model, projections) = &narrow;
+            let loss = tinybert_loss(
+                model.forward_all(x.traced(grads)),
+                teacher_outputs,
+                |h| projections.0.forward(h),
+                |e| projections.1.forward(e),
+                &TinyBertConfig::default(),
+            );
+            let (terms, next) = kd_core::distill::apply_step(loss, &mut narrow, &mut optimizer, step).expect("finite");
+            grads = next;
+            history.push(terms);
+        }
+        for name in ["embedding", "hidden.1", "attention.1", "prediction"] {
+            let first = mean(&history[..3].iter().map(|t| value(t, name)).collect::<Vec<_>>());
+            let last = mean(&history[37..].iter().map(|t| value(t, name)).collect::<Vec<_>>());
+            assert!(last < first, "TinyBERT `{name}` {first} -> {last}");
+        }
+
+        // DistilBERT: the same width, half the depth.
+        let mut wide = Wide::build(&Cpu::seed_from_u64(3));
+        let mut optimizer = adam();
+        let mut grads = wide.alloc_grads();
+        let mut history = Vec::new();
+        for step in 0..40 {
+            let (x, y) = batch(text, &mut rng);
+            let teacher_outputs = teacher.forward_all(x.clone());
+            let student: kd_core::nn::transformer::Outputs<VOCAB, 32, Taped> = wide.forward_all(x.traced(grads));
+            let loss = distilbert_loss(student, teacher_outputs, &y, &DistilBertConfig::default());
+            let (terms, next) = kd_core::distill::apply_step(loss, &mut wide, &mut optimizer, step).expect("finite");
+            grads = next;
+            history.push(terms);
+        }
+        for name in ["soft_ce", "ce", "cos"] {
+            let first = mean(&history[..3].iter().map(|t| value(t, name)).collect::<Vec<_>>());
+            let last = mean(&history[37..].iter().map(|t| value(t, name)).collect::<Vec<_>>());
+            assert!(last < first, "DistilBERT `{name}` {first} -> {last}");
+        }
+    }
+}

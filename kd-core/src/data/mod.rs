@@ -10,6 +10,7 @@
 //! clone, so repeated runs and CI reuse it.
 
 pub mod fashion_mnist;
+pub mod fortunes;
 pub mod idx;
 pub mod mnist;
 

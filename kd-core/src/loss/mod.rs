@@ -27,6 +27,7 @@
 pub mod activation_boundary;
 pub mod attention;
 pub mod byot;
+pub mod distilbert;
 pub mod dkd;
 pub mod dml;
 pub mod fitnet;
@@ -39,10 +40,12 @@ pub mod sp;
 mod terms;
 #[cfg(test)]
 mod test_vectors;
+pub mod tinybert;
 
 pub use activation_boundary::{ab_loss, AbConfig};
 pub use attention::{at_loss, attention_map, AtConfig, AtConvention};
 pub use byot::{byot_loss, ByotConfig};
+pub use distilbert::cosine_embedding_loss;
 pub use dkd::{dkd_loss, DkdConfig};
 pub use dml::dml_loss;
 pub use fitnet::{hint_loss, Conv1x1Adapter, ConvRegDown, ConvRegShrink, ConvRegUp, LinearAdapter};
@@ -53,3 +56,4 @@ pub use nst::{nst_loss, NstKernel};
 pub use rkd::{rkd_angle_loss, rkd_distance_loss, RkdConfig};
 pub use sp::sp_loss;
 pub use terms::{LossTerms, Term};
+pub use tinybert::soft_cross_entropy_loss;

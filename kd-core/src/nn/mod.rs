@@ -26,6 +26,7 @@
 mod conv;
 mod linear;
 mod pool;
+pub mod transformer;
 
 /// Built modules, as dfdx's `nn::modules`.
 pub mod modules {
