@@ -102,6 +102,11 @@ fn learning_rate(epoch: usize, epochs: usize) -> f64 {
     0.05 / (1.0 + scaled / 4.0)
 }
 
+/// The distilled student's rate, relative to the student alone's: the T²-weighted soft term's
+/// gradient is up to 0.9·T = 18 times the cross-entropy's, and at the full rate a full-length
+/// teacher drove the student to an infinite loss in its first epoch (the NaN guard stopped it).
+const DISTILLED_LEARNING_RATE_SCALE: f64 = 0.4;
+
 /// The teacher's Adam learning rate: 1e-3, times 0.9 per epoch on the default run's scale.
 /// With dropout and jitter, SGD needs far more epochs than the default run has to train a
 /// strong teacher.
@@ -200,7 +205,7 @@ fn distil(
     });
     let mut grads = distiller.alloc_grads();
     let fitted = fit(stage, &mut distiller, &mut optimizer, |epoch, distiller, optimizer, bar| {
-        let lr = learning_rate(epoch, stage.epochs);
+        let lr = DISTILLED_LEARNING_RATE_SCALE * learning_rate(epoch, stage.epochs);
         optimizer.set_learning_rate(lr);
         let mut means = TermMeans::default();
         for (step, indices) in epoch_order(train.len(), seed, epoch).chunks(BATCH).enumerate() {

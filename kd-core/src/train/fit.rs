@@ -124,6 +124,10 @@ where
     let seconds = |started: &Instant| seconds_before + started.elapsed().as_secs_f64();
     for epoch in resumed_after..stage.epochs {
         let fields = train_epoch(epoch, model, optimizer, &bar).map_err(|error| match error {
+            TrainError::Step(cause) if epoch == 0 => TrainError::StoppedBeforeCheckpoint {
+                stage: stage.name.to_string(),
+                cause,
+            },
             TrainError::Step(cause) => TrainError::Stopped {
                 stage: stage.name.to_string(),
                 cause,

@@ -166,6 +166,14 @@ pub enum TrainError {
     /// A step failed (inside an epoch; [`fit`] turns it into [`TrainError::Stopped`]).
     #[error(transparent)]
     Step(#[from] StepError),
+    /// A step of a stage's first epoch failed, before any checkpoint was written.
+    #[error("{stage}: {cause}; it stopped in the first epoch, so there is no checkpoint yet")]
+    StoppedBeforeCheckpoint {
+        /// The stage's name.
+        stage: String,
+        /// What went wrong.
+        cause: StepError,
+    },
     /// A step of a stage failed; the checkpoints before it are kept.
     #[error("{stage}: {cause}; the last good checkpoint is kept in {}", kept.display())]
     Stopped {
