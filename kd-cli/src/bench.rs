@@ -78,6 +78,19 @@ struct Row {
     peak_mib: Option<f64>,
 }
 
+impl Row {
+    /// A row for a step of `flops` that took `ms`, with the peak memory since the last reset.
+    fn measured(workload: &'static str, what: &str, ms: f64, flops: f64) -> Self {
+        Row {
+            workload,
+            what: what.to_string(),
+            ms,
+            gflops: Some(flops / (ms * 1e6)),
+            peak_mib: peak_rss_mib(),
+        }
+    }
+}
+
 fn linear_flops(batch: usize, layers: &[(usize, usize)]) -> f64 {
     layers.iter().map(|&(i, o)| 2.0 * (batch * i * o) as f64).sum()
 }
@@ -130,13 +143,7 @@ fn hinton_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) ->
         grads = Some(next);
         Ok(())
     })?;
-    rows.push(Row {
-        workload,
-        what: "KD step, #[distill]".into(),
-        ms,
-        gflops: Some(kd_flops / (ms * 1e6)),
-        peak_mib: peak_rss_mib(),
-    });
+    rows.push(Row::measured(workload, "KD step, #[distill]", ms, kd_flops));
 
     reset_peak_rss();
     let hand_teacher = dev.build_module::<HandTeacher, f32>();
@@ -158,13 +165,7 @@ fn hinton_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) ->
         grads = Some(g);
         Ok(())
     })?;
-    rows.push(Row {
-        workload,
-        what: "KD step, hand-written dfdx".into(),
-        ms,
-        gflops: Some(kd_flops / (ms * 1e6)),
-        peak_mib: peak_rss_mib(),
-    });
+    rows.push(Row::measured(workload, "KD step, hand-written dfdx", ms, kd_flops));
 
     reset_peak_rss();
     let logits = hinton::Student::teacher_logits(&teacher, x.clone());
@@ -177,13 +178,7 @@ fn hinton_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) ->
         grads = Some(next);
         Ok(())
     })?;
-    rows.push(Row {
-        workload,
-        what: "KD step, cached teacher logits".into(),
-        ms,
-        gflops: Some(alone_flops / (ms * 1e6)),
-        peak_mib: peak_rss_mib(),
-    });
+    rows.push(Row::measured(workload, "KD step, cached teacher logits", ms, alone_flops));
 
     reset_peak_rss();
     let mut alone = dev.build_module::<hinton::StudentAlone, f32>();
@@ -195,13 +190,7 @@ fn hinton_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) ->
         grads = Some(next);
         Ok(())
     })?;
-    rows.push(Row {
-        workload,
-        what: "student alone step (CE)".into(),
-        ms,
-        gflops: Some(alone_flops / (ms * 1e6)),
-        peak_mib: peak_rss_mib(),
-    });
+    rows.push(Row::measured(workload, "student alone step (CE)", ms, alone_flops));
 
     // The same student on dfdx's own `Linear` (gemm 0.15, AVX2 kernels).
     reset_peak_rss();
@@ -219,13 +208,7 @@ fn hinton_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) ->
         grads = Some(next);
         Ok(())
     })?;
-    rows.push(Row {
-        workload,
-        what: "student alone step, dfdx's Linear".into(),
-        ms,
-        gflops: Some(alone_flops / (ms * 1e6)),
-        peak_mib: peak_rss_mib(),
-    });
+    rows.push(Row::measured(workload, "student alone step, dfdx's Linear", ms, alone_flops));
 
     // kd-core's resumable SGD copies the gradients once per update (dfdx hides the borrow).
     let mut alone = dev.build_module::<hinton::StudentAlone, f32>();
@@ -237,13 +220,7 @@ fn hinton_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) ->
         grads = Some(next);
         Ok(())
     })?;
-    rows.push(Row {
-        workload,
-        what: "student alone step, resumable SGD".into(),
-        ms,
-        gflops: Some(alone_flops / (ms * 1e6)),
-        peak_mib: peak_rss_mib(),
-    });
+    rows.push(Row::measured(workload, "student alone step, resumable SGD", ms, alone_flops));
     Ok(())
 }
 
@@ -332,13 +309,7 @@ fn cnn_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) -> Re
         grads = Some(next);
         Ok(())
     })?;
-    rows.push(Row {
-        workload,
-        what: "KD+hint+AT step, #[distill]".into(),
-        ms,
-        gflops: Some(flops / (ms * 1e6)),
-        peak_mib: peak_rss_mib(),
-    });
+    rows.push(Row::measured(workload, "KD+hint+AT step, #[distill]", ms, flops));
 
     reset_peak_rss();
     let hand_teacher = dev.build_module::<HandCnnTeacher, f32>();
@@ -387,13 +358,7 @@ fn cnn_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) -> Re
         grads = Some(g);
         Ok(())
     })?;
-    rows.push(Row {
-        workload,
-        what: "KD+hint+AT step, hand-written dfdx".into(),
-        ms,
-        gflops: Some(flops / (ms * 1e6)),
-        peak_mib: peak_rss_mib(),
-    });
+    rows.push(Row::measured(workload, "KD+hint+AT step, hand-written dfdx", ms, flops));
     Ok(())
 }
 
