@@ -70,10 +70,10 @@ const PAPER: [(&str, usize); 3] = [
 ];
 
 const BATCH: usize = 128;
-type Input = Tensor<(usize, Const<784>), f32, Cpu>;
+pub(crate) type Input = Tensor<(usize, Const<784>), f32, Cpu>;
 type Error = Box<dyn std::error::Error>;
 
-fn batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Option<&mut StdRng>) -> (Input, Vec<usize>) {
+pub(crate) fn batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Option<&mut StdRng>) -> (Input, Vec<usize>) {
     let (mut pixels, labels) = split.batch(indices);
     if let Some(rng) = augment {
         let background = (0.0 - MEAN_STD.0) / MEAN_STD.1;
@@ -82,7 +82,7 @@ fn batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Option<&mut StdRn
     (dev.tensor_from_vec(pixels, (indices.len(), Const)), labels)
 }
 
-fn evaluate<M: Module<Input, Output = Tensor<(usize, Const<10>), f32, Cpu>>>(model: &M, dev: &Cpu, split: &Split) -> Evaluation {
+pub(crate) fn evaluate<M: Module<Input, Output = Tensor<(usize, Const<10>), f32, Cpu>>>(model: &M, dev: &Cpu, split: &Split) -> Evaluation {
     let mut evaluation = Evaluation::new(10);
     let indices: Vec<usize> = (0..split.len()).collect();
     for chunk in indices.chunks(1000) {

@@ -15,6 +15,7 @@ use kd_core::regime::deep_supervision::deep_supervision_loss;
 use kd_core::regime::mutual::{mutual_step, Peer};
 use kd_core::train::{epoch_order, epoch_seed, fit, progress_bar, write_atomically, Evaluation, Fitted, TermMeans, TrainError};
 
+use crate::hinton;
 use crate::methods::{
     self, adam, batch, errors, evaluate, learning_rate, stage, train_on_labels, BornAgainCnn, CnnTeacher, Options, StudentAlone, BATCH,
 };
@@ -143,6 +144,7 @@ fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error
     let steps = train.len().div_ceil(BATCH);
     let bar = progress_bar(options.epochs * steps, "dml peers");
     let mut log = Vec::new();
+    let mut last_errors = [0, 0];
     for epoch in 0..options.epochs {
         let lr = learning_rate(epoch, options.epochs);
         small.optimizer.cfg.lr = lr;
@@ -158,10 +160,10 @@ fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error
             }
             bar.inc(1);
         }
+        last_errors = [evaluate(&small.model, &dev, test).errors, evaluate(&large.model, &dev, test).errors];
         log.push(serde_json::json!({
             "epoch": epoch + 1, "student": means[0].to_json(), "teacher": means[1].to_json(),
-            "student_test_errors": evaluate(&small.model, &dev, test).errors,
-            "teacher_test_errors": evaluate(&large.model, &dev, test).errors,
+            "student_test_errors": last_errors[0], "teacher_test_errors": last_errors[1],
         }));
     }
     bar.finish_and_clear();
@@ -169,16 +171,15 @@ fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error
         &options.out.join("dml.metrics.json"),
         serde_json::to_string_pretty(&log)?.as_bytes(),
     )?;
-    let dev = Cpu::default();
     let seconds = started.elapsed().as_secs_f64();
     rows.push(Row {
         model: "student CNN, mutual".into(),
-        test_errors: evaluate(&small.model, &dev, test).errors,
+        test_errors: last_errors[0],
         seconds,
     });
     rows.push(Row {
         model: "teacher CNN, mutual".into(),
-        test_errors: evaluate(&large.model, &dev, test).errors,
+        test_errors: last_errors[1],
         seconds,
     });
     Ok(rows)
@@ -227,7 +228,14 @@ fn deep_supervision(
         record.insert("head_test_errors".into(), serde_json::json!(errors));
         Ok(record)
     })?;
-    let errors = head_errors(&network, &Cpu::default());
+    // The last epoch's record holds every head's errors (also after a resume that had nothing left).
+    let errors = match fitted
+        .last("head_test_errors")
+        .and_then(|e| serde_json::from_value::<[usize; 3]>(e.clone()).ok())
+    {
+        Some(errors) => errors,
+        None => head_errors(&network, &Cpu::default()),
+    };
     Ok((fitted, errors))
 }
 
@@ -309,23 +317,6 @@ fn language_table(options: &Options) -> Result<serde_json::Value, Error> {
         .collect::<Vec<_>>()))
 }
 
-type Vectors = Tensor<(usize, Const<784>), f32, Cpu>;
-
-fn vectors(dev: &Cpu, split: &Split, indices: &[usize]) -> (Vectors, Vec<usize>) {
-    let (pixels, labels) = split.batch(indices);
-    (dev.tensor_from_vec(pixels, (indices.len(), Const)), labels)
-}
-
-fn evaluate_vectors<M: Module<Vectors, Output = methods::Logits>>(model: &M, dev: &Cpu, split: &Split) -> usize {
-    let mut evaluation = Evaluation::new(10);
-    let indices: Vec<usize> = (0..split.len()).collect();
-    for chunk in indices.chunks(1000) {
-        let (x, y) = vectors(dev, split, chunk);
-        evaluation.add(&model.forward(x).as_vec(), &y);
-    }
-    evaluation.errors
-}
-
 fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
     use kd_core::regime::netaug::{NetAugMlp, TinyMlp};
     use kd_core::train::supervised_step;
@@ -343,14 +334,14 @@ fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Er
         let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
         let mut means = TermMeans::default();
         for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
-            let (x, y) = vectors(&dev, train, indices);
+            let (x, y) = hinton::batch(&dev, train, indices, None);
             let (terms, next) = supervised_step(model, optimizer, x, &y, std::mem::replace(&mut grads, Gradients::leaky()), step)?;
             grads = next;
             means.add(&terms, indices.len());
             bar.inc(1);
         }
         let mut record = means.to_json();
-        record.insert("test_errors".into(), serde_json::json!(evaluate_vectors(model, &dev, test)));
+        record.insert("test_errors".into(), serde_json::json!(hinton::evaluate(model, &dev, test).errors));
         Ok(record)
     })?;
     rows.push(Row {
@@ -368,7 +359,7 @@ fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Er
         let mut widths = rand::rngs::StdRng::seed_from_u64(epoch_seed(options.seed, epoch, 3));
         let mut means = TermMeans::default();
         for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
-            let (x, y) = vectors(&dev, train, indices);
+            let (x, y) = hinton::batch(&dev, train, indices, None);
             let extra = EXTRA_WIDTHS[widths.gen_range(0..EXTRA_WIDTHS.len())];
             let loss = model.loss(x.traced(std::mem::replace(&mut grads, Gradients::leaky())), &y, extra, 1.0);
             let (terms, next) = kd_core::distill::apply_step(loss, model, optimizer, step)?;
@@ -377,7 +368,10 @@ fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Er
             bar.inc(1);
         }
         let mut record = means.to_json();
-        record.insert("test_errors".into(), serde_json::json!(evaluate_vectors(&model.tiny, &dev, test)));
+        record.insert(
+            "test_errors".into(),
+            serde_json::json!(hinton::evaluate(&model.tiny, &dev, test).errors),
+        );
         Ok(record)
     })?;
     rows.push(Row {
