@@ -91,8 +91,12 @@ fn discriminator_step(
     Ok(terms)
 }
 
-/// A generator trained with pix2pix's objective (L1 to the clean image + adversarial).
-fn train_pix2pix<G>(name: &str, generator: &mut G, options: &Options, train: &Split) -> Result<f64, Error>
+/// Per-epoch mean loss terms, one map per epoch.
+pub type TermCurve = Vec<serde_json::Map<String, serde_json::Value>>;
+
+/// A generator trained with pix2pix's objective (L1 to the clean image + adversarial); returns
+/// the wall time and the generator's and discriminator's terms per epoch.
+fn train_pix2pix<G>(name: &str, generator: &mut G, options: &Options, train: &Split) -> Result<(f64, TermCurve), Error>
 where
     G: ModuleMut<Images<Taped>, Output = Images<Taped>> + TensorCollection<f32, Cpu>,
     Adam: Optimizer<G, Cpu, f32>,
@@ -102,25 +106,30 @@ where
     let (mut g_opt, mut d_opt) = (adam(), adam());
     let steps = train.len().div_ceil(BATCH);
     let bar = progress_bar(options.epochs * steps, name);
+    let mut curve = TermCurve::new();
     for epoch in 0..options.epochs {
         let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
+        let mut means = TermMeans::default();
         for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
             let (clean, noisy) = pair(&dev, train, indices, epoch_seed(options.seed, epoch * steps + step, 4));
             let step = epoch * steps + step;
             let fake = generator.forward_mut(noisy.traced(generator.alloc_grads()));
             let (fake, tape) = fake.split_tape();
-            discriminator_step(&mut discriminator, &mut d_opt, clean.clone(), fake.clone(), step)?;
+            let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean.clone(), fake.clone(), step)?;
             let fake_logits = discriminator.forward(fake.clone().put_tape(tape));
             let (fake_logits, tape) = fake_logits.split_tape();
             let loss = kd_core::loss::LossTerms::new()
                 .add("l1", L1_WEIGHT, l1_loss(fake.put_tape(tape), clean))
                 .add("gan", 1.0, adversarial_loss(fake_logits.retaped::<Taped>()));
-            kd_core::distill::apply_step(loss, generator, &mut g_opt, step).map_err(|e| format!("{name}: {e}"))?;
+            let (terms, _) = kd_core::distill::apply_step(loss, generator, &mut g_opt, step).map_err(|e| format!("{name}: {e}"))?;
+            means.add(&terms, indices.len());
+            means.add(&d_terms, indices.len());
             bar.inc(1);
         }
+        curve.push(means.to_json());
     }
     bar.finish_and_clear();
-    Ok(started.elapsed().as_secs_f64())
+    Ok((started.elapsed().as_secs_f64(), curve))
 }
 
 /// A feature map as `(batch, values)`: the feature terms are means over elements, so their
@@ -138,17 +147,17 @@ fn distil(
     teacher: &Built<TeacherGenerator>,
     options: &Options,
     train: &Split,
-) -> Result<(f64, serde_json::Map<String, serde_json::Value>), Error> {
+) -> Result<(f64, TermCurve), Error> {
     let started = Instant::now();
     let config = GanCompressionConfig::default();
     let mut discriminator = Cpu::seed_from_u64(options.seed ^ 0xD15D).build_module::<Discriminator, f32>();
     let (mut g_opt, mut d_opt) = (adam(), adam());
     let steps = train.len().div_ceil(BATCH);
     let bar = progress_bar(options.epochs * steps, "generator distilled");
-    let mut means = TermMeans::default();
+    let mut curve = TermCurve::new();
     for epoch in 0..options.epochs {
         let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
-        means = TermMeans::default();
+        let mut means = TermMeans::default();
         for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
             let (clean, noisy) = pair(&dev, train, indices, epoch_seed(options.seed, epoch * steps + step, 4));
             let step = epoch * steps + step;
@@ -161,7 +170,7 @@ fn distil(
                 .try_forward_tapped_mut(noisy.traced(grads))
                 .map_err(|e| format!("student generator: {e:?}"))?;
             let (fake, tape) = fake.split_tape();
-            discriminator_step(&mut discriminator, &mut d_opt, clean, fake.clone(), step)?;
+            let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean, fake.clone(), step)?;
             let fake_logits = discriminator.forward(fake.retaped::<Taped>());
             let enc2 = adapters.0.forward(taps.enc2.retaped::<Taped>());
             let dec1 = adapters.1.forward(taps.dec1.retaped::<Taped>());
@@ -173,36 +182,55 @@ fn distil(
             let (terms, _) =
                 kd_core::distill::apply_step(loss, student, &mut g_opt, step).map_err(|e| format!("student generator: {e}"))?;
             means.add(&terms, indices.len());
+            means.add(&d_terms, indices.len());
             bar.inc(1);
         }
+        curve.push(means.to_json());
     }
     bar.finish_and_clear();
-    Ok((started.elapsed().as_secs_f64(), means.to_json()))
+    Ok((started.elapsed().as_secs_f64(), curve))
 }
 
 /// One result row.
 pub struct Row {
+    /// Which generator.
     pub model: String,
+    /// Trainable parameters.
     pub parameters: usize,
+    /// Multiply-adds per 28 × 28 image.
     pub macs: usize,
+    /// Mean PSNR of its restorations of the first 1,000 test digits, in dB.
     pub psnr: f64,
+    /// Training wall time.
     pub seconds: f64,
+    /// Its mean loss terms per epoch (the discriminator's as `discriminator.*`).
+    pub curve: TermCurve,
 }
 
-/// What the generative regime measured: a row per generator, the noisy input's PSNR, and the
-/// distilled student's last-epoch terms.
-pub type Outcome = (Vec<Row>, f64, serde_json::Map<String, serde_json::Value>);
+/// What the generative regime measured.
+pub struct Outcome {
+    /// Teacher, student alone, student distilled.
+    pub rows: Vec<Row>,
+    /// PSNR of the noisy inputs themselves.
+    pub noisy_psnr: f64,
+    /// The first [`SAMPLES`] test digits: clean, noisy, and each row's restoration, as
+    /// 28 × 28 images in [0, 1].
+    pub samples: Vec<(String, Vec<Vec<f32>>)>,
+}
 
-/// Trains teacher, student alone and distilled student; returns their rows.
+/// How many test digits [`Outcome::samples`] shows.
+pub const SAMPLES: usize = 8;
+
+/// Trains teacher, student alone and distilled student; returns their rows and samples.
 pub fn run(options: &Options, train: &Split, test: &Split) -> Result<Outcome, Error> {
     use dfdx::nn::NumParams;
     let dev = Cpu::seed_from_u64(options.seed ^ 0x6A);
     let mut teacher = dev.build_module::<TeacherGenerator, f32>();
-    let teacher_seconds = train_pix2pix("teacher generator", &mut teacher, options, train)?;
+    let (teacher_seconds, teacher_curve) = train_pix2pix("teacher generator", &mut teacher, options, train)?;
     let mut alone = dev.build_module::<StudentGenerator, f32>();
-    let alone_seconds = train_pix2pix("student generator alone", &mut alone, options, train)?;
+    let (alone_seconds, alone_curve) = train_pix2pix("student generator alone", &mut alone, options, train)?;
     let mut distilled = (dev.build_module::<StudentGenerator, f32>(), dev.build_module::<Adapters, f32>());
-    let (distilled_seconds, terms) = distil(&mut distilled, &teacher, options, train)?;
+    let (distilled_seconds, distilled_curve) = distil(&mut distilled, &teacher, options, train)?;
 
     let (teacher_psnr, noisy_psnr) = quality(test, |x| teacher.forward(x));
     let (alone_psnr, _) = quality(test, |x| alone.forward(x));
@@ -214,6 +242,7 @@ pub fn run(options: &Options, train: &Split, test: &Split) -> Result<Outcome, Er
             macs: MACS.0,
             psnr: teacher_psnr,
             seconds: teacher_seconds,
+            curve: teacher_curve,
         },
         Row {
             model: "student generator alone (8/16)".into(),
@@ -221,6 +250,7 @@ pub fn run(options: &Options, train: &Split, test: &Split) -> Result<Outcome, Er
             macs: MACS.1,
             psnr: alone_psnr,
             seconds: alone_seconds,
+            curve: alone_curve,
         },
         Row {
             model: "student generator distilled".into(),
@@ -228,7 +258,21 @@ pub fn run(options: &Options, train: &Split, test: &Split) -> Result<Outcome, Er
             macs: MACS.1,
             psnr: distilled_psnr,
             seconds: distilled_seconds,
+            curve: distilled_curve,
         },
     ];
-    Ok((rows, noisy_psnr, terms))
+    let indices: Vec<usize> = (0..SAMPLES.min(test.len())).collect();
+    let (clean, noisy) = pair(&Cpu::default(), test, &indices, 0xC1EA);
+    let images = |batch: Images| -> Vec<Vec<f32>> {
+        let values: Vec<f32> = batch.as_vec().into_iter().map(|p| p.clamp(0.0, 1.0)).collect();
+        values.chunks(test.height * test.width).map(<[f32]>::to_vec).collect()
+    };
+    let samples = vec![
+        ("clean".to_string(), images(clean)),
+        ("noisy (σ = 0.5)".to_string(), images(noisy.clone())),
+        ("teacher".to_string(), images(teacher.forward(noisy.clone()))),
+        ("student alone".to_string(), images(alone.forward(noisy.clone()))),
+        ("student distilled".to_string(), images(distilled.0.forward(noisy))),
+    ];
+    Ok(Outcome { rows, noisy_psnr, samples })
 }

@@ -54,11 +54,17 @@ pub struct Student {
 
 /// `kd demo`'s settings.
 pub struct Options {
+    /// The paper-length schedule.
     pub full: bool,
+    /// Where checkpoints, metrics and results go.
     pub out: PathBuf,
+    /// Seed of initialisation, shuffling and augmentation.
     pub seed: u64,
+    /// Train on the first N training images only.
     pub train_images: Option<usize>,
+    /// Override every model's epochs.
     pub epochs: Option<usize>,
+    /// Continue from the newest checkpoints under `out`.
     pub resume: bool,
 }
 

@@ -99,10 +99,15 @@ where
 
 /// One result row.
 pub struct Row {
+    /// Which model.
     pub model: String,
+    /// Trainable parameters.
     pub parameters: usize,
+    /// Bits per character on held-out text (lower is better).
     pub bits_per_character: f64,
+    /// Training wall time.
     pub seconds: f64,
+    /// Its mean loss terms in the last epoch.
     pub terms: serde_json::Map<String, serde_json::Value>,
 }
 

@@ -7,12 +7,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod bench;
-mod generative;
-mod hinton;
-mod language;
-mod methods;
-mod regimes;
+use kd_cli::{bench, hinton, methods, regimes};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

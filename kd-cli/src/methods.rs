@@ -160,14 +160,23 @@ pub enum RunDataset {
 
 /// `kd run`'s settings.
 pub struct Options {
+    /// The methods to compare.
     pub methods: Vec<Method>,
+    /// The regimes to run first.
     pub regimes: Vec<crate::regimes::Regime>,
+    /// The dataset.
     pub dataset: RunDataset,
+    /// Where checkpoints, metrics and results go.
     pub out: PathBuf,
+    /// Seed of initialisation and shuffling.
     pub seed: u64,
+    /// Train on the first N training images.
     pub train_images: usize,
+    /// The teacher's epochs.
     pub teacher_epochs: usize,
+    /// Each student's epochs.
     pub epochs: usize,
+    /// Continue from the newest checkpoints under `out`.
     pub resume: bool,
 }
 
@@ -336,69 +345,126 @@ pub(crate) fn stage<'a>(name: &'a str, epochs: usize, train: &Split, options: &'
     }
 }
 
-/// Trains the teacher, the student alone and one student per method; prints the comparison.
-pub fn run(options: &Options) -> Result<(), Error> {
-    let started = Instant::now();
+impl Default for Options {
+    /// `kd run`'s defaults: MNIST, 10,000 training images, teacher 4 epochs, students 3, seed 0.
+    fn default() -> Self {
+        Options {
+            methods: Vec::new(),
+            regimes: Vec::new(),
+            dataset: RunDataset::Mnist,
+            out: PathBuf::from("target/kd-run"),
+            seed: 0,
+            train_images: 10_000,
+            teacher_epochs: 4,
+            epochs: 3,
+            resume: false,
+        }
+    }
+}
+
+/// One trained model of a method comparison.
+pub struct MethodRow {
+    /// "teacher (CE)", "student alone (CE)" or "student + <method>".
+    pub model: String,
+    /// The loss terms it trained on.
+    pub terms: Vec<String>,
+    /// Its per-epoch records (terms, `test_errors`) and wall time.
+    pub fitted: Fitted,
+}
+
+impl MethodRow {
+    /// Test errors after the last epoch.
+    pub fn test_errors(&self) -> u64 {
+        errors(&self.fitted)
+    }
+}
+
+/// Trains the teacher, the student alone and one student per method in `options.methods`, on
+/// `train`, evaluating on `test` after every epoch; checkpoints go under `options.out`.
+pub fn compare(options: &Options, train: &Split, test: &Split) -> Result<Vec<MethodRow>, Error> {
+    std::fs::create_dir_all(&options.out)?;
+    let mut teacher = Cpu::seed_from_u64(options.seed).build_module::<CnnTeacher, f32>();
+    let teacher_fit = train_on_labels(
+        &stage("teacher", options.teacher_epochs, train, options),
+        &mut teacher,
+        train,
+        test,
+        options.seed,
+    )?;
+    let mut alone = Cpu::seed_from_u64(options.seed ^ 0x5EED).build_module::<StudentAlone, f32>();
+    let alone_fit = train_on_labels(
+        &stage("student_alone", options.epochs, train, options),
+        &mut alone,
+        train,
+        test,
+        options.seed,
+    )?;
+    let mut rows = vec![
+        MethodRow {
+            model: "teacher (CE)".into(),
+            terms: vec!["ce".into()],
+            fitted: teacher_fit,
+        },
+        MethodRow {
+            model: "student alone (CE)".into(),
+            terms: vec!["ce".into()],
+            fitted: alone_fit,
+        },
+    ];
+    for &method in &options.methods {
+        let name = format!("student_{}", method.name());
+        let fitted = run_method(
+            method,
+            &stage(&name, options.epochs, train, options),
+            &teacher,
+            train,
+            test,
+            options.seed,
+        )?;
+        rows.push(MethodRow {
+            model: format!("student + {}", method.name()),
+            terms: term_names(&fitted),
+            fitted,
+        });
+    }
+    Ok(rows)
+}
+
+/// Loads `options.dataset` and keeps the first `options.train_images` training images.
+pub fn load(options: &Options) -> Result<(Split, Split, &'static str), Error> {
     let (data, dataset) = match options.dataset {
         RunDataset::Mnist => (kd_core::data::mnist::load_or_fetch()?, "MNIST"),
         RunDataset::FashionMnist => (kd_core::data::fashion_mnist::load()?, "Fashion-MNIST"),
     };
-    let train = data.train.take(options.train_images.min(data.train.len()));
+    Ok((data.train.take(options.train_images.min(data.train.len())), data.test, dataset))
+}
+
+/// `kd run`: the regimes, then the methods; prints the comparison and writes its outputs.
+pub fn run(options: &Options) -> Result<(), Error> {
+    let started = Instant::now();
+    let (train, test, dataset) = load(options)?;
     std::fs::create_dir_all(&options.out)?;
     eprintln!(
         "{dataset}: training on {} images, testing on {}; {} teacher epochs, {} per student; results in {}",
         train.len(),
-        data.test.len(),
+        test.len(),
         options.teacher_epochs,
         options.epochs,
         options.out.display()
     );
 
     if !options.regimes.is_empty() {
-        crate::regimes::run(&options.regimes, options, &train, &data.test, dataset)?;
+        crate::regimes::run(&options.regimes, options, &train, &test, dataset)?;
         if options.methods.is_empty() {
             return Ok(());
         }
     }
-    let mut teacher = Cpu::seed_from_u64(options.seed).build_module::<CnnTeacher, f32>();
-    let teacher_fit = train_on_labels(
-        &stage("teacher", options.teacher_epochs, &train, options),
-        &mut teacher,
-        &train,
-        &data.test,
-        options.seed,
-    )?;
-    let mut alone = Cpu::seed_from_u64(options.seed ^ 0x5EED).build_module::<StudentAlone, f32>();
-    let alone_fit = train_on_labels(
-        &stage("student_alone", options.epochs, &train, options),
-        &mut alone,
-        &train,
-        &data.test,
-        options.seed,
-    )?;
-
-    let mut rows: Vec<(String, Vec<String>, Fitted)> = vec![
-        ("teacher (CE)".into(), vec!["ce".into()], teacher_fit),
-        ("student alone (CE)".into(), vec!["ce".into()], alone_fit),
-    ];
-    for &method in &options.methods {
-        let name = format!("student_{}", method.name());
-        let fitted = run_method(
-            method,
-            &stage(&name, options.epochs, &train, options),
-            &teacher,
-            &train,
-            &data.test,
-            options.seed,
-        )?;
-        rows.push((format!("student + {}", method.name()), term_names(&fitted), fitted));
-    }
-
-    let baseline = errors(&rows[1].2) as i64;
+    let rows = compare(options, &train, &test)?;
+    let baseline = rows[1].test_errors() as i64;
     println!();
     println!(
         "{dataset} test errors (of {}), {} training images, seed {}; teacher {} epochs, students {}",
-        data.test.len(),
+        test.len(),
         train.len(),
         options.seed,
         options.teacher_epochs,
@@ -406,17 +472,18 @@ pub fn run(options: &Options) -> Result<(), Error> {
     );
     println!("| model | loss terms | test errors | accuracy | vs student alone | wall time |");
     println!("|---|---|---:|---:|---:|---:|");
-    for (name, terms, fitted) in &rows {
-        let e = errors(fitted);
+    for row in &rows {
+        let e = row.test_errors();
         println!(
-            "| {name} | {} | {e} | {:.2} % | {:+} | {:.0} s |",
-            terms.join(", "),
-            100.0 * (1.0 - e as f64 / data.test.len() as f64),
+            "| {} | {} | {e} | {:.2} % | {:+} | {:.0} s |",
+            row.model,
+            row.terms.join(", "),
+            100.0 * (1.0 - e as f64 / test.len() as f64),
             e as i64 - baseline,
-            fitted.seconds
+            row.fitted.seconds
         );
     }
-    write_outputs(&options.out, dataset, &train, &data.test, &rows, options, started)
+    write_outputs(&options.out, dataset, &train, &test, &rows, options, started)
 }
 
 fn write_outputs(
@@ -424,15 +491,15 @@ fn write_outputs(
     dataset: &str,
     train: &Split,
     test: &Split,
-    rows: &[(String, Vec<String>, Fitted)],
+    rows: &[MethodRow],
     options: &Options,
     started: Instant,
 ) -> Result<(), Error> {
     let series: Vec<Series> = rows
         .iter()
-        .map(|(name, _, fitted)| Series {
-            name: name.clone(),
-            points: fitted.curve("test_errors"),
+        .map(|row| Series {
+            name: row.model.clone(),
+            points: row.fitted.curve("test_errors"),
         })
         .collect();
     line_chart(
@@ -448,9 +515,9 @@ fn write_outputs(
         "train_images": train.len(),
         "teacher_epochs": options.teacher_epochs,
         "student_epochs": options.epochs,
-        "models": rows.iter().map(|(name, terms, fitted)| serde_json::json!({
-            "model": name, "terms": terms, "test_errors": errors(fitted),
-            "accuracy": 1.0 - errors(fitted) as f64 / test.len() as f64, "seconds": fitted.seconds,
+        "models": rows.iter().map(|row| serde_json::json!({
+            "model": row.model, "terms": row.terms, "test_errors": row.test_errors(),
+            "accuracy": 1.0 - row.test_errors() as f64 / test.len() as f64, "seconds": row.fitted.seconds,
         })).collect::<Vec<_>>(),
         "total_seconds": started.elapsed().as_secs_f64(),
     });

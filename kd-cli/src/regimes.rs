@@ -48,10 +48,26 @@ pub enum Regime {
 }
 
 /// One result row: a model and its test errors.
-struct Row {
-    model: String,
-    test_errors: usize,
-    seconds: f64,
+pub struct Row {
+    /// What was trained, e.g. "generation 1 (taught by the previous)".
+    pub model: String,
+    /// Test errors at the end.
+    pub test_errors: usize,
+    /// Wall time of its training.
+    pub seconds: f64,
+    /// `(epoch, test errors)` per epoch; empty for a model that was not trained (an ensemble).
+    pub curve: Vec<(f64, f64)>,
+}
+
+impl Row {
+    fn trained(model: impl Into<String>, fitted: &Fitted) -> Row {
+        Row {
+            model: model.into(),
+            test_errors: errors(fitted) as usize,
+            seconds: fitted.seconds,
+            curve: fitted.curve("test_errors"),
+        }
+    }
 }
 
 fn evaluation_of(probabilities_or_logits: &[f32], labels: &[usize]) -> Evaluation {
@@ -60,7 +76,9 @@ fn evaluation_of(probabilities_or_logits: &[f32], labels: &[usize]) -> Evaluatio
     evaluation
 }
 
-fn born_again(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
+/// Born-Again: three generations of the student CNN, each taught by the previous, and the
+/// ensembles of the first two and all three.
+pub fn born_again(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
     let dev = Cpu::default();
     let mut rows = Vec::new();
     let names = ["ban_gen0", "ban_gen1", "ban_gen2"];
@@ -78,11 +96,8 @@ fn born_again(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>
                     fitted
                 }
             };
-            rows.push(Row {
-                model: format!("generation {k}{}", if k == 0 { " (labels)" } else { " (taught by the previous)" }),
-                test_errors: errors(&fitted) as usize,
-                seconds: fitted.seconds,
-            });
+            let name = format!("generation {k}{}", if k == 0 { " (labels)" } else { " (taught by the previous)" });
+            rows.push(Row::trained(name, &fitted));
             Ok(())
         },
     )?;
@@ -102,12 +117,15 @@ fn born_again(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>
             model: format!("ensemble of generations 0..{}", size - 1),
             test_errors: evaluation_of(&ensemble, &labels).errors,
             seconds: started.elapsed().as_secs_f64(),
+            curve: Vec::new(),
         });
     }
     Ok(rows)
 }
 
-fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
+/// Deep Mutual Learning: the student and teacher CNNs alone, then the two as peers from the same
+/// initial weights.
+pub fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     // Each architecture alone.
     let mut small = Cpu::seed_from_u64(options.seed ^ 0xD1).build_module::<StudentAlone, f32>();
@@ -118,11 +136,7 @@ fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error
         test,
         options.seed,
     )?;
-    rows.push(Row {
-        model: "student CNN alone".into(),
-        test_errors: errors(&fitted) as usize,
-        seconds: fitted.seconds,
-    });
+    rows.push(Row::trained("student CNN alone", &fitted));
     let mut large = Cpu::seed_from_u64(options.seed ^ 0xD2).build_module::<CnnTeacher, f32>();
     let fitted = train_on_labels(
         &stage("dml_alone_large", options.epochs, train, options),
@@ -131,11 +145,7 @@ fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error
         test,
         options.seed,
     )?;
-    rows.push(Row {
-        model: "teacher CNN alone".into(),
-        test_errors: errors(&fitted) as usize,
-        seconds: fitted.seconds,
-    });
+    rows.push(Row::trained("teacher CNN alone", &fitted));
 
     // The same two, from the same initial weights, learning together.
     let started = Instant::now();
@@ -144,7 +154,7 @@ fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error
     let steps = train.len().div_ceil(BATCH);
     let bar = progress_bar(options.epochs * steps, "dml peers");
     let mut log = Vec::new();
-    let mut last_errors = [0, 0];
+    let mut curves = [Vec::new(), Vec::new()];
     for epoch in 0..options.epochs {
         let lr = learning_rate(epoch, options.epochs);
         small.optimizer.cfg.lr = lr;
@@ -160,10 +170,13 @@ fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error
             }
             bar.inc(1);
         }
-        last_errors = [evaluate(&small.model, &dev, test).errors, evaluate(&large.model, &dev, test).errors];
+        let errors = [evaluate(&small.model, &dev, test).errors, evaluate(&large.model, &dev, test).errors];
+        for (curve, errors) in curves.iter_mut().zip(errors) {
+            curve.push(((epoch + 1) as f64, errors as f64));
+        }
         log.push(serde_json::json!({
             "epoch": epoch + 1, "student": means[0].to_json(), "teacher": means[1].to_json(),
-            "student_test_errors": last_errors[0], "teacher_test_errors": last_errors[1],
+            "student_test_errors": errors[0], "teacher_test_errors": errors[1],
         }));
     }
     bar.finish_and_clear();
@@ -172,16 +185,14 @@ fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error
         serde_json::to_string_pretty(&log)?.as_bytes(),
     )?;
     let seconds = started.elapsed().as_secs_f64();
-    rows.push(Row {
-        model: "student CNN, mutual".into(),
-        test_errors: last_errors[0],
-        seconds,
-    });
-    rows.push(Row {
-        model: "teacher CNN, mutual".into(),
-        test_errors: last_errors[1],
-        seconds,
-    });
+    for (model, curve) in ["student CNN, mutual", "teacher CNN, mutual"].into_iter().zip(curves) {
+        rows.push(Row {
+            model: model.into(),
+            test_errors: curve.last().map_or(0, |p| p.1 as usize),
+            seconds,
+            curve,
+        });
+    }
     Ok(rows)
 }
 
@@ -239,7 +250,9 @@ fn deep_supervision(
     Ok((fitted, errors))
 }
 
-fn byot(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
+/// Be Your Own Teacher: `ByotCnn` with deep supervision alone, then with BYOT's terms; one row
+/// per head (curves empty).
+pub fn byot(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     // The unofficial reference's α and T; λ scaled to this network's 64-wide features.
     let config = ByotConfig {
@@ -257,6 +270,7 @@ fn byot(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Erro
                 model: format!("{label}: {head}"),
                 test_errors: errors,
                 seconds: fitted.seconds,
+                curve: Vec::new(),
             });
         }
     }
@@ -265,7 +279,9 @@ fn byot(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Erro
 
 /// Runs the generative regime and prints its table: compression against quality.
 fn generative_table(options: &Options, train: &Split, test: &Split, dataset: &str) -> Result<serde_json::Value, Error> {
-    let (rows, noisy_psnr, terms) = crate::generative::run(options, train, test)?;
+    let outcome = crate::generative::run(options, train, test)?;
+    let (rows, noisy_psnr) = (&outcome.rows, outcome.noisy_psnr);
+    let terms = rows[2].curve.last().cloned().unwrap_or_default();
     println!(
         "\ngan (denoising, σ = 0.5) on {dataset}: PSNR of 1000 restored test digits (noisy input: {noisy_psnr:.2} dB), {} training images, {} epochs",
         train.len(),
@@ -273,7 +289,7 @@ fn generative_table(options: &Options, train: &Split, test: &Split, dataset: &st
     );
     println!("| generator | parameters | multiply-adds | PSNR | wall time |\n|---|---:|---:|---:|---:|");
     let (teacher_parameters, teacher_macs) = (rows[0].parameters, rows[0].macs);
-    for row in &rows {
+    for row in rows {
         println!(
             "| {} | {} ({:.1}× fewer) | {} ({:.1}× fewer) | {:.2} dB | {:.0} s |",
             row.model,
@@ -317,7 +333,8 @@ fn language_table(options: &Options) -> Result<serde_json::Value, Error> {
         .collect::<Vec<_>>()))
 }
 
-fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
+/// NetAug: the tiny MLP alone, then trained inside its augmented MLPs.
+pub fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
     use kd_core::regime::netaug::{NetAugMlp, TinyMlp};
     use kd_core::train::supervised_step;
     use rand::{Rng, SeedableRng};
@@ -344,11 +361,7 @@ fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Er
         record.insert("test_errors".into(), serde_json::json!(hinton::evaluate(model, &dev, test).errors));
         Ok(record)
     })?;
-    rows.push(Row {
-        model: "tiny 784-16-16-10 alone".into(),
-        test_errors: errors(&fitted) as usize,
-        seconds: fitted.seconds,
-    });
+    rows.push(Row::trained("tiny 784-16-16-10 alone", &fitted));
 
     let stage_augmented = stage("netaug", options.epochs, train, options);
     let mut model = NetAugMlp::<784, 16, 48, 10>::build(&Cpu::seed_from_u64(options.seed ^ 0xA6));
@@ -374,11 +387,10 @@ fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Er
         );
         Ok(record)
     })?;
-    rows.push(Row {
-        model: "tiny 784-16-16-10 with NetAug (inference: the tiny MLP alone)".into(),
-        test_errors: errors(&fitted) as usize,
-        seconds: fitted.seconds,
-    });
+    rows.push(Row::trained(
+        "tiny 784-16-16-10 with NetAug (inference: the tiny MLP alone)",
+        &fitted,
+    ));
     Ok(rows)
 }
 

@@ -1,5 +1,6 @@
-//! Line charts of training curves (loss terms, test errors per epoch), written as SVG and PNG
-//! with plotters.
+//! Charts with plotters: line charts of training curves (loss terms, test errors per epoch)
+//! written as SVG and PNG, and [`Figure`]s (line and grouped-bar charts, image grids) that a
+//! notebook shows inline.
 //!
 //! Text is laid out with a system TrueType font: `$KD_FONT`, else DejaVu Sans (Debian's
 //! `fonts-dejavu-core`). Files are written under a temporary name and renamed into place.
@@ -69,7 +70,7 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, axes: (&str, &str), series: &[Series]) -> Result<(), String>
+fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, axes: (&str, &str), series: &[Series]) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
@@ -125,14 +126,14 @@ pub fn line_chart(stem: &Path, title: &str, x_label: &str, y_label: &str, series
     for (path, is_svg) in [(&svg, true), (&png, false)] {
         let temporary = path.with_extension(if is_svg { "tmp.svg" } else { "tmp.png" });
         let drawn = if is_svg {
-            draw(
+            draw_lines(
                 SVGBackend::new(&temporary, (800, 480)).into_drawing_area(),
                 title,
                 (x_label, y_label),
                 series,
             )
         } else {
-            draw(
+            draw_lines(
                 BitMapBackend::new(&temporary, (800, 480)).into_drawing_area(),
                 title,
                 (x_label, y_label),
@@ -147,6 +148,181 @@ pub fn line_chart(stem: &Path, title: &str, x_label: &str, y_label: &str, series
             })?;
     }
     Ok([svg, png])
+}
+
+/// A chart for a notebook. evcxr shows a cell's last value through its `evcxr_display`, so a
+/// cell that ends in a `Figure` renders it inline (SVG for charts, PNG for image grids).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Figure {
+    /// An SVG document.
+    Svg(String),
+    /// PNG bytes.
+    Png(Vec<u8>),
+}
+
+impl Figure {
+    /// The MIME type and the payload evcxr expects for it (PNG as base64).
+    pub fn mime_and_payload(&self) -> (&'static str, String) {
+        use base64::Engine;
+        match self {
+            Figure::Svg(svg) => ("image/svg+xml", svg.clone()),
+            Figure::Png(bytes) => ("image/png", base64::engine::general_purpose::STANDARD.encode(bytes)),
+        }
+    }
+
+    /// Prints the figure in evcxr's rich-output protocol; evcxr calls this for a cell's last value.
+    pub fn evcxr_display(&self) {
+        let (mime, payload) = self.mime_and_payload();
+        println!("EVCXR_BEGIN_CONTENT {mime}\n{payload}\nEVCXR_END_CONTENT");
+    }
+
+    /// Writes the figure to `path` (give it the `.svg` or `.png` extension), atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ChartError> {
+        let bytes = match self {
+            Figure::Svg(svg) => svg.as_bytes(),
+            Figure::Png(bytes) => bytes,
+        };
+        crate::train::write_atomically(path, bytes).map_err(|e| ChartError::Draw {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn svg_figure(
+    size: (u32, u32),
+    paint: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<Figure, ChartError> {
+    register_font()?;
+    let mut svg = String::new();
+    paint(SVGBackend::with_string(&mut svg, size).into_drawing_area()).map_err(|message| ChartError::Draw {
+        path: PathBuf::from("<figure>"),
+        message,
+    })?;
+    Ok(Figure::Svg(svg))
+}
+
+/// `series` as a line chart (800 × 480 SVG).
+pub fn line_figure(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Figure, ChartError> {
+    svg_figure((800, 480), |root| draw_lines(root, title, (x_label, y_label), series))
+}
+
+/// A grouped bar chart (800 × 480 SVG): one group of bars per category, one bar per series,
+/// `series[j].points[i].1` the height of series `j` in category `i` (the x values are ignored).
+pub fn bar_figure(title: &str, y_label: &str, categories: &[String], series: &[Series]) -> Result<Figure, ChartError> {
+    svg_figure((800, 480), |root| {
+        let heights = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| y.is_finite());
+        let top = heights.fold(0.0f64, f64::max).max(1e-9) * 1.12;
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let count = categories.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5..count as f64 - 0.5, 0.0..top)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(count)
+            .x_label_formatter(&|x| {
+                let index = x.round();
+                let on_category = (x - index).abs() < 1e-6 && index >= 0.0;
+                categories.get(index as usize).filter(|_| on_category).cloned().unwrap_or_default()
+            })
+            .x_label_style(("sans-serif", 13))
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let width = 0.8 / series.len().max(1) as f64;
+        for (j, (bars, color)) in series.iter().zip(PALETTE.iter().cycle()).enumerate() {
+            let color = *color;
+            let left = |i: usize| i as f64 - 0.4 + j as f64 * width;
+            chart
+                .draw_series(
+                    bars.points
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(_, y))| Rectangle::new([(left(i), 0.0), (left(i) + width * 0.92, y)], color.filled())),
+                )
+                .map_err(|e| e.to_string())?
+                .label(bars.name.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+            chart
+                .draw_series(bars.points.iter().enumerate().map(|(i, &(_, y))| {
+                    Text::new(
+                        format!("{y:.0}"),
+                        (left(i) + width * 0.1, y + top * 0.01),
+                        ("sans-serif", 11).into_font().transform(FontTransform::None),
+                    )
+                }))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    })
+}
+
+/// Grayscale images in rows, as a PNG: each row is a label and images of `height × width`
+/// values in [0, 1] (values outside are clipped), drawn `scale` pixels per value.
+pub fn image_grid_figure(
+    title: &str,
+    rows: &[(String, Vec<Vec<f32>>)],
+    (height, width): (usize, usize),
+    scale: usize,
+) -> Result<Figure, ChartError> {
+    register_font()?;
+    let (label_width, title_height, gap) = (190, 34, 4);
+    let columns = rows.iter().map(|(_, images)| images.len()).max().unwrap_or(0);
+    let cell = (width * scale + gap, height * scale + gap);
+    let size = (
+        (label_width + columns * cell.0 + gap) as u32,
+        (title_height + rows.len() * cell.1 + gap) as u32,
+    );
+    let dir = tempfile::tempdir().map_err(|e| ChartError::Draw {
+        path: std::env::temp_dir(),
+        message: e.to_string(),
+    })?;
+    let path = dir.path().join("grid.png");
+    let failed = |message: String| ChartError::Draw {
+        path: path.clone(),
+        message,
+    };
+    {
+        let root = BitMapBackend::new(&path, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| failed(e.to_string()))?;
+        root.draw(&Text::new(title.to_string(), (gap as i32, 6), ("sans-serif", 20)))
+            .map_err(|e| failed(e.to_string()))?;
+        for (r, (label, images)) in rows.iter().enumerate() {
+            let top = title_height + r * cell.1;
+            root.draw(&Text::new(
+                label.clone(),
+                (gap as i32, (top + cell.1 / 2 - 8) as i32),
+                ("sans-serif", 15),
+            ))
+            .map_err(|e| failed(e.to_string()))?;
+            for (c, image) in images.iter().enumerate() {
+                let left = label_width + c * cell.0;
+                for (i, value) in image.iter().take(height * width).enumerate() {
+                    let shade = (255.0 * (1.0 - value.clamp(0.0, 1.0))).round() as u8;
+                    let (y, x) = (top + (i / width) * scale, left + (i % width) * scale);
+                    let square = [(x as i32, y as i32), ((x + scale) as i32, (y + scale) as i32)];
+                    root.draw(&Rectangle::new(square, RGBColor(shade, shade, shade).filled()))
+                        .map_err(|e| failed(e.to_string()))?;
+                }
+            }
+        }
+        root.present().map_err(|e| failed(e.to_string()))?;
+    }
+    let bytes = std::fs::read(&path).map_err(|e| failed(e.to_string()))?;
+    Ok(Figure::Png(bytes))
 }
 
 #[cfg(test)]
@@ -177,5 +353,32 @@ mod tests {
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(bytes.len() > 5_000, "a drawn chart, not a blank file");
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 2, "no temporary files left");
+    }
+
+    #[test]
+    fn figures_render_for_a_notebook() {
+        let series = [Series {
+            name: "alone".into(),
+            points: vec![(0.0, 315.0), (1.0, 282.0)],
+        }];
+        let Figure::Svg(svg) = line_figure("curve", "epoch", "errors", &series).expect("line") else {
+            panic!("a line chart is SVG")
+        };
+        assert!(svg.contains("<polyline") && svg.contains("alone"));
+        let categories = vec!["kd".to_string(), "fitnet".to_string()];
+        let Figure::Svg(svg) = bar_figure("methods", "errors", &categories, &series).expect("bars") else {
+            panic!("a bar chart is SVG")
+        };
+        assert!(
+            svg.contains("fitnet") && svg.contains("\n282\n"),
+            "bars carry their category and value labels"
+        );
+        let digit: Vec<f32> = (0..16).map(|i| i as f32 / 15.0).collect();
+        let grid = image_grid_figure("grid", &[("clean".into(), vec![digit.clone(), digit])], (4, 4), 3).expect("grid");
+        let (mime, payload) = grid.mime_and_payload();
+        assert_eq!(mime, "image/png");
+        let Figure::Png(bytes) = grid else { panic!("a grid is PNG") };
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert!(payload.len() > bytes.len(), "base64 of the PNG");
     }
 }
