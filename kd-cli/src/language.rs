@@ -119,17 +119,16 @@ fn ce_only<const D: usize, const F: usize, const L: usize>(
     LossTerms::new().add("ce", 1.0, cross_entropy_loss(model.forward_all(x).logits, y))
 }
 
-/// Trains the four models; returns their rows.
+/// Trains the four models for `options.epochs` × 300 steps (the teacher twice as many);
+/// returns their rows.
 pub fn run(options: &Options) -> Result<Vec<Row>, Error> {
+    run_steps(options.seed, STEPS_PER_EPOCH * options.epochs.max(1))
+}
+
+/// Trains the four models, each student for `steps` steps of 32 × 64 characters and the
+/// teacher for twice as many; returns their rows.
+pub fn run_steps(seed: u64, steps: usize) -> Result<Vec<Row>, Error> {
     let corpus = fortunes::load()?;
-    eprintln!(
-        "fortunes: {} training and {} held-out characters from {} files",
-        corpus.train.len(),
-        corpus.test.len(),
-        corpus.files.len()
-    );
-    let steps = STEPS_PER_EPOCH * options.epochs.max(1);
-    let seed = options.seed;
     let mut rows = Vec::new();
 
     let mut teacher = Teacher::build(&Cpu::seed_from_u64(seed ^ 0x7EAC));

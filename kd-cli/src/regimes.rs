@@ -312,6 +312,13 @@ fn generative_table(options: &Options, train: &Split, test: &Split, dataset: &st
 
 /// Runs the language-model regime and prints its table.
 fn language_table(options: &Options) -> Result<serde_json::Value, Error> {
+    let corpus = kd_core::data::fortunes::load()?;
+    eprintln!(
+        "fortunes: {} training and {} held-out characters from {} files",
+        corpus.train.len(),
+        corpus.test.len(),
+        corpus.files.len()
+    );
     let rows = crate::language::run(options)?;
     println!(
         "\nlanguage (character LM on Debian's fortunes): bits per character on held-out text, {} epochs of 300 steps",

@@ -11,6 +11,9 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+/// The plotters this module draws with, for custom [`svg_figure`]s.
+pub use plotters;
+
 /// Why a chart could not be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
@@ -189,7 +192,71 @@ impl Figure {
     }
 }
 
-fn svg_figure(
+/// A results table. In a notebook it renders as HTML (evcxr calls `evcxr_display` on a cell's
+/// last value); `Display` writes it as a Markdown table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    /// Column headings.
+    pub header: Vec<String>,
+    /// Rows of cells, as many as the header.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headings and no rows.
+    pub fn new<S: Into<String>>(header: impl IntoIterator<Item = S>) -> Table {
+        Table {
+            header: header.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row.
+    pub fn row<S: ToString>(&mut self, cells: impl IntoIterator<Item = S>) -> &mut Table {
+        self.rows.push(cells.into_iter().map(|c| c.to_string()).collect());
+        self
+    }
+
+    /// The table as an HTML `<table>`, cells escaped; numeric cells right-aligned.
+    pub fn to_html(&self) -> String {
+        let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let numeric = |text: &str| text.trim_start_matches(['+', '-', '−']).starts_with(|c: char| c.is_ascii_digit());
+        let mut html = String::from("<table>\n<thead><tr>");
+        for heading in &self.header {
+            html += &format!("<th>{}</th>", escape(heading));
+        }
+        html += "</tr></thead>\n<tbody>\n";
+        for row in &self.rows {
+            html += "<tr>";
+            for cell in row {
+                let align = if numeric(cell) { " style=\"text-align:right\"" } else { "" };
+                html += &format!("<td{align}>{}</td>", escape(cell));
+            }
+            html += "</tr>\n";
+        }
+        html + "</tbody>\n</table>"
+    }
+
+    /// Prints the table in evcxr's rich-output protocol, as HTML.
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.to_html());
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "| {} |", self.header.join(" | "))?;
+        writeln!(f, "|{}", "---|".repeat(self.header.len()))?;
+        for row in &self.rows {
+            writeln!(f, "| {} |", row.join(" | "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A custom plotters drawing as an SVG [`Figure`] of `size` pixels; `paint` draws on the area
+/// (text works: the chart font is registered first).
+pub fn svg_figure(
     size: (u32, u32),
     paint: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
 ) -> Result<Figure, ChartError> {
@@ -380,5 +447,18 @@ mod tests {
         let Figure::Png(bytes) = grid else { panic!("a grid is PNG") };
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(payload.len() > bytes.len(), "base64 of the PNG");
+    }
+
+    #[test]
+    fn tables_render_as_html_and_markdown() {
+        let mut table = Table::new(["model", "test errors"]);
+        table.row(["student <alone>", "315"]).row(["student + kd", "282"]);
+        let html = table.to_html();
+        assert!(html.contains("<th>test errors</th>") && html.contains("student &lt;alone&gt;"));
+        assert!(html.contains("<td style=\"text-align:right\">282</td>"));
+        assert_eq!(
+            table.to_string(),
+            "| model | test errors |\n|---|---|\n| student <alone> | 315 |\n| student + kd | 282 |\n"
+        );
     }
 }

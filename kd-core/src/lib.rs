@@ -48,6 +48,8 @@ pub mod spatial;
 pub mod testing;
 pub mod train;
 
+/// The dfdx this crate is built on (0.13), for code that needs no second `dfdx` dependency.
+pub use dfdx;
 pub use error::{Error, Result};
 pub use kd_macros::{distill, model};
 
