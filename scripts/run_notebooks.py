@@ -44,6 +44,7 @@ def problems_in(notebook):
 
 def run(path, out_path, timeout):
     notebook = nbformat.read(path, as_version=4)
+    nbformat.validator.normalize(notebook)
     client = NotebookClient(
         notebook,
         kernel_name="rust",
@@ -55,7 +56,8 @@ def run(path, out_path, timeout):
     problems = []
     try:
         client.execute()
-    except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
+    except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as error:
+        # RuntimeError: the kernel died before it started.
         problems.append(f"{type(error).__name__}: {str(error).strip()[-3000:]}")
     seconds = time.monotonic() - started
     problems += [p for p in problems_in(notebook) if p not in problems]
