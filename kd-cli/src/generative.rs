@@ -203,7 +203,7 @@ pub struct Row {
     pub psnr: f64,
     /// Training wall time.
     pub seconds: f64,
-    /// Its mean loss terms per epoch (the discriminator's as `discriminator.*`).
+    /// Its mean loss terms per epoch, the discriminator's `d_real` and `d_fake` among them.
     pub curve: TermCurve,
 }
 

@@ -193,7 +193,7 @@ fn main() -> ExitCode {
             let mut chosen = Vec::new();
             for choice in choices {
                 let add: Vec<methods::Method> = match choice {
-                    MethodChoice::All => methods::Method::value_variants().to_vec(),
+                    MethodChoice::All => methods::Method::ALL.to_vec(),
                     MethodChoice::One(method) => vec![method],
                 };
                 for method in add {

@@ -135,7 +135,20 @@ pub enum Method {
 }
 
 impl Method {
-    fn name(self) -> &'static str {
+    /// Every method, in `kd run --method all`'s order.
+    pub const ALL: [Method; 8] = [
+        Method::Kd,
+        Method::Fitnet,
+        Method::Nst,
+        Method::At,
+        Method::Ab,
+        Method::Fsp,
+        Method::Rkd,
+        Method::Sp,
+    ];
+
+    /// The method's name on the command line.
+    pub fn name(self) -> &'static str {
         match self {
             Method::Kd => "kd",
             Method::Fitnet => "fitnet",

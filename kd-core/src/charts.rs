@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::prelude::*;
 
 /// The plotters this module draws with, for custom [`svg_figure`]s.
@@ -64,13 +65,18 @@ fn register_font() -> Result<(), ChartError> {
     result.clone().map_err(|tried| ChartError::NoFont { tried })
 }
 
-const PALETTE: [RGBColor; 6] = [
+/// matplotlib's "tab10": ten series before a colour repeats.
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, axes: (&str, &str), series: &[Series]) -> Result<(), String>
@@ -299,6 +305,7 @@ pub fn bar_figure(title: &str, y_label: &str, categories: &[String], series: &[S
                 categories.get(index as usize).filter(|_| on_category).cloned().unwrap_or_default()
             })
             .x_label_style(("sans-serif", 13))
+            .y_label_formatter(&|y| if top > 20.0 { format!("{y:.0}") } else { format!("{y:.2}") })
             .y_desc(y_label)
             .draw()
             .map_err(|e| e.to_string())?;
@@ -320,8 +327,10 @@ pub fn bar_figure(title: &str, y_label: &str, categories: &[String], series: &[S
                 .draw_series(bars.points.iter().enumerate().map(|(i, &(_, y))| {
                     Text::new(
                         format!("{y:.0}"),
-                        (left(i) + width * 0.1, y + top * 0.01),
-                        ("sans-serif", 11).into_font().transform(FontTransform::None),
+                        (left(i) + width * 0.46, y + top * 0.005),
+                        ("sans-serif", 11)
+                            .into_text_style(&root)
+                            .pos(Pos::new(HPos::Center, VPos::Bottom)),
                     )
                 }))
                 .map_err(|e| e.to_string())?;
