@@ -1,20 +1,24 @@
 """Executes the evcxr (Rust) notebooks headless and fails on any error.
 
-    run_notebooks.py [--out DIR | --in-place] NOTEBOOK...
+    run_notebooks.py [--out DIR | --in-place] [--expect-failure] NOTEBOOK...
 
 A notebook fails on a compile error, a panic (init.evcxr sets `:preserve_vars_on_panic 0`, so
-the kernel aborts), a timeout, a dead kernel, an error output, anything on stderr (evcxr reports
-a top-level `?` error only there), or when it shows no chart (an image/svg+xml or image/png
-output). Executed copies go to --out (default target/notebooks); --in-place rewrites the
+the kernel aborts), a timeout, a dead kernel, an error output, anything on stderr, a `?` whose
+error would leave the cell's own code (evcxr reports such an error only as a stderr line, which
+can arrive after the cell has finished and be lost, so it is rejected before running), or when
+it shows no chart (an image/svg+xml or image/png output). Executed copies go to --out (default target/notebooks); --in-place rewrites the
 notebooks themselves, which is how the committed outputs are made. The last line reads
 `N passed, N failed`; the exit status is 1 when any failed.
+
+With --expect-failure the runner checks itself: each notebook must fail, and for the reason
+its metadata names (`kd.expect_failure`, a substring of the report); see notebooks/must-fail/.
 
 Parameters reach the notebooks as environment variables (KD_NOTEBOOK_SIZE=small|full).
 """
 
 import argparse
-import os
 import pathlib
+import re
 import sys
 import time
 
@@ -23,6 +27,64 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 CHART_TYPES = ("image/svg+xml", "image/png")
+
+
+LITERAL_OR_COMMENT = re.compile(
+    r'//[^\n]*|/\*.*?\*/|r(#*)".*?"\1|b?"(?:\\.|[^"\\])*"|b?\'(?:\\.|[^\\\'])\'', re.S
+)
+FUNCTION_HEAD = re.compile(r"(\bfn\b[^;{}]*|\|[^|;{}]*\|\s*(->[^;{}]*)?)$")
+
+
+def top_level_question_marks(code):
+    """Line numbers of `?` operators outside any fn or closure body of a cell."""
+    code = LITERAL_OR_COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), code)
+    lines, in_function, statement_start = [], [], 0
+    for at, char in enumerate(code):
+        if char == "{":
+            in_function.append(bool(FUNCTION_HEAD.search(code[statement_start:at].rstrip())))
+            statement_start = at + 1
+        elif char == "}":
+            if in_function:
+                in_function.pop()
+            statement_start = at + 1
+        elif char == ";":
+            statement_start = at + 1
+        elif char == "?" and not any(in_function) and not code.startswith("Sized", at + 1):
+            lines.append(code.count("\n", 0, at) + 1)
+    return lines
+
+
+# (cell code, lines of top-level `?`) for --self-test.
+QUESTION_MARK_CASES = [
+    ('let n: i32 = "abc".parse()?;', [1]),
+    ('{ let n: i32 = "abc".parse()?; }', [1]),
+    ("for x in xs {\n    y(x)?;\n}", [2]),
+    ('fit(&stage, |epoch, model| { let x = step()?; Ok(x) }).expect("fit");', []),
+    ("fn f<T: ?Sized>(x: &T) -> Result<(), E> { g()?; Ok(()) }", []),
+    ("let f = move |x: u32| -> Result<u32, E> { Ok(h(x)?) };", []),
+    ("svg(|root| {\n    root.fill(&WHITE).map_err(|e| e.to_string())?;\n    Ok(())\n})", []),
+    ("let s = \"what?\"; let c = '?';\n// why?\nlet r = r#\"a?\"#;", []),
+]
+
+
+def self_test():
+    failed = 0
+    for code, expected in QUESTION_MARK_CASES:
+        found = top_level_question_marks(code)
+        if found != expected:
+            failed += 1
+            print(f"FAILED top-level `?` lines {found}, expected {expected}, in: {code!r}")
+    print(f"runner self-test: {len(QUESTION_MARK_CASES) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def static_problems(notebook):
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            for line in top_level_question_marks(cell.source):
+                problems.append(f"cell {index} line {line}: top-level `?`: evcxr would report its error only on stderr; use .expect(...)")
+    return problems
 
 
 def problems_in(notebook):
@@ -53,9 +115,10 @@ def run(path, out_path, timeout):
         resources={"metadata": {"path": str(path.parent)}},
     )
     started = time.monotonic()
-    problems = []
+    problems = static_problems(notebook)
     try:
-        client.execute()
+        if not problems:
+            client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as error:
         # RuntimeError: the kernel died before it started.
         problems.append(f"{type(error).__name__}: {str(error).strip()[-3000:]}")
@@ -65,23 +128,32 @@ def run(path, out_path, timeout):
     temporary = out_path.with_name(out_path.name + ".partial")
     nbformat.write(notebook, temporary)
     temporary.replace(out_path)
-    return problems, seconds
+    return problems, seconds, notebook.metadata.get("kd", {}).get("expect_failure")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
+    parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
+    parser.add_argument("--self-test", action="store_true", help="check the runner's own code reading, then exit")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--out", type=pathlib.Path, default=pathlib.Path("target/notebooks"))
     where.add_argument("--in-place", action="store_true", help="write the outputs into the notebooks themselves")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--expect-failure", action="store_true", help="pass only notebooks that fail for their stated reason")
     args = parser.parse_args()
+    if args.self_test:
+        return self_test()
 
     passed, failed = 0, 0
     for path in sorted(p.resolve() for p in args.notebooks):
         out_path = path if args.in_place else args.out.resolve() / path.name
         print(f"==> {path.name}", flush=True)
-        problems, seconds = run(path, out_path, args.timeout)
+        problems, seconds, expected = run(path, out_path, args.timeout)
+        if args.expect_failure:
+            # Passes when some problem names the expected reason; else the runner missed a failure.
+            report = "\n".join(problems)
+            caught = bool(expected) and expected in report
+            problems = [] if caught else [f"expected a failure naming {expected!r}; the runner reported: {report or 'nothing'}"]
         if problems:
             failed += 1
             print(f"FAILED {path.name} ({seconds:.0f} s; executed copy: {out_path})")
@@ -89,9 +161,9 @@ def main():
                 print(f"  - {problem}")
         else:
             passed += 1
-            print(f"ok     {path.name} ({seconds:.0f} s)")
+            print(f"ok     {path.name} ({seconds:.0f} s{'; failed as it must: ' + expected if args.expect_failure else ''})")
         sys.stdout.flush()
-    print(f"notebooks: {passed} passed, {failed} failed")
+    print(f"{'runner self-check' if args.expect_failure else 'notebooks'}: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
