@@ -17,9 +17,12 @@ Parameters reach the notebooks as environment variables (KD_NOTEBOOK_SIZE=small|
 """
 
 import argparse
+import os
 import pathlib
 import re
+import shutil
 import sys
+import tempfile
 import time
 
 import nbformat
@@ -116,12 +119,17 @@ def run(path, out_path, timeout):
     )
     started = time.monotonic()
     problems = static_problems(notebook)
+    # The kernel's temporary folder (notebooks keep checkpoints there) goes when the notebook ends.
+    scratch = tempfile.mkdtemp(prefix="kd-notebook-")
+    os.environ["TMPDIR"] = scratch
     try:
         if not problems:
             client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as error:
         # RuntimeError: the kernel died before it started.
         problems.append(f"{type(error).__name__}: {str(error).strip()[-3000:]}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.monotonic() - started
     problems += [p for p in problems_in(notebook) if p not in problems]
     out_path.parent.mkdir(parents=True, exist_ok=True)
