@@ -119,48 +119,51 @@ fn ce_only<const D: usize, const F: usize, const L: usize>(
     LossTerms::new().add("ce", 1.0, cross_entropy_loss(model.forward_all(x).logits, y))
 }
 
-/// Trains the four models for `options.epochs` × 300 steps (the teacher twice as many);
-/// returns their rows.
-pub fn run(options: &Options) -> Result<Vec<Row>, Error> {
-    run_steps(options.seed, STEPS_PER_EPOCH * options.epochs.max(1))
+/// Trains the four models on `corpus` for `options.epochs` × 300 steps (the teacher twice as
+/// many); returns their rows.
+pub fn run(corpus: &Corpus, options: &Options) -> Result<Vec<Row>, Error> {
+    train_all(corpus, options.seed, STEPS_PER_EPOCH * options.epochs.max(1))
 }
 
-/// Trains the four models, each student for `steps` steps of 32 × 64 characters and the
-/// teacher for twice as many; returns their rows.
+/// Loads the corpus and trains the four models, each student for `steps` steps of 32 × 64
+/// characters and the teacher for twice as many; returns their rows.
 pub fn run_steps(seed: u64, steps: usize) -> Result<Vec<Row>, Error> {
-    let corpus = fortunes::load()?;
+    train_all(&fortunes::load()?, seed, steps)
+}
+
+fn train_all(corpus: &Corpus, seed: u64, steps: usize) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
 
     let mut teacher = Teacher::build(&Cpu::seed_from_u64(seed ^ 0x7EAC));
-    let (seconds, terms) = train("language teacher", &mut teacher, 2 * steps, seed, &corpus, ce_only)?;
+    let (seconds, terms) = train("language teacher", &mut teacher, 2 * steps, seed, corpus, ce_only)?;
     rows.push(Row {
         model: "teacher (4 layers, 128 wide)".into(),
         parameters: teacher.num_trainable_params(),
-        bits_per_character: bits_per_character(&teacher, &corpus),
+        bits_per_character: bits_per_character(&teacher, corpus),
         seconds,
         terms,
     });
 
     let mut alone = NarrowStudent::build(&Cpu::seed_from_u64(seed ^ 0x5A));
-    let (seconds, terms) = train("narrow student alone", &mut alone, steps, seed ^ 1, &corpus, ce_only)?;
+    let (seconds, terms) = train("narrow student alone", &mut alone, steps, seed ^ 1, corpus, ce_only)?;
     rows.push(Row {
         model: "narrow student alone (2 layers, 64 wide)".into(),
         parameters: alone.num_trainable_params(),
-        bits_per_character: bits_per_character(&alone, &corpus),
+        bits_per_character: bits_per_character(&alone, corpus),
         seconds,
         terms,
     });
 
     let mut distilbert = WideStudent::build(&Cpu::seed_from_u64(seed ^ 0xD1));
     let config = DistilBertConfig::default();
-    let (seconds, terms) = train("DistilBERT student", &mut distilbert, steps, seed ^ 2, &corpus, |model, x, y| {
+    let (seconds, terms) = train("DistilBERT student", &mut distilbert, steps, seed ^ 2, corpus, |model, x, y| {
         let teacher_outputs = teacher.forward_all(x.retaped::<NoneTape>());
         distilbert_loss(model.forward_all(x), teacher_outputs, y, &config)
     })?;
     rows.push(Row {
         model: "DistilBERT-style student (2 layers, 128 wide)".into(),
         parameters: distilbert.num_trainable_params(),
-        bits_per_character: bits_per_character(&distilbert, &corpus),
+        bits_per_character: bits_per_character(&distilbert, corpus),
         seconds,
         terms,
     });
@@ -173,7 +176,7 @@ pub fn run_steps(seed: u64, steps: usize) -> Result<Vec<Row>, Error> {
         &mut tinybert,
         steps,
         seed ^ 3,
-        &corpus,
+        corpus,
         |(model, projections), x, y| {
             // TinyBERT learns from the teacher alone; the next characters are not used.
             let _ = y;
@@ -190,7 +193,7 @@ pub fn run_steps(seed: u64, steps: usize) -> Result<Vec<Row>, Error> {
     rows.push(Row {
         model: "TinyBERT-style student (2 layers, 64 wide)".into(),
         parameters: tinybert.0.num_trainable_params(),
-        bits_per_character: bits_per_character(&tinybert.0, &corpus),
+        bits_per_character: bits_per_character(&tinybert.0, corpus),
         seconds,
         terms,
     });

@@ -319,7 +319,7 @@ fn language_table(options: &Options) -> Result<serde_json::Value, Error> {
         corpus.test.len(),
         corpus.files.len()
     );
-    let rows = crate::language::run(options)?;
+    let rows = crate::language::run(&corpus, options)?;
     println!(
         "\nlanguage (character LM on Debian's fortunes): bits per character on held-out text, {} epochs of 300 steps",
         options.epochs
