@@ -15,6 +15,7 @@ use dfdx::prelude::*;
 use dfdx::shapes::HasShape;
 use kd_core::data::mnist::Split;
 use kd_core::distill::{TappedModule, TappedModuleMut};
+use kd_core::loss::Term;
 use kd_core::models::gan::{Adapters, Discriminator, StudentGenerator, TeacherGenerator, MACS};
 use kd_core::regime::generative::{adversarial_loss, discriminator_loss, generator_distill_loss, l1_loss, psnr, GanCompressionConfig};
 use kd_core::train::{epoch_order, epoch_seed, progress_bar, Adam, TermMeans};
@@ -78,7 +79,7 @@ fn discriminator_step(
     clean: Images,
     fake: Images,
     step: usize,
-) -> Result<Vec<kd_core::loss::Term>, Error> {
+) -> Result<Vec<Term>, Error> {
     let grads = discriminator.alloc_grads();
     let (fake, _) = fake.split_tape();
     let real_logits = discriminator.forward_mut(clean.traced(grads));
@@ -94,6 +95,35 @@ fn discriminator_step(
 /// Per-epoch mean loss terms, one map per epoch.
 pub type TermCurve = Vec<serde_json::Map<String, serde_json::Value>>;
 
+/// The loop both generator trainings share: per batch, clean images and noisy copies (the noise
+/// seeded by the step), and `step(clean, noisy, step)` making the discriminator's and the
+/// generator's updates and returning their terms. Returns the wall time and the terms' means per
+/// epoch.
+fn gan_epochs(
+    name: &str,
+    options: &Options,
+    train: &Split,
+    mut step: impl FnMut(Images, Images, usize) -> Result<Vec<Term>, Error>,
+) -> Result<(f64, TermCurve), Error> {
+    let started = Instant::now();
+    let steps = train.len().div_ceil(BATCH);
+    let bar = progress_bar(options.epochs * steps, name);
+    let mut curve = TermCurve::new();
+    for epoch in 0..options.epochs {
+        let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
+        let mut means = TermMeans::default();
+        for (index, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
+            let global = epoch * steps + index;
+            let (clean, noisy) = pair(&dev, train, indices, epoch_seed(options.seed, global, 4));
+            means.add(&step(clean, noisy, global)?, indices.len());
+            bar.inc(1);
+        }
+        curve.push(means.to_json());
+    }
+    bar.finish_and_clear();
+    Ok((started.elapsed().as_secs_f64(), curve))
+}
+
 /// A generator trained with pix2pix's objective (L1 to the clean image + adversarial); returns
 /// the wall time and the generator's and discriminator's terms per epoch.
 fn train_pix2pix<G>(name: &str, generator: &mut G, options: &Options, train: &Split) -> Result<(f64, TermCurve), Error>
@@ -101,35 +131,21 @@ where
     G: ModuleMut<Images<Taped>, Output = Images<Taped>> + TensorCollection<f32, Cpu>,
     Adam: Optimizer<G, Cpu, f32>,
 {
-    let started = Instant::now();
     let mut discriminator = Cpu::seed_from_u64(options.seed ^ 0xD15C).build_module::<Discriminator, f32>();
     let (mut g_opt, mut d_opt) = (adam(), adam());
-    let steps = train.len().div_ceil(BATCH);
-    let bar = progress_bar(options.epochs * steps, name);
-    let mut curve = TermCurve::new();
-    for epoch in 0..options.epochs {
-        let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
-        let mut means = TermMeans::default();
-        for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
-            let (clean, noisy) = pair(&dev, train, indices, epoch_seed(options.seed, epoch * steps + step, 4));
-            let step = epoch * steps + step;
-            let fake = generator.forward_mut(noisy.traced(generator.alloc_grads()));
-            let (fake, tape) = fake.split_tape();
-            let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean.clone(), fake.clone(), step)?;
-            let fake_logits = discriminator.forward(fake.clone().put_tape(tape));
-            let (fake_logits, tape) = fake_logits.split_tape();
-            let loss = kd_core::loss::LossTerms::new()
-                .add("l1", L1_WEIGHT, l1_loss(fake.put_tape(tape), clean))
-                .add("gan", 1.0, adversarial_loss(fake_logits.retaped::<Taped>()));
-            let (terms, _) = kd_core::distill::apply_step(loss, generator, &mut g_opt, step).map_err(|e| format!("{name}: {e}"))?;
-            means.add(&terms, indices.len());
-            means.add(&d_terms, indices.len());
-            bar.inc(1);
-        }
-        curve.push(means.to_json());
-    }
-    bar.finish_and_clear();
-    Ok((started.elapsed().as_secs_f64(), curve))
+    gan_epochs(name, options, train, |clean, noisy, step| {
+        let fake = generator.forward_mut(noisy.traced(generator.alloc_grads()));
+        let (fake, tape) = fake.split_tape();
+        let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean.clone(), fake.clone(), step)?;
+        let fake_logits = discriminator.forward(fake.clone().put_tape(tape));
+        let (fake_logits, tape) = fake_logits.split_tape();
+        let loss = kd_core::loss::LossTerms::new()
+            .add("l1", L1_WEIGHT, l1_loss(fake.put_tape(tape), clean))
+            .add("gan", 1.0, adversarial_loss(fake_logits.retaped::<Taped>()));
+        let (mut terms, _) = kd_core::distill::apply_step(loss, generator, &mut g_opt, step).map_err(|e| format!("{name}: {e}"))?;
+        terms.extend(d_terms);
+        Ok(terms)
+    })
 }
 
 /// A feature map as `(batch, values)`: the feature terms are means over elements, so their
@@ -148,47 +164,33 @@ fn distil(
     options: &Options,
     train: &Split,
 ) -> Result<(f64, TermCurve), Error> {
-    let started = Instant::now();
     let config = GanCompressionConfig::default();
     let mut discriminator = Cpu::seed_from_u64(options.seed ^ 0xD15D).build_module::<Discriminator, f32>();
     let (mut g_opt, mut d_opt) = (adam(), adam());
-    let steps = train.len().div_ceil(BATCH);
-    let bar = progress_bar(options.epochs * steps, "generator distilled");
-    let mut curve = TermCurve::new();
-    for epoch in 0..options.epochs {
-        let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
-        let mut means = TermMeans::default();
-        for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
-            let (clean, noisy) = pair(&dev, train, indices, epoch_seed(options.seed, epoch * steps + step, 4));
-            let step = epoch * steps + step;
-            let (teacher_output, teacher_taps) = teacher
-                .try_forward_tapped(noisy.clone())
-                .map_err(|e| format!("teacher generator: {e:?}"))?;
-            let grads = student.alloc_grads();
-            let (generator, adapters) = student;
-            let (fake, taps) = generator
-                .try_forward_tapped_mut(noisy.traced(grads))
-                .map_err(|e| format!("student generator: {e:?}"))?;
-            let (fake, tape) = fake.split_tape();
-            let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean, fake.clone(), step)?;
-            let fake_logits = discriminator.forward(fake.retaped::<Taped>());
-            let enc2 = adapters.0.forward(taps.enc2.retaped::<Taped>());
-            let dec1 = adapters.1.forward(taps.dec1.retaped::<Taped>());
-            let features = vec![
-                ("distill.enc2", flat(enc2), flat(teacher_taps.enc2)),
-                ("distill.dec1", flat(dec1), flat(teacher_taps.dec1)),
-            ];
-            let loss = generator_distill_loss(fake.put_tape(tape), teacher_output, features, fake_logits, &config);
-            let (terms, _) =
-                kd_core::distill::apply_step(loss, student, &mut g_opt, step).map_err(|e| format!("student generator: {e}"))?;
-            means.add(&terms, indices.len());
-            means.add(&d_terms, indices.len());
-            bar.inc(1);
-        }
-        curve.push(means.to_json());
-    }
-    bar.finish_and_clear();
-    Ok((started.elapsed().as_secs_f64(), curve))
+    gan_epochs("generator distilled", options, train, |clean, noisy, step| {
+        let (teacher_output, teacher_taps) = teacher
+            .try_forward_tapped(noisy.clone())
+            .map_err(|e| format!("teacher generator: {e:?}"))?;
+        let grads = student.alloc_grads();
+        let (generator, adapters) = &mut *student;
+        let (fake, taps) = generator
+            .try_forward_tapped_mut(noisy.traced(grads))
+            .map_err(|e| format!("student generator: {e:?}"))?;
+        let (fake, tape) = fake.split_tape();
+        let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean, fake.clone(), step)?;
+        let fake_logits = discriminator.forward(fake.retaped::<Taped>());
+        let enc2 = adapters.0.forward(taps.enc2.retaped::<Taped>());
+        let dec1 = adapters.1.forward(taps.dec1.retaped::<Taped>());
+        let features = vec![
+            ("distill.enc2", flat(enc2), flat(teacher_taps.enc2)),
+            ("distill.dec1", flat(dec1), flat(teacher_taps.dec1)),
+        ];
+        let loss = generator_distill_loss(fake.put_tape(tape), teacher_output, features, fake_logits, &config);
+        let (mut terms, _) =
+            kd_core::distill::apply_step(loss, student, &mut g_opt, step).map_err(|e| format!("student generator: {e}"))?;
+        terms.extend(d_terms);
+        Ok(terms)
+    })
 }
 
 /// One result row.
