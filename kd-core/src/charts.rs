@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// The plotters this module draws with, for custom [`svg_figure`]s.
 pub use plotters;
@@ -328,9 +328,7 @@ pub fn bar_figure(title: &str, y_label: &str, categories: &[String], series: &[S
                     Text::new(
                         format!("{y:.0}"),
                         (left(i) + width * 0.46, y + top * 0.005),
-                        ("sans-serif", 11)
-                            .into_text_style(&root)
-                            .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                        ("sans-serif", 11).into_text_style(&root).pos(Pos::new(HPos::Center, VPos::Bottom)),
                     )
                 }))
                 .map_err(|e| e.to_string())?;
