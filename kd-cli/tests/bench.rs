@@ -1,22 +1,13 @@
 //! `kd bench --quick` runs every measurement once over (a smoke run: no timing is asserted, only
 //! that each figure is measured and reported).
 
-use std::process::Command;
+mod common;
+use common::kd_succeeds;
 
 #[test]
 fn quick_bench_reports_every_ratio_and_table() {
     let out = tempfile::tempdir().expect("tempdir");
-    let output = Command::new(env!("CARGO_BIN_EXE_kd"))
-        .args(["bench", "--quick", "--python", "/nonexistent/python", "--out"])
-        .arg(out.path())
-        .output()
-        .expect("kd runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "kd bench failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, stderr) = kd_succeeds(&["bench", "--quick", "--python", "/nonexistent/python"], out.path());
     for line in [
         "matmul peak",
         "| hinton mlp | KD step, #[distill] |",
@@ -26,7 +17,7 @@ fn quick_bench_reports_every_ratio_and_table() {
     ] {
         assert!(stdout.contains(line), "missing `{line}` in:\n{stdout}");
     }
-    assert!(String::from_utf8_lossy(&output.stderr).contains("PyTorch comparison skipped"));
+    assert!(stderr.contains("PyTorch comparison skipped"));
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("bench.json")).expect("bench.json")).expect("valid JSON");
     let ratios = json["ratios"].as_array().expect("ratios");

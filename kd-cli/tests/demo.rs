@@ -4,20 +4,13 @@
 
 use std::process::Command;
 
+mod common;
+use common::kd_succeeds;
+
 #[test]
 fn demo_on_a_subset_writes_results_that_parse() {
     let out = tempfile::tempdir().expect("tempdir");
-    let output = Command::new(env!("CARGO_BIN_EXE_kd"))
-        .args(["demo", "--train-images", "3000", "--epochs", "2", "--out"])
-        .arg(out.path())
-        .output()
-        .expect("kd runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "kd demo failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, _) = kd_succeeds(&["demo", "--train-images", "3000", "--epochs", "2"], out.path());
     assert!(stdout.contains("| student 800-800 distilled, T = 20 | 2 |"), "{stdout}");
 
     let results: serde_json::Value =

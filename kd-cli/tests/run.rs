@@ -4,20 +4,25 @@
 
 use std::process::Command;
 
+mod common;
+use common::kd_succeeds;
+
 fn run(dataset: &str, methods: &str) -> (tempfile::TempDir, String) {
     let out = tempfile::tempdir().expect("tempdir");
-    let output = Command::new(env!("CARGO_BIN_EXE_kd"))
-        .args(["run", "--method", methods, "--dataset", dataset])
-        .args(["--train-images", "1500", "--teacher-epochs", "1", "--epochs", "1", "--out"])
-        .arg(out.path())
-        .output()
-        .expect("kd runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "kd run failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [
+        "run",
+        "--method",
+        methods,
+        "--dataset",
+        dataset,
+        "--train-images",
+        "1500",
+        "--teacher-epochs",
+        "1",
+        "--epochs",
+        "1",
+    ];
+    let (stdout, _) = kd_succeeds(&args, out.path());
     (out, stdout)
 }
 
@@ -71,26 +76,16 @@ fn an_unknown_method_is_refused_with_the_list() {
 #[test]
 fn regimes_report_generations_peers_and_heads() {
     let out = tempfile::tempdir().expect("tempdir");
-    let output = Command::new(env!("CARGO_BIN_EXE_kd"))
-        .args([
-            "run",
-            "--regime",
-            "born-again,dml,byot,gan,netaug",
-            "--train-images",
-            "1000",
-            "--epochs",
-            "1",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .expect("kd runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "kd run --regime failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [
+        "run",
+        "--regime",
+        "born-again,dml,byot,gan,netaug",
+        "--train-images",
+        "1000",
+        "--epochs",
+        "1",
+    ];
+    let (stdout, _) = kd_succeeds(&args, out.path());
     for row in [
         "| generation 2 (taught by the previous) |",
         "| ensemble of generations 0..2 |",
