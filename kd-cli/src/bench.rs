@@ -13,6 +13,7 @@ use dfdx::prelude::*;
 use kd_core::distill::{distill_step, distill_step_from_logits, tap, Distill, DistillFromLogits};
 use kd_core::loss::{at_loss, hint_loss, kd_with_ce_loss, AtConvention, Conv1x1Adapter, KdConfig, LossTerms};
 use kd_core::nn::builders::{Conv2D, Flatten2D, Linear, MaxPool2D};
+use kd_core::spatial::trace_input;
 use kd_core::train::{supervised_step, write_atomically, TeacherCache};
 
 use crate::hinton;
@@ -166,7 +167,7 @@ fn hinton_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) ->
     let ms = median_ms(counts.warmup, counts.steps, || {
         let g = grads.take().unwrap_or_else(Gradients::leaky);
         let teacher_logits = hand_teacher.forward(x.clone());
-        let student_logits = student.forward_mut(x.clone().traced(g));
+        let student_logits = student.forward_mut(trace_input(x.clone(), g));
         let mut g = kd_with_ce_loss(student_logits, teacher_logits, &y, &config).into_total().backward();
         opt.update(&mut student, &g).map_err(update_failed)?;
         student.zero_grads(&mut g);
@@ -335,7 +336,7 @@ fn cnn_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) -> Re
         let t2 = hand_teacher.1.forward(t1.clone());
         let teacher_logits = hand_teacher.2.forward(t2.clone());
         let (student, adapters) = &mut model;
-        let (s1_value, s1) = tap(student.0.forward_mut(x.clone().traced(g)));
+        let (s1_value, s1) = tap(student.0.forward_mut(trace_input(x.clone(), g)));
         let (s2_value, s2) = tap(student.2.forward_mut(student.1.forward_mut(s1)));
         let logits = student.3.forward_mut(s2);
         let attention = kd_core::distill::weights::ATTENTION;
@@ -381,7 +382,7 @@ fn width_step<const W: usize>(dev: &Cpu, batch: usize, counts: &Counts) -> Resul
     median_ms(counts.warmup, counts.steps, || {
         let g = grads.take().unwrap_or_else(Gradients::leaky);
         let teacher_logits = teacher.forward(x.clone());
-        let logits = student.forward_mut(x.clone().traced(g));
+        let logits = student.forward_mut(trace_input(x.clone(), g));
         let mut g = kd_with_ce_loss(logits, teacher_logits, &y, &KdConfig::default())
             .into_total()
             .backward();

@@ -18,6 +18,7 @@ use kd_core::distill::{TappedModule, TappedModuleMut};
 use kd_core::loss::Term;
 use kd_core::models::gan::{Adapters, Discriminator, StudentGenerator, TeacherGenerator, MACS};
 use kd_core::regime::generative::{adversarial_loss, discriminator_loss, generator_distill_loss, l1_loss, psnr, GanCompressionConfig};
+use kd_core::spatial::trace_input;
 use kd_core::train::{epoch_order, epoch_seed, progress_bar, Adam, TermMeans};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -82,7 +83,7 @@ fn discriminator_step(
 ) -> Result<Vec<Term>, Error> {
     let grads = discriminator.alloc_grads();
     let (fake, _) = fake.split_tape();
-    let real_logits = discriminator.forward_mut(clean.traced(grads));
+    let real_logits = discriminator.forward_mut(trace_input(clean, grads));
     let (real_logits, tape) = real_logits.split_tape();
     let fake_logits = discriminator.forward_mut(fake.put_tape(tape));
     let (fake_logits, tape) = fake_logits.split_tape();
@@ -134,7 +135,7 @@ where
     let mut discriminator = Cpu::seed_from_u64(options.seed ^ 0xD15C).build_module::<Discriminator, f32>();
     let (mut g_opt, mut d_opt) = (adam(), adam());
     gan_epochs(name, options, train, |clean, noisy, step| {
-        let fake = generator.forward_mut(noisy.traced(generator.alloc_grads()));
+        let fake = generator.forward_mut(trace_input(noisy, generator.alloc_grads()));
         let (fake, tape) = fake.split_tape();
         let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean.clone(), fake.clone(), step)?;
         let fake_logits = discriminator.forward(fake.clone().put_tape(tape));
@@ -174,7 +175,7 @@ fn distil(
         let grads = student.alloc_grads();
         let (generator, adapters) = &mut *student;
         let (fake, taps) = generator
-            .try_forward_tapped_mut(noisy.traced(grads))
+            .try_forward_tapped_mut(trace_input(noisy, grads))
             .map_err(|e| format!("student generator: {e:?}"))?;
         let (fake, tape) = fake.split_tape();
         let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean, fake.clone(), step)?;

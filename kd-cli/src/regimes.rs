@@ -13,6 +13,7 @@ use kd_core::models::byot_cnn::ByotCnn;
 use kd_core::regime::born_again::{ensemble_probabilities, Generations};
 use kd_core::regime::deep_supervision::deep_supervision_loss;
 use kd_core::regime::mutual::{mutual_step, Peer};
+use kd_core::spatial::trace_input;
 use kd_core::train::{epoch_order, epoch_seed, fit, progress_bar, write_atomically, Evaluation, Fitted, TermMeans, TrainError};
 
 use crate::hinton;
@@ -225,7 +226,7 @@ fn deep_supervision(
         let mut means = TermMeans::default();
         for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
             let (x, y) = batch(&dev, train, indices);
-            let heads = network.forward_heads(x.traced(std::mem::replace(&mut grads, Gradients::leaky())));
+            let heads = network.forward_heads(trace_input(x, std::mem::replace(&mut grads, Gradients::leaky())));
             let loss = deep_supervision_loss(heads, &y, config);
             let (terms, next) = kd_core::distill::apply_step(loss, network, optimizer, epoch * stage.steps_per_epoch + step)?;
             grads = next;
@@ -381,7 +382,7 @@ pub fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>
         for (step, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
             let (x, y) = hinton::batch(&dev, train, indices, None);
             let extra = EXTRA_WIDTHS[widths.gen_range(0..EXTRA_WIDTHS.len())];
-            let loss = model.loss(x.traced(std::mem::replace(&mut grads, Gradients::leaky())), &y, extra, 1.0);
+            let loss = model.loss(trace_input(x, std::mem::replace(&mut grads, Gradients::leaky())), &y, extra, 1.0);
             let (terms, next) = kd_core::distill::apply_step(loss, model, optimizer, step)?;
             grads = next;
             means.add(&terms, indices.len());

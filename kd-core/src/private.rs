@@ -10,6 +10,7 @@ pub use dfdx::tensor::{HasErr, SplitTape, Trace};
 pub use dfdx::tensor_ops::Device;
 
 pub use crate::distill::weights;
+pub use crate::spatial::trace_input;
 pub use core::option::Option;
 pub use core::result::Result;
 pub use dfdx::nn::DeviceBuildExt;

@@ -574,7 +574,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                 {
                     let __kd_student_logits = __kd::expect_forward(
                         "student",
-                        __kd::ModuleMut::try_forward_mut(&mut distiller.student, __kd::Trace::traced(input, grads)),
+                        __kd::ModuleMut::try_forward_mut(&mut distiller.student, __kd::trace_input(input, grads)),
                     );
                     __kd::loss::kd_with_ce_loss(__kd_student_logits, teacher_logits, targets, &#kd_config)
                 }
@@ -587,7 +587,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                 __kd::expect_forward("teacher", __kd::TappedModule::try_forward_tapped(teacher, input.clone()));
             let (__kd_student_logits, __kd_student_taps) = __kd::expect_forward(
                 "student",
-                __kd::TappedModuleMut::try_forward_tapped_mut(&mut distiller.student, __kd::Trace::traced(input.clone(), grads)),
+                __kd::TappedModuleMut::try_forward_tapped_mut(&mut distiller.student, __kd::trace_input(input.clone(), grads)),
             );
             let _ = (&__kd_teacher_taps, &__kd_student_taps);
             let __kd_terms = __kd::loss::kd_with_ce_loss(__kd_student_logits, __kd_teacher_logits, targets, &#kd_config);

@@ -58,7 +58,7 @@ where
 {
     fn forward_taped(&mut self, input: Tensor<S, f32, Cpu>) -> TapedLogits<C> {
         let grads = self.grads.take().unwrap_or_else(|| self.model.alloc_grads());
-        self.model.forward_mut(input.traced(grads))
+        self.model.forward_mut(crate::spatial::trace_input(input, grads))
     }
 
     fn update(&mut self, loss: LossTerms<f32, Cpu, OwnedTape<f32, Cpu>>, step: usize) -> Result<Vec<Term>, StepError> {

@@ -2,6 +2,7 @@ use dfdx::prelude::*;
 
 use super::conv_kernel::{add_channel_bias, channel_sums, ConvPlan};
 use super::geometry::{Conv2dGeometry, ShapeError};
+use super::input::is_unwanted;
 
 /// A tensor's values in row-major order: a memcpy when it is contiguous.
 fn values<S: Shape, E: Dtype>(t: Tensor<S, E, Cpu>) -> (Tensor<S, E, Cpu>, Vec<E>) {
@@ -95,7 +96,10 @@ where
     tape.add_backward_op(move |grads| {
         grads.try_alloc_for(&output_ghost)?;
         let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&output_ghost)?);
-        plan.backward_input(&w, &dy, grads.get_or_alloc_mut(&input)?);
+        let dx = grads.get_or_alloc_mut(&input)?;
+        if !is_unwanted(dx) {
+            plan.backward_input(&w, &dy, dx);
+        }
         plan.backward_weight(&x, &dy, grads.get_or_alloc_mut(&weight)?);
         if let Some(bias) = &bias {
             channel_sums(&dy, out_h * out_w, grads.get_or_alloc_mut(bias)?);

@@ -1,6 +1,8 @@
 use dfdx::prelude::*;
 
 use super::gemm::{matmul_threads, View};
+use super::input::is_unwanted;
+use super::scratch::Scratch;
 
 /// A fully connected layer, as PyTorch's `F.linear`: `input (B, I)`, `weight (O, I)` and
 /// `bias (O)` -> `input · weightᵀ + bias`, `(B, O)`.
@@ -48,7 +50,9 @@ pub fn linear<B: Dim, const I: usize, const O: usize, E: Dtype, T: Tape<E, Cpu>>
         let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&output_ghost)?);
         let dy_view = View::row_major(rows, O);
         let dx = grads.get_or_alloc_mut(&input)?;
-        matmul_threads(dx, View::row_major(rows, I), &dy, dy_view, &w, View::row_major(O, I), true, threads);
+        if !is_unwanted(dx) {
+            matmul_threads(dx, View::row_major(rows, I), &dy, dy_view, &w, View::row_major(O, I), true, threads);
+        }
         let dw = grads.get_or_alloc_mut(&weight)?;
         matmul_threads(
             dw,
@@ -70,9 +74,10 @@ pub fn linear<B: Dim, const I: usize, const O: usize, E: Dtype, T: Tape<E, Cpu>>
     output.put_tape(tape)
 }
 
-/// A tensor's values in row-major order (a memcpy; dfdx lays out the copy contiguously).
-fn values<S: Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
-    let mut data = vec![E::default(); t.shape().num_elements()];
+/// A tensor's values in row-major order, in a pooled buffer (a memcpy; dfdx lays out the copy
+/// contiguously).
+fn values<S: Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Scratch<E> {
+    let mut data = Scratch::new(t.shape().num_elements());
     t.copy_into(&mut data);
     data
 }

@@ -12,12 +12,15 @@ mod conv_kernel;
 mod gemm;
 mod geometry;
 mod im2col;
+mod input;
 mod linear;
 mod pool;
+mod scratch;
 
 pub use conv2d::{conv2d, conv_transpose2d};
 pub use geometry::{Conv2dGeometry, ShapeError};
 pub use im2col::{col2im, im2col};
+pub use input::trace_input;
 pub use linear::linear;
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d, pool_to_common_size};
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use dfdx::nn::{ModuleMut, TensorCollection};
 use dfdx::optim::Optimizer;
-use dfdx::prelude::{Cpu, Dim, Dtype, Gradients, OwnedTape, Shape, Tensor, Trace};
+use dfdx::prelude::{Cpu, Dim, Dtype, Gradients, OwnedTape, Shape, Tensor};
 use dfdx::tensor_ops::Device;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -213,7 +213,7 @@ where
     M: ModuleMut<Tensor<S, E, Cpu, OwnedTape<E, Cpu>>, Output = Tensor<(usize, C), E, Cpu, OwnedTape<E, Cpu>>> + TensorCollection<E, Cpu>,
     O: Optimizer<M, Cpu, E>,
 {
-    let logits = model.forward_mut(input.traced(grads));
+    let logits = model.forward_mut(crate::spatial::trace_input(input, grads));
     let loss = LossTerms::new().add("ce", 1.0, crate::loss::cross_entropy_loss(logits, targets));
     apply_step(loss, model, optimizer, step)
 }

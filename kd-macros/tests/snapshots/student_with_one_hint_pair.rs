@@ -247,7 +247,7 @@ const _: () = {
                 "student",
                 __kd::TappedModuleMut::try_forward_tapped_mut(
                     &mut distiller.student,
-                    __kd::Trace::traced(input.clone(), grads),
+                    __kd::trace_input(input.clone(), grads),
                 ),
             );
             let _ = (&__kd_teacher_taps, &__kd_student_taps);
