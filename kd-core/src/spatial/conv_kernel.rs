@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, View};
 use super::geometry::Conv2dGeometry;
+use super::scratch::Scratch;
 
 /// One patch row of the im2col matrix: where it starts, which output rows and columns see the
 /// image (the others see padding), and where its taps read.
@@ -215,8 +216,8 @@ impl ConvPlan {
         y.par_chunks_mut(output_len * per_task)
             .zip(x.par_chunks(image_len * per_task))
             .for_each(|(y_task, x_task)| {
-                let mut cols = vec![E::default(); patch * positions * per_product];
-                let mut product = vec![E::default(); group_out * positions * per_product];
+                let mut cols = Scratch::new(patch * positions * per_product);
+                let mut product = Scratch::new(group_out * positions * per_product);
                 for (y_chunk, x_chunk) in y_task
                     .chunks_mut(output_len * per_product)
                     .zip(x_task.chunks(image_len * per_product))
@@ -267,8 +268,8 @@ impl ConvPlan {
         dx.par_chunks_mut(image_len * per_task)
             .zip(dy.par_chunks(output_len * per_task))
             .for_each(|(dx_task, dy_task)| {
-                let mut dcols = vec![E::default(); patch * positions * per_product];
-                let mut grads = vec![E::default(); group_out * positions * per_product];
+                let mut dcols = Scratch::new(patch * positions * per_product);
+                let mut grads = Scratch::new(group_out * positions * per_product);
                 for (dx_chunk, dy_chunk) in dx_task
                     .chunks_mut(image_len * per_product)
                     .zip(dy_task.chunks(output_len * per_product))
@@ -319,8 +320,8 @@ impl ConvPlan {
             .zip(dy.par_chunks(output_len * per_task))
             .map(|(x_task, dy_task)| {
                 let mut transposed_sum = vec![E::default(); dw.len()]; // per group: patch × (O/G)
-                let mut cols = vec![E::default(); patch * positions * per_product];
-                let mut dy_t = vec![E::default(); positions * per_product * group_out];
+                let mut cols = Scratch::new(patch * positions * per_product);
+                let mut dy_t = Scratch::new(positions * per_product * group_out);
                 for (x_chunk, dy_chunk) in x_task.chunks(image_len * per_product).zip(dy_task.chunks(output_len * per_product)) {
                     let samples = x_chunk.len() / image_len;
                     let width = samples * positions;

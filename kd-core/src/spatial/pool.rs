@@ -1,7 +1,11 @@
 use dfdx::prelude::*;
 
+use rayon::prelude::*;
+
 use super::geometry::{Conv2dGeometry, ShapeError};
-use super::im2col::{im2col, Patches};
+use super::im2col::im2col;
+use super::input::is_unwanted;
+use super::scratch::Scratch;
 
 /// One window per channel: pooling is a depthwise patch traversal.
 fn depthwise(geometry: Conv2dGeometry, channels: usize) -> Conv2dGeometry {
@@ -30,7 +34,9 @@ fn check_pool_padding(geometry: &Conv2dGeometry) -> Result<(), ShapeError> {
 /// 2-D max pooling (PyTorch's `F.max_pool2d`): `(B, C, H, W)` -> `(B, C, OH, OW)`.
 ///
 /// Padding counts as `−∞`. Ties send the whole gradient to the first maximum in row-major window
-/// order, as PyTorch does. `geometry.groups` is not used.
+/// order, as PyTorch does. `geometry.groups` is not used. One op on the tape: the planes run in
+/// parallel, each window keeps the index of its maximum, and the backward adds each output's
+/// gradient there.
 ///
 /// # Errors
 /// A [`ShapeError`] when the window does not fit, or the padding exceeds half the kernel.
@@ -40,55 +46,91 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
 ) -> super::SpatialResult<(B, C, usize, usize), E, T> {
     check_pool_padding(&geometry)?;
     let (batch, channels, height, width) = *input.shape();
-    let (b, c, h, w) = (batch.size(), channels.size(), height.size(), width.size());
-    let geometry = depthwise(geometry, c);
-    let (out_h, out_w) = geometry.output_size(h, w)?;
-    let patches = Patches {
-        channels: c,
-        height: h,
-        width: w,
-        out_h,
-        out_w,
-        geometry,
-    };
-    let window = geometry.kernel.0 * geometry.kernel.1;
-    let positions = out_h * out_w;
-    let rows = b * positions;
-    // Column index -> output index in (B, C, OH, OW) order.
-    let output_index = move |col: usize| {
-        let (channel, row) = (col / window / rows, col / window % rows);
-        (row / positions * c + channel) * positions + row % positions
-    };
+    let (h, w) = (height.size(), width.size());
+    let (out_h, out_w) = depthwise(geometry, channels.size()).output_size(h, w)?;
+    let (plane, out_plane) = ((h * w).max(1), (out_h * out_w).max(1));
 
-    let (input, mut tape) = input.split_tape();
-    let source = input.as_vec();
-    let mut best: Vec<Option<(E, usize)>> = vec![None; b * c * positions];
-    patches.for_each(b, |col, at| {
-        let slot = &mut best[output_index(col)];
-        // Strictly greater keeps the first maximum; NaN propagates as in PyTorch.
-        let value = source[at];
-        if slot.map_or(true, |(max, _)| value > max || value.to_f64().is_some_and(f64::is_nan)) {
-            *slot = Some((value, at));
-        }
-    });
-    let arg_max: Vec<usize> = best.iter().map(|slot| slot.map_or(usize::MAX, |(_, at)| at)).collect();
-    let values = best.iter().map(|slot| slot.map_or(E::default(), |(max, _)| max)).collect();
+    let (input, mut tape) = input.contiguous().split_tape();
+    let mut source = Scratch::new(input.shape().num_elements());
+    input.copy_into(&mut source);
+    let mut values = vec![E::default(); batch.size() * channels.size() * out_h * out_w];
+    // In-plane index of each window's maximum; `usize::MAX` for a window of padding only.
+    let mut arg_max = vec![usize::MAX; values.len()];
+    // Per output row and column: the first input coordinate and the taps that land inside.
+    let g = geometry;
+    let rows = window_taps(out_h, h, g.kernel.0, g.stride.0, g.padding.0, g.dilation.0);
+    let columns = window_taps(out_w, w, g.kernel.1, g.stride.1, g.padding.1, g.dilation.1);
+    values
+        .par_chunks_mut(out_plane)
+        .zip(arg_max.par_chunks_mut(out_plane))
+        .zip(source.par_chunks(plane))
+        .for_each(|((values, arg_max), source)| {
+            for (oy, (y0, y_taps)) in rows.iter().enumerate() {
+                for (ox, (x0, x_taps)) in columns.iter().enumerate() {
+                    if y_taps.is_empty() || x_taps.is_empty() {
+                        continue; // a window of padding only: value 0, no gradient
+                    }
+                    let at = |ky: usize, kx: usize| y0.wrapping_add(ky * g.dilation.0) * w + x0.wrapping_add(kx * g.dilation.1);
+                    let mut best = at(y_taps.start, x_taps.start);
+                    for ky in y_taps.clone() {
+                        for kx in x_taps.clone() {
+                            let (at, candidate) = (at(ky, kx), source[at(ky, kx)]);
+                            // Strictly greater keeps the first maximum; NaN propagates (PyTorch).
+                            // Only the index is carried, so the select is a cmov: on activations
+                            // the comparison is a coin flip, and a branch tripled the time.
+                            let take = (candidate > source[best]) | candidate.partial_cmp(&candidate).is_none();
+                            best = std::hint::select_unpredictable(take, at, best);
+                        }
+                    }
+                    values[oy * out_w + ox] = source[best];
+                    arg_max[oy * out_w + ox] = best;
+                }
+            }
+        });
     let output = input.device().tensor_from_vec(values, (batch, channels, out_h, out_w));
 
     let output_ghost = output.ghost();
     tape.add_backward_op(move |grads| {
-        grads.try_alloc_for(&input)?;
         grads.try_alloc_for(&output_ghost)?;
-        let output_grads = grads.get(&output_ghost).as_vec();
-        let input_grad = grads.get_or_alloc_mut(&input)?;
-        for (grad, &at) in output_grads.iter().zip(&arg_max) {
-            if at != usize::MAX {
-                input_grad[at] += *grad;
-            }
+        let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&output_ghost)?);
+        let dx = grads.get_or_alloc_mut(&input)?;
+        if !is_unwanted(dx) {
+            dx.par_chunks_mut(plane)
+                .zip(dy.par_chunks(out_plane).zip(arg_max.par_chunks(out_plane)))
+                .for_each(|(dx, (dy, arg_max))| {
+                    for (&g, &at) in dy.iter().zip(arg_max) {
+                        if at != usize::MAX {
+                            dx[at] += g;
+                        }
+                    }
+                });
         }
+        **grads.get_or_alloc_mut(&output_ghost)? = dy;
         Ok(())
     });
     Ok(output.put_tape(tape))
+}
+
+/// For each of `out` windows along an axis: its start coordinate (wrapped when it lies in the
+/// padding, so `start.wrapping_add(k·dilation)` is the coordinate of tap `k`) and the range of
+/// taps that land inside the input.
+fn window_taps(
+    out: usize,
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+) -> Vec<(usize, std::ops::Range<usize>)> {
+    (0..out)
+        .map(|o| {
+            let start = (o * stride) as isize - padding as isize;
+            let inside = |k: &usize| (0..size as isize).contains(&(start + (k * dilation) as isize));
+            let lo = (0..kernel).find(inside).unwrap_or(kernel);
+            let hi = (lo..kernel).rev().find(inside).map_or(lo, |k| k + 1);
+            (start as usize, lo..hi)
+        })
+        .collect()
 }
 
 /// 2-D average pooling (PyTorch's `F.avg_pool2d` with its default `count_include_pad=True`):
