@@ -29,7 +29,7 @@ const ATTENTION: [&str; 4] = ["attention.1", "attention.2", "attention.3", "atte
 /// If the teacher has fewer layers than the student, or its depth is not a multiple.
 pub fn uniform_layer_map(student_layers: usize, teacher_layers: usize, m: usize) -> usize {
     assert!(
-        student_layers > 0 && teacher_layers % student_layers == 0,
+        student_layers > 0 && teacher_layers.is_multiple_of(student_layers),
         "uniform layer mapping needs the teacher's depth ({teacher_layers}) to be a multiple of the student's ({student_layers})"
     );
     (m + 1) * (teacher_layers / student_layers) - 1

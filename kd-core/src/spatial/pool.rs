@@ -76,8 +76,8 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
                         for kx in x_taps.clone() {
                             let (at, candidate) = (at(ky, kx), source[at(ky, kx)]);
                             // Strictly greater keeps the first maximum; NaN propagates (PyTorch).
-                            // Only the index is carried, so the select is a cmov: on activations
-                            // the comparison is a coin flip, and a branch tripled the time.
+                            // Only the index is carried, so the select is a cmov (no branch): on
+                            // activations the comparison is a coin flip, and a branch tripled the time.
                             let take = (candidate > source[best]) | candidate.partial_cmp(&candidate).is_none();
                             best = std::hint::select_unpredictable(take, at, best);
                         }
