@@ -20,8 +20,10 @@
 //! the adapter does not bridge is a type error.
 
 use dfdx::prelude::*;
+use rayon::prelude::*;
 
 use crate::ops::expect_same_shape;
+use crate::spatial::scratch::Scratch;
 
 /// The FitNet hint: mean squared error between the adapted student feature and the teacher's.
 ///
@@ -31,16 +33,50 @@ use crate::ops::expect_same_shape;
 ///
 /// # Panics
 /// If the runtime shapes differ.
-pub fn hint_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    student_feat: Tensor<S, E, D, T>,
-    teacher_feat: Tensor<S, E, D>,
-) -> Tensor<Rank0, E, D, T> {
+pub fn hint_loss<S: Shape, E: Dtype, T: Tape<E, Cpu>>(student_feat: Tensor<S, E, Cpu, T>, teacher_feat: Tensor<S, E, Cpu>) -> Tensor<Rank0, E, Cpu, T> {
     expect_same_shape(
         "hint_loss",
         ("student_feat", student_feat.shape()),
         ("teacher_feat", teacher_feat.shape()),
     );
-    (student_feat - teacher_feat).square().mean()
+    // One op on the tape, not dfdx's sub, square and mean: those allocate and traverse three
+    // feature-sized tensors each way, single-threaded (3.1 ms for a 64×16×28×28 map, the cost
+    // of a convolution). The sum is kept in f64.
+    let (student, mut tape) = student_feat.contiguous().split_tape();
+    let count = student.shape().num_elements();
+    let mut difference = Scratch::new(count);
+    student.copy_into(&mut difference);
+    let mut target = Scratch::new(count);
+    teacher_feat.contiguous().copy_into(&mut target);
+    const CHUNK: usize = 1 << 14;
+    let sum: f64 = difference
+        .par_chunks_mut(CHUNK)
+        .zip(target.par_chunks(CHUNK))
+        .map(|(difference, target)| {
+            difference.iter_mut().zip(target).fold(0.0, |sum, (d, &t)| {
+                *d -= t;
+                let d = d.to_f64().unwrap_or(f64::NAN);
+                sum + d * d
+            })
+        })
+        .sum();
+    let mean = sum / count.max(1) as f64;
+    let output = student.device().tensor(E::from_f64(mean).unwrap_or_default());
+
+    let output_ghost = output.ghost();
+    tape.add_backward_op(move |grads| {
+        grads.try_alloc_for(&output_ghost)?;
+        let upstream = grads.get_or_alloc_mut(&output_ghost)?[0].to_f64().unwrap_or(f64::NAN);
+        // d/ds mean((s − t)²) = 2(s − t)/N
+        let scale = E::from_f64(2.0 * upstream / count.max(1) as f64).unwrap_or_default();
+        let gradient = grads.get_or_alloc_mut(&student)?;
+        gradient
+            .par_chunks_mut(CHUNK)
+            .zip(difference.par_chunks(CHUNK))
+            .for_each(|(gradient, difference)| gradient.iter_mut().zip(difference).for_each(|(g, &d)| *g += scale * d));
+        Ok(())
+    });
+    output.put_tape(tape)
 }
 
 /// A linear adapter from `I` student features to `O` teacher features (dfdx's `Linear`).

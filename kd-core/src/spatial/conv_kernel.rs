@@ -328,11 +328,7 @@ impl ConvPlan {
                     for group in 0..self.geometry.groups {
                         for (j, (x_b, dy_b)) in x_chunk.chunks(image_len).zip(dy_chunk.chunks(output_len)).enumerate() {
                             self.gather(x_b, group, &mut cols, width, j * positions);
-                            for (o, row) in self.group_rows(dy_b, group).chunks(positions).enumerate() {
-                                row.iter()
-                                    .enumerate()
-                                    .for_each(|(l, &v)| dy_t[(j * positions + l) * group_out + o] = v);
-                            }
+                            transpose_into(self.group_rows(dy_b, group), group_out, positions, &mut dy_t[j * positions * group_out..]);
                         }
                         let out = &mut transposed_sum[group * block..(group + 1) * block];
                         matmul(
@@ -354,6 +350,20 @@ impl ConvPlan {
                 for (o, row) in group_dw.chunks_mut(patch).enumerate() {
                     row.iter_mut().enumerate().for_each(|(p, d)| *d += group_partial[p * group_out + o]);
                 }
+            }
+        }
+    }
+}
+
+/// Writes the `rows × cols` row-major `source` transposed into `target` (`cols × rows`), a tile
+/// of columns at a time: a plain strided scatter touched one cache line per element.
+fn transpose_into<E: Copy>(source: &[E], rows: usize, cols: usize, target: &mut [E]) {
+    const TILE: usize = 64;
+    for start in (0..cols).step_by(TILE) {
+        let end = (start + TILE).min(cols);
+        for (r, row) in source.chunks(cols).take(rows).enumerate() {
+            for (c, &value) in row[start..end].iter().enumerate() {
+                target[(start + c) * rows + r] = value;
             }
         }
     }

@@ -15,7 +15,7 @@ mod im2col;
 mod input;
 mod linear;
 mod pool;
-mod scratch;
+pub(crate) mod scratch;
 
 pub use conv2d::{conv2d, conv_transpose2d};
 pub use geometry::{Conv2dGeometry, ShapeError};
