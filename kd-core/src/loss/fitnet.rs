@@ -33,7 +33,10 @@ use crate::spatial::scratch::Scratch;
 ///
 /// # Panics
 /// If the runtime shapes differ.
-pub fn hint_loss<S: Shape, E: Dtype, T: Tape<E, Cpu>>(student_feat: Tensor<S, E, Cpu, T>, teacher_feat: Tensor<S, E, Cpu>) -> Tensor<Rank0, E, Cpu, T> {
+pub fn hint_loss<S: Shape, E: Dtype, T: Tape<E, Cpu>>(
+    student_feat: Tensor<S, E, Cpu, T>,
+    teacher_feat: Tensor<S, E, Cpu>,
+) -> Tensor<Rank0, E, Cpu, T> {
     expect_same_shape(
         "hint_loss",
         ("student_feat", student_feat.shape()),

@@ -328,7 +328,12 @@ impl ConvPlan {
                     for group in 0..self.geometry.groups {
                         for (j, (x_b, dy_b)) in x_chunk.chunks(image_len).zip(dy_chunk.chunks(output_len)).enumerate() {
                             self.gather(x_b, group, &mut cols, width, j * positions);
-                            transpose_into(self.group_rows(dy_b, group), group_out, positions, &mut dy_t[j * positions * group_out..]);
+                            transpose_into(
+                                self.group_rows(dy_b, group),
+                                group_out,
+                                positions,
+                                &mut dy_t[j * positions * group_out..],
+                            );
                         }
                         let out = &mut transposed_sum[group * block..(group + 1) * block];
                         matmul(
