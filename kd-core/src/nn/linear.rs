@@ -3,6 +3,7 @@ use dfdx::prelude::*;
 
 use super::fan_in_uniform;
 use crate::spatial::linear;
+use crate::spatial::{linear_frozen, FrozenWeight};
 
 /// Builder types.
 pub mod builder {
@@ -21,6 +22,8 @@ pub struct Linear<const IN: usize, const OUT: usize, E: Dtype, D: Storage<E>> {
     pub weight: Tensor<Rank2<OUT, IN>, E, D>,
     /// `(OUT)`.
     pub bias: Tensor<Rank1<OUT>, E, D>,
+    /// The weight's values for untaped forwards (a teacher's), kept while the weight is unchanged.
+    frozen: FrozenWeight<OUT, IN, E>,
 }
 
 impl<const I: usize, const O: usize, E, D> BuildOnDevice<D, E> for builder::Linear<I, O>
@@ -60,7 +63,11 @@ where
                     TensorOptions::reset_with(|t| fan_in_uniform(t, I)),
                 ),
             ),
-            |(weight, bias)| Linear { weight, bias },
+            |(weight, bias)| Linear {
+                weight,
+                bias,
+                frozen: FrozenWeight::default(),
+            },
         )
     }
 }
@@ -73,7 +80,12 @@ where
     type Error = <Cpu as HasErr>::Err;
 
     fn try_forward(&self, x: Tensor<(B, Const<I>), E, Cpu, T>) -> Result<Self::Output, Self::Error> {
-        Ok(linear(x, self.weight.retaped::<T>(), self.bias.retaped::<T>()))
+        // Without a tape the weight cannot be trained by this pass, so its values can be kept.
+        Ok(if T::OWNS_TAPE {
+            linear(x, self.weight.retaped::<T>(), self.bias.retaped::<T>())
+        } else {
+            linear_frozen(x, &self.weight, self.bias.retaped::<T>(), &self.frozen)
+        })
     }
 }
 
@@ -81,6 +93,29 @@ where
 mod tests {
     use super::*;
     use crate::testing::Tolerance;
+
+    /// The untaped forward keeps the weight's values; every way of changing the weight shows.
+    #[test]
+    fn a_kept_weight_follows_every_change() {
+        use dfdx::optim::{Optimizer, Sgd, SgdConfig};
+        let dev = Cpu::seed_from_u64(9);
+        let mut layer = dev.build_module::<builder::Linear<4, 3>, f64>();
+        let x: Tensor<(usize, Const<4>), f64, _> = dev.sample_normal_like(&(2, Const));
+        let expected = |layer: &Linear<4, 3, f64, Cpu>| layer.forward(x.leaky_trace()).as_vec(); // taped: no cache
+        let untaped = |layer: &Linear<4, 3, f64, Cpu>| layer.forward(x.clone()).as_vec();
+        assert_eq!(untaped(&layer), expected(&layer));
+        assert_eq!(untaped(&layer), expected(&layer), "a second call reads the kept values");
+
+        let grads = layer.forward(x.leaky_trace()).square().sum().backward();
+        Sgd::new(&layer, SgdConfig::default()).update(&mut layer, &grads).expect("update");
+        assert_eq!(untaped(&layer), expected(&layer), "after an optimiser step");
+
+        layer.weight.fill_with_zeros();
+        assert_eq!(untaped(&layer), expected(&layer), "after an in-place fill");
+
+        layer.weight = dev.sample_normal();
+        assert_eq!(untaped(&layer), expected(&layer), "after assigning a new tensor");
+    }
 
     /// Same weights, same batch: the output and every gradient equal dfdx's `Linear`.
     #[test]

@@ -22,6 +22,7 @@ pub use geometry::{Conv2dGeometry, ShapeError};
 pub use im2col::{col2im, im2col};
 pub use input::trace_input;
 pub use linear::linear;
+pub(crate) use linear::{linear_frozen, FrozenWeight};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, flatten, max_pool2d, pool_to_common_size};
 
 /// A spatial op's output on the `Cpu` device, or why the shapes cannot work.
