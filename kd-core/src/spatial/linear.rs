@@ -59,8 +59,11 @@ impl<E: Dtype> std::ops::Deref for Operand<E> {
 /// another address, and the values are copied afresh. While the clone is held the old storage
 /// cannot be freed, so an equal address means the same, unchanged values.
 pub struct FrozenWeight<const O: usize, const I: usize, E: Dtype> {
-    entry: Mutex<Option<(Tensor<Rank2<O, I>, E, Cpu>, Arc<Vec<E>>)>>,
+    entry: Mutex<Option<Kept<O, I, E>>>,
 }
+
+/// A clone of the weight (holding its storage) and the values copied from it.
+type Kept<const O: usize, const I: usize, E> = (Tensor<Rank2<O, I>, E, Cpu>, Arc<Vec<E>>);
 
 impl<const O: usize, const I: usize, E: Dtype> FrozenWeight<O, I, E> {
     fn values(&self, weight: &Tensor<Rank2<O, I>, E, Cpu>) -> Arc<Vec<E>> {
