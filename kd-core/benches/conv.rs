@@ -87,51 +87,26 @@ const WORKLOADS: [Workload; 9] = [
         padding: 1,
         repeats: 20,
     },
-    Workload {
-        name: "kd bench cnn conv1 64x1x28x28 k3 p1 -> 16",
-        batch: 64,
-        input: 1,
-        output: 16,
-        size: 28,
-        kernel: 3,
-        stride: 1,
-        padding: 1,
-        repeats: 20,
-    },
-    Workload {
-        name: "kd bench cnn teacher 64x16x28x28 k3 p1 -> 16",
-        batch: 64,
-        input: 16,
-        output: 16,
-        size: 28,
-        kernel: 3,
-        stride: 1,
-        padding: 1,
-        repeats: 20,
-    },
-    Workload {
-        name: "kd bench cnn conv2 64x16x14x14 k3 p1 -> 32",
-        batch: 64,
-        input: 16,
-        output: 32,
-        size: 14,
-        kernel: 3,
-        stride: 1,
-        padding: 1,
-        repeats: 20,
-    },
-    Workload {
-        name: "kd bench cnn teacher 64x32x14x14 k3 p1 -> 32",
-        batch: 64,
-        input: 32,
-        output: 32,
-        size: 14,
-        kernel: 3,
-        stride: 1,
-        padding: 1,
-        repeats: 20,
-    },
+    kd_bench_cnn("kd bench cnn conv1 64x1x28x28 k3 p1 -> 16", 1, 16, 28),
+    kd_bench_cnn("kd bench cnn teacher 64x16x28x28 k3 p1 -> 16", 16, 16, 28),
+    kd_bench_cnn("kd bench cnn conv2 64x16x14x14 k3 p1 -> 32", 16, 32, 14),
+    kd_bench_cnn("kd bench cnn teacher 64x32x14x14 k3 p1 -> 32", 32, 32, 14),
 ];
+
+/// A 3×3, padding-1 convolution of `kd bench`'s CNN pair (batch 64).
+const fn kd_bench_cnn(name: &'static str, input: usize, output: usize, size: usize) -> Workload {
+    Workload {
+        name,
+        batch: 64,
+        input,
+        output,
+        size,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        repeats: 20,
+    }
+}
 
 fn median_ms(repeats: usize, mut run: impl FnMut()) -> f64 {
     for _ in 0..3 {

@@ -22,7 +22,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use crate::spatial::pool_to_common_size;
-use crate::spatial::scratch::Scratch;
+use crate::spatial::scratch::copy_of;
 
 use crate::ops::{expect_same_size, l2_normalize_last};
 
@@ -90,8 +90,7 @@ fn channel_mean_square<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>
     let positions = (height.size() * width.size()).max(1);
     let sample = positions * channels.size().max(1);
     let (feat, mut tape) = feat.contiguous().split_tape();
-    let mut values = Scratch::new(feat.shape().num_elements());
-    feat.copy_into(&mut values);
+    let values = copy_of(&feat);
     let inverse_channels = E::from_f64(1.0 / channels.size().max(1) as f64).unwrap_or_default();
     let mut map = vec![E::default(); batch.size() * positions];
     map.par_chunks_mut(positions)

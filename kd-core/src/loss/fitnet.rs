@@ -23,7 +23,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use crate::ops::expect_same_shape;
-use crate::spatial::scratch::Scratch;
+use crate::spatial::scratch::copy_of;
 
 /// The FitNet hint: mean squared error between the adapted student feature and the teacher's.
 ///
@@ -47,10 +47,8 @@ pub fn hint_loss<S: Shape, E: Dtype, T: Tape<E, Cpu>>(
     // of a convolution). The sum is kept in f64.
     let (student, mut tape) = student_feat.contiguous().split_tape();
     let count = student.shape().num_elements();
-    let mut difference = Scratch::new(count);
-    student.copy_into(&mut difference);
-    let mut target = Scratch::new(count);
-    teacher_feat.contiguous().copy_into(&mut target);
+    let mut difference = copy_of(&student);
+    let target = copy_of(&teacher_feat.contiguous());
     const CHUNK: usize = 1 << 14;
     let sum: f64 = difference
         .par_chunks_mut(CHUNK)

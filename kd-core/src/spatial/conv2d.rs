@@ -3,13 +3,12 @@ use dfdx::prelude::*;
 use super::conv_kernel::{add_channel_bias, channel_sums, ConvPlan};
 use super::geometry::{Conv2dGeometry, ShapeError};
 use super::input::is_unwanted;
-use super::scratch::Scratch;
+use super::scratch::{copy_of, Scratch};
 
 /// A tensor's values in row-major order, in a pooled buffer: a memcpy when it is contiguous.
 fn values<S: Shape, E: Dtype>(t: Tensor<S, E, Cpu>) -> (Tensor<S, E, Cpu>, Scratch<E>) {
     let t = t.contiguous();
-    let mut data = Scratch::new(t.shape().num_elements());
-    t.copy_into(&mut data);
+    let data = copy_of(&t);
     (t, data)
 }
 

@@ -95,7 +95,7 @@ pub(crate) fn matmul_threads<E: Dtype>(
     let split_columns = rhs_view.cols >= lhs_view.rows;
     let along = if split_columns { dst_view.cols } else { dst_view.rows };
     let work = dst_view.rows * dst_view.cols * lhs_view.cols;
-    if threads < 2 || along < threads * SLAB_ALIGN || work < SLAB_MIN_WORK {
+    if threads < 2 || along < threads * SLAB_ALIGN || work < gemm::get_threading_threshold() {
         let parallelism = if threads > 1 {
             gemm::Parallelism::Rayon(threads)
         } else {
@@ -167,9 +167,6 @@ pub(crate) fn matmul_threads<E: Dtype>(
 /// Slabs are whole multiples of this many rows or columns (gemm's AVX-512 f32 kernel covers
 /// 64 rows of its column-major problem at a time).
 const SLAB_ALIGN: usize = 64;
-/// Below this many multiply-adds a product is not worth cutting (gemm's own threading
-/// threshold).
-const SLAB_MIN_WORK: usize = 48 * 48 * 256;
 
 /// `dst`'s base pointer, shared by the slab tasks, which write disjoint elements.
 struct SendPtr<E>(*mut E);

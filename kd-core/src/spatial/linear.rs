@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::gemm::{matmul_threads, View};
 use super::input::is_unwanted;
-use super::scratch::Scratch;
+use super::scratch::{copy_of, Scratch};
 
 /// A fully connected layer, as PyTorch's `F.linear`: `input (B, I)`, `weight (O, I)` and
 /// `bias (O)` -> `input · weightᵀ + bias`, `(B, O)`.
@@ -18,7 +18,7 @@ pub fn linear<B: Dim, const I: usize, const O: usize, E: Dtype, T: Tape<E, Cpu>>
     weight: Tensor<Rank2<O, I>, E, Cpu, T>,
     bias: Tensor<Rank1<O>, E, Cpu, T>,
 ) -> Tensor<(B, Const<O>), E, Cpu, T> {
-    let w = Operand::Copied(values(&weight));
+    let w = Operand::Copied(copy_of(&weight));
     linear_with(input, weight, bias, w)
 }
 
@@ -120,7 +120,7 @@ fn linear_with<B: Dim, const I: usize, const O: usize, E: Dtype, T: Tape<E, Cpu>
     let (weight, weight_tape) = weight.split_tape();
     let (bias, bias_tape) = bias.split_tape();
     let mut tape = tape.merge(weight_tape).merge(bias_tape);
-    let x = values(&input);
+    let x = copy_of(&input);
     let batch = input.shape().0;
     let rows = batch.size();
 
@@ -170,12 +170,4 @@ fn linear_with<B: Dim, const I: usize, const O: usize, E: Dtype, T: Tape<E, Cpu>
         Ok(())
     });
     output.put_tape(tape)
-}
-
-/// A tensor's values in row-major order, in a pooled buffer (a memcpy; dfdx lays out the copy
-/// contiguously).
-fn values<S: Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Scratch<E> {
-    let mut data = Scratch::new(t.shape().num_elements());
-    t.copy_into(&mut data);
-    data
 }

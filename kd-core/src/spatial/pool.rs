@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use super::geometry::{Conv2dGeometry, ShapeError};
 use super::im2col::im2col;
 use super::input::is_unwanted;
-use super::scratch::Scratch;
+use super::scratch::copy_of;
 
 /// One window per channel: pooling is a depthwise patch traversal.
 fn depthwise(geometry: Conv2dGeometry, channels: usize) -> Conv2dGeometry {
@@ -51,8 +51,7 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
     let (plane, out_plane) = ((h * w).max(1), (out_h * out_w).max(1));
 
     let (input, mut tape) = input.contiguous().split_tape();
-    let mut source = Scratch::new(input.shape().num_elements());
-    input.copy_into(&mut source);
+    let source = copy_of(&input);
     let mut values = vec![E::default(); batch.size() * channels.size() * out_h * out_w];
     // In-plane index of each window's maximum; `usize::MAX` for a window of padding only.
     let mut arg_max = vec![usize::MAX; values.len()];
@@ -70,11 +69,12 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
                     if y_taps.is_empty() || x_taps.is_empty() {
                         continue; // a window of padding only: value 0, no gradient
                     }
-                    let at = |ky: usize, kx: usize| y0.wrapping_add(ky * g.dilation.0) * w + x0.wrapping_add(kx * g.dilation.1);
-                    let mut best = at(y_taps.start, x_taps.start);
+                    let index = |ky: usize, kx: usize| y0.wrapping_add(ky * g.dilation.0) * w + x0.wrapping_add(kx * g.dilation.1);
+                    let mut best = index(y_taps.start, x_taps.start);
                     for ky in y_taps.clone() {
                         for kx in x_taps.clone() {
-                            let (at, candidate) = (at(ky, kx), source[at(ky, kx)]);
+                            let at = index(ky, kx);
+                            let candidate = source[at];
                             // Strictly greater keeps the first maximum; NaN propagates (PyTorch).
                             // Only the index is carried, so the select is a cmov (no branch): on
                             // activations the comparison is a coin flip, and a branch tripled the time.

@@ -9,6 +9,7 @@ use std::any::Any;
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
+use dfdx::prelude::{Cpu, HasShape, Shape, Tensor};
 use dfdx::shapes::Dtype;
 
 /// The most bytes the pool keeps; a buffer that would pass it is freed instead.
@@ -45,6 +46,14 @@ impl<E: Dtype> Scratch<E> {
             values: reused.map_or_else(|| vec![E::default(); len], |boxed| *boxed),
         }
     }
+}
+
+/// A contiguous tensor's values in row-major order, in a pooled buffer (a memcpy: dfdx's
+/// `copy_into` copies the storage as laid out, so callers make the tensor contiguous first).
+pub(crate) fn copy_of<S: Shape, E: Dtype, T>(tensor: &Tensor<S, E, Cpu, T>) -> Scratch<E> {
+    let mut values = Scratch::new(tensor.shape().num_elements());
+    tensor.copy_into(&mut values);
+    values
 }
 
 impl<E: Dtype> Drop for Scratch<E> {
