@@ -174,6 +174,9 @@ where
     for (name, c) in cases {
         let input = c.input.tensor::<E, _>(c.input.dims4());
         let geometry = c.geometry.geometry();
+        // Untaped, max pooling keeps no arg-max: the values must not change.
+        let untaped = max_pool2d(input.clone(), geometry).unwrap_or_else(|e| panic!("{name} max untaped: {e}"));
+        assert_close_impl(&untaped, &c.max.output.data, tol, &format!("{name} max: untaped output"));
         let mut results = vec![("max", max_pool2d(input.leaky_trace(), geometry), &c.max)];
         if let Some(avg) = &c.avg {
             results.push(("avg", avg_pool2d(input.leaky_trace(), geometry), avg));

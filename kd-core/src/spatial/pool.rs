@@ -53,40 +53,21 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
     let (input, mut tape) = input.contiguous().split_tape();
     let source = copy_of(&input);
     let mut values = vec![E::default(); batch.size() * channels.size() * out_h * out_w];
-    // In-plane index of each window's maximum; `usize::MAX` for a window of padding only.
-    let mut arg_max = vec![usize::MAX; values.len()];
-    // Per output row and column: the first input coordinate and the taps that land inside.
-    let g = geometry;
-    let rows = window_taps(out_h, h, g.kernel.0, g.stride.0, g.padding.0, g.dilation.0);
-    let columns = window_taps(out_w, w, g.kernel.1, g.stride.1, g.padding.1, g.dilation.1);
-    values
-        .par_chunks_mut(out_plane)
-        .zip(arg_max.par_chunks_mut(out_plane))
-        .zip(source.par_chunks(plane))
-        .for_each(|((values, arg_max), source)| {
-            for (oy, (y0, y_taps)) in rows.iter().enumerate() {
-                for (ox, (x0, x_taps)) in columns.iter().enumerate() {
-                    if y_taps.is_empty() || x_taps.is_empty() {
-                        continue; // a window of padding only: value 0, no gradient
-                    }
-                    let index = |ky: usize, kx: usize| y0.wrapping_add(ky * g.dilation.0) * w + x0.wrapping_add(kx * g.dilation.1);
-                    let mut best = index(y_taps.start, x_taps.start);
-                    for ky in y_taps.clone() {
-                        for kx in x_taps.clone() {
-                            let at = index(ky, kx);
-                            let candidate = source[at];
-                            // Strictly greater keeps the first maximum; NaN propagates (PyTorch).
-                            // Only the index is carried, so the select is a cmov (no branch): on
-                            // activations the comparison is a coin flip, and a branch tripled the time.
-                            let take = (candidate > source[best]) | candidate.partial_cmp(&candidate).is_none();
-                            best = std::hint::select_unpredictable(take, at, best);
-                        }
-                    }
-                    values[oy * out_w + ox] = source[best];
-                    arg_max[oy * out_w + ox] = best;
-                }
-            }
-        });
+    let windows = Windows::new(geometry, (h, w), (out_h, out_w));
+    // In-plane index of each window's maximum, kept only when a backward will read it.
+    let mut arg_max = if T::OWNS_TAPE { vec![NO_TAP; values.len()] } else { Vec::new() };
+    if T::OWNS_TAPE {
+        values
+            .par_chunks_mut(out_plane)
+            .zip(arg_max.par_chunks_mut(out_plane))
+            .zip(source.par_chunks(plane))
+            .for_each(|((values, arg_max), source)| windows.pool(source, values, Some(arg_max)));
+    } else {
+        values
+            .par_chunks_mut(out_plane)
+            .zip(source.par_chunks(plane))
+            .for_each(|(values, source)| windows.pool(source, values, None));
+    }
     let output = input.device().tensor_from_vec(values, (batch, channels, out_h, out_w));
 
     let output_ghost = output.ghost();
@@ -99,7 +80,7 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
                 .zip(dy.par_chunks(out_plane).zip(arg_max.par_chunks(out_plane)))
                 .for_each(|(dx, (dy, arg_max))| {
                     for (&g, &at) in dy.iter().zip(arg_max) {
-                        if at != usize::MAX {
+                        if at != NO_TAP {
                             dx[at] += g;
                         }
                     }
@@ -109,6 +90,105 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
         Ok(())
     });
     Ok(output.put_tape(tape))
+}
+
+/// The arg-max of a window of padding only (it has no gradient).
+const NO_TAP: usize = usize::MAX;
+
+/// Where each max-pool window of one plane reads.
+struct Windows {
+    geometry: Conv2dGeometry,
+    width: usize,
+    out_w: usize,
+    /// Per output row and column: the first input coordinate and the taps that land inside.
+    rows: Vec<(usize, std::ops::Range<usize>)>,
+    columns: Vec<(usize, std::ops::Range<usize>)>,
+    /// The windows tile the plane (stride = kernel, no padding or dilation): every tap is
+    /// inside, and a window's rows are contiguous runs.
+    tiled: bool,
+}
+
+impl Windows {
+    fn new(geometry: Conv2dGeometry, (h, w): (usize, usize), (out_h, out_w): (usize, usize)) -> Self {
+        let g = geometry;
+        Windows {
+            geometry,
+            width: w,
+            out_w,
+            rows: window_taps(out_h, h, g.kernel.0, g.stride.0, g.padding.0, g.dilation.0),
+            columns: window_taps(out_w, w, g.kernel.1, g.stride.1, g.padding.1, g.dilation.1),
+            tiled: g.stride == g.kernel && g.padding == (0, 0) && g.dilation == (1, 1),
+        }
+    }
+
+    /// Writes each window's maximum of one plane into `values`, and its in-plane index into
+    /// `arg_max` when given. Windows of padding only give 0 and [`NO_TAP`].
+    fn pool<E: Dtype>(&self, source: &[E], values: &mut [E], arg_max: Option<&mut [usize]>) {
+        match (self.tiled, self.geometry.kernel) {
+            // The common 2×2 pool, with the kernel a constant the loops unroll on.
+            (true, (2, 2)) => self.pool_tiles(source, (2, 2), values, arg_max),
+            (true, kernel) => self.pool_tiles(source, kernel, values, arg_max),
+            (false, _) => self.pool_windows(source, values, arg_max),
+        }
+    }
+
+    #[inline(always)]
+    fn pool_tiles<E: Dtype>(&self, source: &[E], (kh, kw): (usize, usize), values: &mut [E], mut arg_max: Option<&mut [usize]>) {
+        let (width, out_w) = (self.width, self.out_w);
+        for (oy, out_row) in values.chunks_mut(out_w).enumerate() {
+            for (ox, value) in out_row.iter_mut().enumerate() {
+                let start = oy * kh * width + ox * kw;
+                let mut best = (start, source[start]);
+                for ky in 0..kh {
+                    let row = start + ky * width;
+                    for (at, &candidate) in (row..).zip(&source[row..row + kw]) {
+                        best = keep_max(best, at, candidate);
+                    }
+                }
+                *value = best.1;
+                if let Some(arg_max) = arg_max.as_deref_mut() {
+                    arg_max[oy * out_w + ox] = best.0;
+                }
+            }
+        }
+    }
+
+    fn pool_windows<E: Dtype>(&self, source: &[E], values: &mut [E], mut arg_max: Option<&mut [usize]>) {
+        let (dilation, width, out_w) = (self.geometry.dilation, self.width, self.out_w);
+        for (oy, (y0, y_taps)) in self.rows.iter().enumerate() {
+            for (ox, (x0, x_taps)) in self.columns.iter().enumerate() {
+                if y_taps.is_empty() || x_taps.is_empty() {
+                    continue; // a window of padding only: value 0, no gradient
+                }
+                let index = |ky: usize, kx: usize| y0.wrapping_add(ky * dilation.0) * width + x0.wrapping_add(kx * dilation.1);
+                let first = index(y_taps.start, x_taps.start);
+                let mut best = (first, source[first]);
+                for ky in y_taps.clone() {
+                    for kx in x_taps.clone() {
+                        let at = index(ky, kx);
+                        best = keep_max(best, at, source[at]);
+                    }
+                }
+                values[oy * out_w + ox] = best.1;
+                if let Some(arg_max) = arg_max.as_deref_mut() {
+                    arg_max[oy * out_w + ox] = best.0;
+                }
+            }
+        }
+    }
+}
+
+/// The running `(index, value)` maximum after seeing `candidate` at `at`: strictly greater
+/// keeps the first maximum (PyTorch's tie rule), and NaN wins (PyTorch propagates it). Both
+/// selects are branch-free: on activations the comparison is a coin flip, and a branch
+/// tripled the time; carrying the value keeps the next comparison off a dependent load.
+#[inline(always)]
+fn keep_max<E: Dtype>(best: (usize, E), at: usize, candidate: E) -> (usize, E) {
+    let take = (candidate > best.1) | candidate.partial_cmp(&candidate).is_none();
+    (
+        std::hint::select_unpredictable(take, at, best.0),
+        std::hint::select_unpredictable(take, candidate, best.1),
+    )
 }
 
 /// For each of `out` windows along an axis: its start coordinate (wrapped when it lies in the
@@ -257,4 +337,49 @@ where
         second.reshape_like(&(b2, c2, common.0, common.1))
     };
     (first, second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 1×1×4×4 plane with a NaN in the top-left window and a tie in the bottom-right one.
+    fn plane() -> Tensor<Rank4<1, 1, 4, 4>, f64, Cpu> {
+        let nan = f64::NAN;
+        Cpu::default().tensor([[[
+            [1.0, nan, 2.0, 3.0],
+            [4.0, 0.0, 5.0, -1.0],
+            [0.0, 1.0, 7.0, 7.0],
+            [2.0, -3.0, 7.0, 6.0],
+        ]]])
+    }
+
+    /// Both paths: 2×2 stride-2 windows tile the plane, 3×3 stride-1 windows overlap.
+    #[test]
+    fn nan_propagates_and_ties_go_to_the_first_maximum() {
+        for taped in [false, true] {
+            let input = plane();
+            let output = if taped {
+                max_pool2d(input.leaky_trace(), Conv2dGeometry::square(2).with_stride(2)).map(|o| o.retaped::<NoneTape>())
+            } else {
+                max_pool2d(input.clone(), Conv2dGeometry::square(2).with_stride(2))
+            }
+            .expect("fits");
+            let values = output.as_vec();
+            assert!(values[0].is_nan(), "taped {taped}: NaN propagates, got {values:?}");
+            assert_eq!(&values[1..], &[5.0, 2.0, 7.0], "taped {taped}");
+        }
+        let input = plane();
+        let output = max_pool2d(input.leaky_trace(), Conv2dGeometry::square(2).with_stride(2)).expect("fits");
+        let grads = output.sum().backward();
+        // The tie in the bottom-right window (7, 7 / 7, 6) sends the gradient to its first 7.
+        let grad = grads.get(&input).as_vec();
+        assert_eq!(grad[10], 1.0);
+        assert_eq!(grad[11] + grad[14], 0.0);
+        assert_eq!(grad[1], 1.0, "the NaN window's gradient goes to the NaN");
+
+        let general = max_pool2d(plane(), Conv2dGeometry::square(3)).expect("fits").as_vec();
+        assert!(general[0].is_nan() && general[1].is_nan(), "{general:?}");
+        assert_eq!(&general[2..], &[7.0, 7.0]);
+    }
 }
