@@ -108,12 +108,17 @@ impl ConvPlan {
     fn for_each_tap_row(&self, group: usize, mut visit: impl FnMut(&TapRow)) {
         let g = self.geometry;
         let (kh, kw) = g.kernel;
+        // The ranges depend on the tap only, not on the channel.
+        let ys: Vec<_> = (0..kh)
+            .map(|ky| valid_range(self.out_h, self.height, g.stride.0, g.dilation.0, g.padding.0, ky))
+            .collect();
+        let xs: Vec<_> = (0..kw)
+            .map(|kx| valid_range(self.out_w, self.width, g.stride.1, g.dilation.1, g.padding.1, kx))
+            .collect();
         for cg in 0..self.group_in() {
             let plane = (group * self.group_in() + cg) * self.height * self.width;
-            for ky in 0..kh {
-                let (oy_lo, oy_hi, y_offset) = valid_range(self.out_h, self.height, g.stride.0, g.dilation.0, g.padding.0, ky);
-                for kx in 0..kw {
-                    let (ox_lo, ox_hi, x_offset) = valid_range(self.out_w, self.width, g.stride.1, g.dilation.1, g.padding.1, kx);
+            for (ky, &(oy_lo, oy_hi, y_offset)) in ys.iter().enumerate() {
+                for (kx, &(ox_lo, ox_hi, x_offset)) in xs.iter().enumerate() {
                     let row = (cg * kh + ky) * kw + kx;
                     visit(&TapRow {
                         row,
@@ -138,6 +143,9 @@ impl ConvPlan {
     /// Writes `im2col(image, group)` into columns `offset .. offset + OH·OW` of `cols`, a
     /// `patch × stride` row-major matrix; padding taps become zeros.
     fn gather<E: Dtype>(&self, image: &[E], group: usize, cols: &mut [E], stride: usize, offset: usize) {
+        if self.keeps_rows() {
+            return self.gather_shifted(image, group, cols, stride, offset);
+        }
         let (out_w, x_step) = (self.out_w, self.geometry.stride.1);
         self.for_each_tap_row(group, |tap| {
             let start = tap.row * stride + offset;
@@ -161,7 +169,10 @@ impl ConvPlan {
 
     /// `image += col2im(cols, group)` from columns `offset ..` of a `patch × stride` matrix, the
     /// adjoint of [`Self::gather`].
-    fn scatter<E: Dtype>(&self, cols: &[E], group: usize, image: &mut [E], stride: usize, offset: usize) {
+    fn scatter<E: Dtype>(&self, cols: &mut [E], group: usize, image: &mut [E], stride: usize, offset: usize) {
+        if self.keeps_rows() {
+            return self.scatter_shifted(cols, group, image, stride, offset);
+        }
         let (out_w, x_step) = (self.out_w, self.geometry.stride.1);
         self.for_each_tap_row(group, |tap| {
             for oy in tap.rows.clone() {
@@ -174,6 +185,64 @@ impl ConvPlan {
                     src.iter().zip(image[at..].iter_mut().step_by(x_step)).for_each(|(s, d)| *d += *s);
                 }
             }
+        });
+    }
+
+    /// Stride 1 with the output as wide as the input (a "same" convolution): output position
+    /// `q = oy·W + ox` of a tap row reads input `q + shift`, one shift per tap row. Its patch
+    /// row is then one contiguous copy of the image, with the taps that fall in the padding
+    /// (or wrap into a neighbouring row) zeroed after, instead of a short copy per output row.
+    fn keeps_rows(&self) -> bool {
+        self.geometry.stride == (1, 1) && self.out_w == self.width
+    }
+
+    /// The positions of a tap row that read the image in one contiguous run, and the shift
+    /// from output position to in-plane input index ([`Self::keeps_rows`] only).
+    fn shifted_run(&self, tap: &TapRow) -> (std::ops::Range<usize>, isize) {
+        let w = self.width;
+        let shift = tap.y_offset * w as isize + tap.x_offset;
+        let plane = (self.height * w) as isize;
+        let lo = ((tap.rows.start * w) as isize).max(-shift);
+        let hi = ((tap.rows.end * w) as isize).min(plane - shift);
+        let lo = lo.max(0) as usize;
+        (lo..(hi.max(0) as usize).max(lo), shift)
+    }
+
+    /// Zeroes the positions of a tap row's run whose column lies in the padding: a shifted
+    /// run reads them from a neighbouring image row.
+    fn zero_wrapped<E: Dtype>(&self, tap: &TapRow, row: &mut [E]) {
+        let w = self.width;
+        for oy in tap.rows.clone() {
+            let line = &mut row[oy * w..(oy + 1) * w];
+            line[..tap.columns.start].iter_mut().for_each(|v| *v = E::default());
+            line[tap.columns.end..].iter_mut().for_each(|v| *v = E::default());
+        }
+    }
+
+    /// [`Self::gather`] for a same convolution: one copy per tap row.
+    fn gather_shifted<E: Dtype>(&self, image: &[E], group: usize, cols: &mut [E], stride: usize, offset: usize) {
+        self.for_each_tap_row(group, |tap| {
+            let start = tap.row * stride + offset;
+            let row = &mut cols[start..start + self.positions()];
+            let (run, shift) = self.shifted_run(tap);
+            let from = (tap.plane as isize + run.start as isize + shift) as usize;
+            row[..run.start].fill(E::default());
+            row[run.end..].fill(E::default());
+            row[run.clone()].copy_from_slice(&image[from..from + run.len()]);
+            self.zero_wrapped(tap, row);
+        });
+    }
+
+    /// [`Self::scatter`] for a same convolution: the wrapped positions of each tap row are
+    /// zeroed in `cols` (they are padding taps), then the row is added in one run.
+    fn scatter_shifted<E: Dtype>(&self, cols: &mut [E], group: usize, image: &mut [E], stride: usize, offset: usize) {
+        self.for_each_tap_row(group, |tap| {
+            let start = tap.row * stride + offset;
+            let row = &mut cols[start..start + self.positions()];
+            self.zero_wrapped(tap, row);
+            let (run, shift) = self.shifted_run(tap);
+            let to = (tap.plane as isize + run.start as isize + shift) as usize;
+            image[to..to + run.len()].iter_mut().zip(&row[run]).for_each(|(d, s)| *d += *s);
         });
     }
 
