@@ -261,7 +261,33 @@ impl ConvPlan {
     /// How many samples share one matrix multiply: small maps are batched until a product has
     /// about a thousand columns, where gemm runs at speed.
     fn samples_per_product(&self) -> usize {
+        if self.pointwise() {
+            return 1; // its patch matrix is the sample itself: no copy to batch
+        }
         (1024 / self.positions().max(1)).clamp(1, self.samples_per_task())
+    }
+
+    /// A 1×1 convolution with stride 1 and no padding: one sample's patch matrix for a group
+    /// is that group's channels, as they lie.
+    fn pointwise(&self) -> bool {
+        let g = self.geometry;
+        g.kernel == (1, 1) && g.stride == (1, 1) && g.padding == (0, 0)
+    }
+
+    /// The patch matrix of `group` for the samples of `x_chunk`, side by side
+    /// (`patch × samples·positions`): for one sample of a pointwise convolution, the sample's
+    /// own channels as they lie; else gathered into `cols`.
+    fn patches<'a, E: Dtype>(&self, x_chunk: &'a [E], group: usize, cols: &'a mut [E]) -> &'a [E] {
+        let image_len = self.image_len().max(1);
+        let width = x_chunk.len() / image_len * self.positions();
+        let size = self.patch() * width;
+        if self.pointwise() && x_chunk.len() == image_len {
+            return &x_chunk[group * size..(group + 1) * size];
+        }
+        for (j, x_b) in x_chunk.chunks(image_len).enumerate() {
+            self.gather(x_b, group, cols, width, j * self.positions());
+        }
+        &cols[..size]
     }
 
     /// The rows of `dy_b` that belong to `group`: `(O/G) × positions`.
@@ -294,24 +320,29 @@ impl ConvPlan {
                     let samples = x_chunk.len() / image_len;
                     let width = samples * positions;
                     for group in 0..self.geometry.groups {
-                        for (j, x_b) in x_chunk.chunks(image_len).enumerate() {
-                            self.gather(x_b, group, &mut cols, width, j * positions);
-                        }
-                        let out = &mut product[..group_out * width];
-                        let block = self.weight_block(weight, group);
+                        let cols = self.patches(x_chunk, group, &mut cols);
+                        // One sample's product is its own output rows; several are interleaved.
+                        let out = if samples == 1 {
+                            &mut y_chunk[group * group_out * positions..(group + 1) * group_out * positions]
+                        } else {
+                            &mut product[..group_out * width]
+                        };
                         matmul(
                             out,
                             View::row_major(group_out, width),
-                            block,
+                            self.weight_block(weight, group),
                             View::row_major(group_out, patch),
-                            &cols[..patch * width],
+                            cols,
                             View::row_major(patch, width),
                             false,
                         );
+                        if samples == 1 {
+                            continue;
+                        }
                         for (j, y_b) in y_chunk.chunks_mut(output_len).enumerate() {
                             let rows = &mut y_b[group * group_out * positions..(group + 1) * group_out * positions];
                             for (o, row) in rows.chunks_mut(positions).enumerate() {
-                                row.copy_from_slice(&out[o * width + j * positions..o * width + (j + 1) * positions]);
+                                row.copy_from_slice(&product[o * width + j * positions..o * width + (j + 1) * positions]);
                             }
                         }
                     }
@@ -338,7 +369,7 @@ impl ConvPlan {
             .zip(dy.par_chunks(output_len * per_task))
             .for_each(|(dx_task, dy_task)| {
                 let mut dcols = Scratch::new(patch * positions * per_product);
-                let mut grads = Scratch::new(group_out * positions * per_product);
+                let mut interleaved = Scratch::new(group_out * positions * per_product);
                 for (dx_chunk, dy_chunk) in dx_task
                     .chunks_mut(image_len * per_product)
                     .zip(dy_task.chunks(output_len * per_product))
@@ -346,22 +377,36 @@ impl ConvPlan {
                     let samples = dy_chunk.len() / output_len;
                     let width = samples * positions;
                     for group in 0..self.geometry.groups {
-                        for (j, dy_b) in dy_chunk.chunks(output_len).enumerate() {
-                            for (o, row) in self.group_rows(dy_b, group).chunks(positions).enumerate() {
-                                grads[o * width + j * positions..o * width + (j + 1) * positions].copy_from_slice(row);
+                        // One sample's gradient rows are the product's operand as they lie.
+                        let grads: &[E] = if samples == 1 {
+                            self.group_rows(dy_chunk, group)
+                        } else {
+                            for (j, dy_b) in dy_chunk.chunks(output_len).enumerate() {
+                                for (o, row) in self.group_rows(dy_b, group).chunks(positions).enumerate() {
+                                    interleaved[o * width + j * positions..o * width + (j + 1) * positions].copy_from_slice(row);
+                                }
                             }
-                        }
+                            &interleaved[..group_out * width]
+                        };
                         let block = self.weight_block(weight, group);
+                        let product = |dst: &mut [E], accumulate| {
+                            matmul(
+                                dst,
+                                View::row_major(patch, width),
+                                block,
+                                View::row_major(group_out, patch).t(),
+                                grads,
+                                View::row_major(group_out, width),
+                                accumulate,
+                            )
+                        };
+                        if samples == 1 && self.pointwise() {
+                            // The column gradients are the sample's channel gradients.
+                            product(&mut dx_chunk[group * patch * positions..(group + 1) * patch * positions], true);
+                            continue;
+                        }
                         let dcols = &mut dcols[..patch * width];
-                        matmul(
-                            dcols,
-                            View::row_major(patch, width),
-                            block,
-                            View::row_major(group_out, patch).t(),
-                            &grads[..group_out * width],
-                            View::row_major(group_out, width),
-                            false,
-                        );
+                        product(dcols, false);
                         for (j, dx_b) in dx_chunk.chunks_mut(image_len).enumerate() {
                             self.scatter(dcols, group, dx_b, width, j * positions);
                         }
@@ -395,8 +440,7 @@ impl ConvPlan {
                     let samples = x_chunk.len() / image_len;
                     let width = samples * positions;
                     for group in 0..self.geometry.groups {
-                        for (j, (x_b, dy_b)) in x_chunk.chunks(image_len).zip(dy_chunk.chunks(output_len)).enumerate() {
-                            self.gather(x_b, group, &mut cols, width, j * positions);
+                        for (j, dy_b) in dy_chunk.chunks(output_len).enumerate() {
                             transpose_into(
                                 self.group_rows(dy_b, group),
                                 group_out,
@@ -404,11 +448,12 @@ impl ConvPlan {
                                 &mut dy_t[j * positions * group_out..],
                             );
                         }
+                        let cols = self.patches(x_chunk, group, &mut cols);
                         let out = &mut transposed_sum[group * block..(group + 1) * block];
                         matmul(
                             out,
                             View::row_major(patch, group_out),
-                            &cols[..patch * width],
+                            cols,
                             View::row_major(patch, width),
                             &dy_t[..width * group_out],
                             View::row_major(width, group_out),
