@@ -162,6 +162,9 @@ enum Dataset {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = kd_core::train::use_calling_thread() {
+        eprintln!("kd: rayon's pool was already built, the main thread stays outside it: {e}");
+    }
     let result = match cli.command {
         Command::Demo {
             full,

@@ -1,15 +1,18 @@
 //! The training engine's pieces: seeded batching, pixel-jitter augmentation, evaluation with a
 //! confusion matrix, metrics as JSON lines, atomic per-epoch checkpoints with exact resume
 //! ([`checkpoint`], [`optim`]), the shared epoch loop ([`fit`]), a supervised step with the
-//! same NaN guard as [`crate::distill::distill_step`], and a teacher-output cache.
+//! same NaN guard as [`crate::distill::distill_step`], a teacher-output cache, and the thread
+//! pool set-up a training binary starts with ([`use_calling_thread`]).
 
 pub mod checkpoint;
 pub mod fit;
 pub mod optim;
+pub mod threads;
 
 pub use checkpoint::{Checkpoint, Checkpoints};
 pub use fit::{fit, progress_bar, Fitted, Stage};
 pub use optim::{Adam, LearningRate, Resumable, Sgd};
+pub use threads::use_calling_thread;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
