@@ -40,6 +40,8 @@ fn accuracy<M: Module<Images, Output = Tensor<(usize, Const<10>), f32, Cpu>>>(mo
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The main thread trains; make it one of rayon's workers rather than a third thread on two cores.
+    kd_core::train::use_calling_thread()?;
     let mut args = std::env::args().skip(1);
     let epochs: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(6);
     let train_size: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(60_000);
