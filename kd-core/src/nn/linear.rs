@@ -120,6 +120,26 @@ mod tests {
         check(&layer); // after assigning a new tensor
     }
 
+    /// At a size where gemm takes its blocked path and splits the product into per-thread slabs,
+    /// the untaped forward (the weight kept transposed, multiplied unpacked) equals the taped
+    /// one (the weight as stored, packed) and a plain triple loop.
+    #[test]
+    fn the_kept_transposed_weight_gives_the_same_product_at_scale() {
+        let dev = Cpu::seed_from_u64(10);
+        let layer = dev.build_module::<builder::Linear<256, 192>, f64>();
+        let x: Tensor<(usize, Const<256>), f64, _> = dev.sample_normal_like(&(130, Const));
+        let untaped = layer.forward(x.clone()).as_vec();
+        crate::assert_close!(untaped, layer.forward(x.leaky_trace()), Tolerance::F64);
+        let (w, b, xs) = (layer.weight.as_vec(), layer.bias.as_vec(), x.as_vec());
+        let looped: Vec<f64> = (0..130 * 192)
+            .map(|at| {
+                let (row, out) = (at / 192, at % 192);
+                b[out] + (0..256).map(|i| xs[row * 256 + i] * w[out * 256 + i]).sum::<f64>()
+            })
+            .collect();
+        crate::assert_close!(untaped, looped, Tolerance::F64);
+    }
+
     /// Same weights, same batch: the output and every gradient equal dfdx's `Linear`.
     #[test]
     fn equals_dfdx_linear_in_value_and_gradient() {
