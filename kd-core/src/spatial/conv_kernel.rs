@@ -6,7 +6,7 @@
 use dfdx::shapes::Dtype;
 use rayon::prelude::*;
 
-use super::gemm::{matmul, View};
+use super::gemm::{matmul, transpose_into, View};
 use super::geometry::Conv2dGeometry;
 use super::scratch::Scratch;
 
@@ -469,20 +469,6 @@ impl ConvPlan {
                 for (o, row) in group_dw.chunks_mut(patch).enumerate() {
                     row.iter_mut().enumerate().for_each(|(p, d)| *d += group_partial[p * group_out + o]);
                 }
-            }
-        }
-    }
-}
-
-/// Writes the `rows × cols` row-major `source` transposed into `target` (`cols × rows`), a tile
-/// of columns at a time: a plain strided scatter touched one cache line per element.
-fn transpose_into<E: Copy>(source: &[E], rows: usize, cols: usize, target: &mut [E]) {
-    const TILE: usize = 64;
-    for start in (0..cols).step_by(TILE) {
-        let end = (start + TILE).min(cols);
-        for (r, row) in source.chunks(cols).take(rows).enumerate() {
-            for (c, &value) in row[start..end].iter().enumerate() {
-                target[(start + c) * rows + r] = value;
             }
         }
     }

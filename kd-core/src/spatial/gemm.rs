@@ -44,6 +44,20 @@ impl View {
     }
 }
 
+/// Writes the `rows × cols` row-major `source` transposed into `target` (`cols × rows`), a tile
+/// of columns at a time: a plain strided scatter touched one cache line per element.
+pub(crate) fn transpose_into<E: Copy>(source: &[E], rows: usize, cols: usize, target: &mut [E]) {
+    const TILE: usize = 64;
+    for start in (0..cols).step_by(TILE) {
+        let end = (start + TILE).min(cols);
+        for (r, row) in source.chunks(cols).take(rows).enumerate() {
+            for (c, &value) in row[start..end].iter().enumerate() {
+                target[(start + c) * rows + r] = value;
+            }
+        }
+    }
+}
+
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` when `accumulate`, single-threaded (callers
 /// parallelise over the batch).
 ///

@@ -2,7 +2,7 @@ use dfdx::prelude::*;
 
 use std::sync::{Arc, Mutex};
 
-use super::gemm::{matmul_threads, View};
+use super::gemm::{matmul_threads, transpose_into, View};
 use super::input::is_unwanted;
 use super::scratch::{copy_of, Scratch};
 
@@ -68,10 +68,11 @@ impl<E: Dtype> std::ops::Deref for Operand<E> {
 /// dfdx keeps storage private, so each call would copy the weight out (9.6 MB for the Hinton
 /// teacher, 7 % of a KD step). Kept transposed, the weight is the column-major operand gemm
 /// multiplies in place, without packing it for every call: the Hinton teacher's 784→1200 and
-/// 1200→1200 forwards at batch 128 ran 15–25 % faster (see [`super::gemm`]). The cache holds a clone of the weight tensor, which shares its
-/// storage: whatever changes the weight in place (an optimiser, `load_safetensors`) first
-/// copies the shared storage (dfdx's copy-on-write), so the layer's weight then lives at
-/// another address, and the values are copied afresh. While the clone is held the old storage
+/// 1200→1200 forwards at batch 128 ran 15–25 % faster (see [`super::gemm`]). The cache holds
+/// a clone of the weight tensor, which shares its storage: whatever changes the weight in
+/// place (an optimiser, `load_safetensors`) first copies the shared storage (dfdx's
+/// copy-on-write), so the layer's weight then lives at another address, and the values are
+/// copied afresh. While the clone is held the old storage
 /// cannot be freed, so an equal address means the same, unchanged values.
 pub struct FrozenWeight<const O: usize, const I: usize, E: Dtype> {
     entry: Mutex<Option<Kept<O, I, E>>>,
@@ -82,7 +83,11 @@ type Kept<const O: usize, const I: usize, E> = (Tensor<Rank2<O, I>, E, Cpu>, Arc
 
 impl<const O: usize, const I: usize, E: Dtype> FrozenWeight<O, I, E> {
     fn transposed(&self, weight: &Tensor<Rank2<O, I>, E, Cpu>) -> Arc<Vec<E>> {
-        let copy = || Arc::new(transpose(&copy_of(weight), O, I));
+        let copy = || {
+            let mut transposed = vec![E::default(); O * I];
+            transpose_into(&copy_of(weight), O, I, &mut transposed);
+            Arc::new(transposed)
+        };
         if O * I == 0 {
             return copy();
         }
@@ -117,22 +122,6 @@ impl<const O: usize, const I: usize, E: Dtype> std::fmt::Debug for FrozenWeight<
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("FrozenWeight")
     }
-}
-
-/// The `cols × rows` transpose of a row-major `rows × cols` matrix, in cache-sized tiles.
-fn transpose<E: Dtype>(values: &[E], rows: usize, cols: usize) -> Vec<E> {
-    const TILE: usize = 32;
-    let mut transposed = vec![E::default(); values.len()];
-    for row_start in (0..rows).step_by(TILE) {
-        for col_start in (0..cols).step_by(TILE) {
-            for row in row_start..(row_start + TILE).min(rows) {
-                for col in col_start..(col_start + TILE).min(cols) {
-                    transposed[col * rows + row] = values[row * cols + col];
-                }
-            }
-        }
-    }
-    transposed
 }
 
 fn linear_with<B: Dim, const I: usize, const O: usize, E: Dtype, T: Tape<E, Cpu>>(
