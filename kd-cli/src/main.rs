@@ -1,13 +1,19 @@
-//! `kd`: knowledge distillation from the command line.
+//! `kd`: knowledge distillation from the command line, the front end of `kd-experiments`.
 //!
 //! `kd demo` (the main job) distils Hinton et al.'s MNIST teacher into a small student and
 //! prints the result next to the paper's. `kd run --method ...` compares the distillation
-//! methods on a small CNN pair. `kd data fetch mnist` fetches and verifies MNIST.
+//! methods on a small CNN pair, `kd run --regime ...` runs the training regimes, `kd bench`
+//! measures the speed, and `kd data fetch mnist` fetches and verifies MNIST.
+
+mod bench;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use kd_cli::{bench, hinton, methods, regimes};
+use kd_experiments::methods::Method;
+use kd_experiments::regimes::Regime;
+use kd_experiments::settings::RunDataset;
+use kd_experiments::{hinton, methods, regimes, settings};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +35,7 @@ enum Command {
     /// (declared with `#[distill]`); prints their test errors next to the paper's 67 / 146 / 74
     /// and writes metrics, checkpoints and results under --out. About 8 minutes on 2 cores.
     Demo {
-        /// The paper-length run (many more epochs; hours on 2 cores) instead of the short one.
+        /// The paper-length run (60 epochs per model; about 40 minutes on 2 cores) instead of the short one.
         #[arg(long)]
         full: bool,
         /// Where metrics, checkpoints and results.json go.
@@ -64,12 +70,12 @@ enum Command {
         /// Methods to compare (repeat the flag or separate with commas; `all` for every one).
         #[arg(long = "method", value_delimiter = ',', required_unless_present = "regimes")]
         methods: Vec<MethodChoice>,
-        /// Training regimes to run (repeat or separate with commas): born-again, dml, byot, gan, language, netaug.
+        /// Training regimes to run (repeat or separate with commas).
         #[arg(long = "regime", value_delimiter = ',')]
-        regimes: Vec<regimes::Regime>,
+        regimes: Vec<RegimeChoice>,
         /// The dataset.
         #[arg(long, value_enum, default_value = "mnist")]
-        dataset: methods::RunDataset,
+        dataset: DatasetChoice,
         /// Where metrics, checkpoints, methods.json and the chart go.
         #[arg(long, default_value = "target/kd-run")]
         out: PathBuf,
@@ -125,30 +131,65 @@ enum DataCommand {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum MethodChoice {
     All,
-    One(methods::Method),
+    One(Method),
 }
 
 impl ValueEnum for MethodChoice {
     fn value_variants<'a>() -> &'a [Self] {
-        use methods::Method::*;
-        &[
-            MethodChoice::One(Kd),
-            MethodChoice::One(Fitnet),
-            MethodChoice::One(Nst),
-            MethodChoice::One(At),
-            MethodChoice::One(Ab),
-            MethodChoice::One(Fsp),
-            MethodChoice::One(Rkd),
-            MethodChoice::One(Sp),
-            MethodChoice::All,
-        ]
+        const CHOICES: [MethodChoice; 9] = {
+            let mut choices = [MethodChoice::All; 9];
+            let mut i = 0;
+            while i < Method::ALL.len() {
+                choices[i] = MethodChoice::One(Method::ALL[i]);
+                i += 1;
+            }
+            choices
+        };
+        &CHOICES
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        match self {
-            MethodChoice::All => Some(clap::builder::PossibleValue::new("all").help("every method above")),
-            MethodChoice::One(method) => method.to_possible_value(),
-        }
+        Some(match self {
+            MethodChoice::All => clap::builder::PossibleValue::new("all").help("every method above"),
+            MethodChoice::One(method) => clap::builder::PossibleValue::new(method.name()).help(method.about()),
+        })
+    }
+}
+
+/// A `--regime` value.
+#[derive(Clone, Copy, Debug)]
+struct RegimeChoice(Regime);
+
+impl ValueEnum for RegimeChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        const CHOICES: [RegimeChoice; 6] = {
+            let mut choices = [RegimeChoice(Regime::BornAgain); 6];
+            let mut i = 0;
+            while i < Regime::ALL.len() {
+                choices[i] = RegimeChoice(Regime::ALL[i]);
+                i += 1;
+            }
+            choices
+        };
+        &CHOICES
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name()).help(self.0.about()))
+    }
+}
+
+/// A `--dataset` value.
+#[derive(Clone, Copy, Debug)]
+struct DatasetChoice(RunDataset);
+
+impl ValueEnum for DatasetChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[DatasetChoice(RunDataset::Mnist), DatasetChoice(RunDataset::FashionMnist)]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name()).help(self.0.about()))
     }
 }
 
@@ -193,30 +234,39 @@ fn main() -> ExitCode {
             epochs,
             resume,
         } => {
-            let mut chosen = Vec::new();
+            let mut chosen: Vec<Method> = Vec::new();
             for choice in choices {
-                let add: Vec<methods::Method> = match choice {
-                    MethodChoice::All => methods::Method::ALL.to_vec(),
+                let add = match choice {
+                    MethodChoice::All => Method::ALL.to_vec(),
                     MethodChoice::One(method) => vec![method],
                 };
-                for method in add {
-                    if !chosen.contains(&method) {
-                        chosen.push(method);
-                    }
-                }
+                chosen.extend(add.into_iter().filter(|m| !chosen.contains(m)).collect::<Vec<_>>());
             }
-            methods::run(&methods::Options {
+            let options = settings::Options {
                 methods: chosen,
-                regimes,
-                dataset,
+                dataset: dataset.0,
                 out,
                 seed,
                 train_images,
                 teacher_epochs,
                 epochs,
                 resume,
-            })
-            .map_err(|e| e.to_string())
+            };
+            let regimes: Vec<Regime> = regimes.into_iter().map(|r| r.0).collect();
+            let ran_regimes = if regimes.is_empty() {
+                Ok(())
+            } else {
+                regimes::run(&regimes, &options)
+            };
+            ran_regimes
+                .and_then(|()| {
+                    if options.methods.is_empty() {
+                        Ok(())
+                    } else {
+                        methods::run(&options)
+                    }
+                })
+                .map_err(|e| e.to_string())
         }
         Command::Bench { quick, out, python } => bench::run(&bench::Options { quick, out, python }).map_err(|e| e.to_string()),
         Command::Data {

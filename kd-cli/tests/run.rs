@@ -1,6 +1,7 @@
 //! `kd run` end to end on a small real subset: two methods on Fashion-MNIST (Debian's
-//! package) and MNIST, one epoch each. Every model must beat chance by far, the table must list
-//! each method's loss terms, and methods.json and the chart must exist and parse.
+//! package) and MNIST, one epoch each, and every regime. The checks read the results files:
+//! every model beats chance by far, each method trained on exactly its loss terms, the printed
+//! table shows the file's numbers, and the charts exist.
 
 use std::process::Command;
 
@@ -26,25 +27,56 @@ fn run(dataset: &str, methods: &str) -> (tempfile::TempDir, String) {
     (out, stdout)
 }
 
+fn results(out: &std::path::Path, file: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))).expect("valid JSON")
+}
+
 #[test]
 fn methods_are_compared_in_a_table_and_a_results_file() {
     let (out, stdout) = run("mnist", "at,rkd");
-    for row in [
-        "| student alone (CE) | ce |",
-        "| student + at | ce, attention.conv1, attention.conv2 |",
-        "| student + rkd | ce, rkd_distance.fc, rkd_angle.fc |",
-    ] {
-        assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
-    }
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("methods.json")).expect("methods.json")).expect("valid JSON");
+    let results = results(out.path(), "methods.json");
     let models = results["models"].as_array().expect("models");
-    assert_eq!(models.len(), 4, "teacher, student alone, two methods");
+    let trained: Vec<(&str, Vec<&str>)> = models
+        .iter()
+        .map(|m| {
+            let terms = m["terms"].as_array().expect("terms").iter().filter_map(|t| t.as_str()).collect();
+            (m["model"].as_str().expect("model"), terms)
+        })
+        .collect();
+    assert_eq!(
+        trained,
+        [
+            ("teacher (CE)", vec!["ce"]),
+            ("student alone (CE)", vec!["ce"]),
+            ("student + at", vec!["ce", "attention.conv1", "attention.conv2"]),
+            ("student + rkd", vec!["ce", "rkd_distance.fc", "rkd_angle.fc"]),
+        ]
+    );
     for model in models {
         let accuracy = model["accuracy"].as_f64().expect("accuracy");
         assert!(
             accuracy > 0.3,
             "{}: accuracy {accuracy} should be far above chance (0.1)",
+            model["model"]
+        );
+        let errors = model["test_errors"].as_u64().expect("test errors");
+        assert_eq!(
+            model["test_errors_per_epoch"].as_array().map(Vec::len),
+            Some(1),
+            "one epoch: {model}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "| {} | {errors} |",
+                model["terms"]
+                    .as_array()
+                    .expect("terms")
+                    .iter()
+                    .filter_map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            "the table shows {}'s {errors} errors:\n{stdout}",
             model["model"]
         );
     }
@@ -54,12 +86,13 @@ fn methods_are_compared_in_a_table_and_a_results_file() {
 
 #[test]
 fn fashion_mnist_runs_from_the_debian_package() {
-    let (out, stdout) = run("fashion-mnist", "kd");
-    assert!(stdout.contains("Fashion-MNIST test errors"), "{stdout}");
-    assert!(stdout.contains("| student + kd | ce, kd |"), "{stdout}");
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("methods.json")).expect("methods.json")).expect("valid JSON");
+    let (out, _) = run("fashion-mnist", "kd");
+    let results = results(out.path(), "methods.json");
     assert_eq!(results["dataset"], "Fashion-MNIST");
+    assert_eq!(results["train_images"], 1500);
+    let distilled = &results["models"][2];
+    assert_eq!(distilled["terms"], serde_json::json!(["ce", "kd"]));
+    assert!(distilled["accuracy"].as_f64().expect("accuracy") > 0.3, "{distilled}");
 }
 
 #[test]
@@ -85,26 +118,62 @@ fn regimes_report_generations_peers_and_heads() {
         "--epochs",
         "1",
     ];
-    let (stdout, _) = kd_succeeds(&args, out.path());
-    for row in [
-        "| generation 2 (taught by the previous) |",
-        "| ensemble of generations 0..2 |",
-        "| student CNN, mutual |",
-        "| BYOT: head 1 (after stage 1) |",
-        "| deep supervision: deepest head |",
-    ] {
-        assert!(stdout.contains(row), "missing `{row}` in:\n{stdout}");
-    }
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("regimes.json")).expect("regimes.json")).expect("valid JSON");
-    for (regime, rows) in [("born-again", 5), ("dml", 4), ("byot", 6), ("netaug", 2)] {
-        assert_eq!(results[regime].as_array().map(Vec::len), Some(rows), "{regime}: {results}");
+    kd_succeeds(&args, out.path());
+    let results = results(out.path(), "regimes.json");
+    let models = |regime: &str| -> Vec<String> {
+        results[regime]
+            .as_array()
+            .unwrap_or_else(|| panic!("{regime}: {results}"))
+            .iter()
+            .map(|r| r["model"].as_str().expect("model").to_string())
+            .collect()
+    };
+    assert_eq!(
+        models("born-again"),
+        [
+            "generation 0 (labels)",
+            "generation 1 (taught by the previous)",
+            "generation 2 (taught by the previous)",
+            "ensemble of generations 0..1",
+            "ensemble of generations 0..2"
+        ]
+    );
+    assert_eq!(
+        models("dml"),
+        [
+            "student CNN alone",
+            "teacher CNN alone",
+            "student CNN, mutual",
+            "teacher CNN, mutual"
+        ]
+    );
+    assert_eq!(models("byot").len(), 6);
+    assert_eq!(models("netaug").len(), 2);
+    for regime in ["born-again", "dml", "byot", "netaug"] {
+        // BYOT's shallow heads are left out: after one epoch on 1,000 images the first sits at
+        // chance (its bottleneck is the redesign the regime-effects issue asks for).
+        let rows = results[regime]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| !r["model"].as_str().is_some_and(|m| m.contains("head 1") || m.contains("head 2")));
+        for row in rows {
+            let errors = row["test_errors"].as_u64().expect("test errors");
+            assert!(errors < 9000, "{regime}: {row} is no better than chance (9000 errors)");
+        }
     }
     let generators = results["gan"]["models"].as_array().expect("gan models");
-    assert_eq!(generators.len(), 3);
+    let parameters: Vec<u64> = generators.iter().map(|g| g["parameters"].as_u64().expect("parameters")).collect();
+    assert_eq!(parameters[1], parameters[2], "the distilled student is the student architecture");
+    assert!(parameters[0] > 10 * parameters[1], "{parameters:?}");
+    for generator in generators {
+        let psnr = generator["psnr"].as_f64().expect("PSNR");
+        assert!(psnr.is_finite() && psnr > 0.0, "{generator}");
+    }
+    let checkpoint = out.path().join("checkpoints/dml_mutual/epoch-0001/optimizer.1.safetensors");
     assert!(
-        generators.iter().all(|g| g["psnr"].as_f64().is_some_and(f64::is_finite)),
-        "{results}"
+        checkpoint.is_file(),
+        "both peers' optimiser states are checkpointed: {}",
+        checkpoint.display()
     );
-    assert!(stdout.contains("| student generator distilled | 4385 (15.2× fewer) |"), "{stdout}");
 }

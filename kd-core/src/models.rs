@@ -26,9 +26,9 @@ pub mod byot_cnn {
     use dfdx::prelude::*;
 
     use super::{Conv2D, Flatten2D, Linear, MaxPool2D, ReLU};
-    use crate::distill::tap;
+    use crate::loss::byot::Head;
     use crate::nn::builders::AdaptiveAvgPool2D;
-    use crate::regime::deep_supervision::Head;
+    use crate::tap::tap;
 
     type Stages = (
         (Conv2D<1, 16, 3, 1, 1>, ReLU, MaxPool2D<2, 2>),

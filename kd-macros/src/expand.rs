@@ -405,13 +405,16 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         _ => syn::Path::from(ident.clone()),
     };
     let teacher_fields = teacher_fields_trait(&teacher);
-    let own_fields = fields_trait(ident);
     let dtype = attr.dtype.clone().unwrap_or_else(|| format_ident!("f32"));
     let tape = quote!(__kd::OwnedTape<#dtype, __kd::Cpu>);
     let input_shape = input_shape(attr);
-    let temperature = float_literal(attr.temperature.as_ref().map_or(4.0, |t| t.value));
-    let ce_weight = float_literal(attr.ce_weight.as_ref().map_or(0.1, |t| t.value));
-    let kd_weight = float_literal(attr.kd_weight.as_ref().map_or(0.9, |t| t.value));
+    let setting = |given: Option<f64>, default: &str| match given {
+        Some(value) => float_literal(value),
+        None => default_weight(default),
+    };
+    let temperature = setting(attr.temperature.as_ref().map(|t| t.value), "temperature");
+    let ce_weight = setting(attr.ce_weight.as_ref().map(|t| t.value), "ce_weight");
+    let kd_weight = setting(attr.kd_weight.as_ref().map(|t| t.value), "kd_weight");
 
     // One adapter per pair that a hint or an activation boundary goes through.
     let needs_adapter = attr
@@ -435,7 +438,6 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     } else {
         Vec::new()
     };
-    let _ = own_fields;
 
     let mut terms = Vec::new();
     for m in &attr.matches {
@@ -476,7 +478,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                             __kd::loss::fsp_loss(
                                 __kd::loss::fsp_matrix(#sa, #sb),
                                 __kd::loss::fsp_matrix(#ta, #tb),
-                                __kd::loss::FspConvention::Paper,
+                                <__kd::loss::FspConvention as ::core::default::Default>::default(),
                             )
                         },
                     });
@@ -499,19 +501,20 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                             "hint",
                             quote!(__kd::loss::hint_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t)),
                         ),
-                        Kind::Features(Features::Nst) => {
-                            push("nst", quote!(__kd::loss::nst_loss(#s, #t, __kd::loss::NstKernel::default())))
-                        }
+                        Kind::Features(Features::Nst) => push(
+                            "nst",
+                            quote!(__kd::loss::nst_loss(#s, #t, <__kd::loss::NstKernel as ::core::default::Default>::default())),
+                        ),
                         Kind::Attention(Attention::Activation { paper }) => {
                             let convention = if paper { quote!(Paper) } else { quote!(AuthorsCode) };
                             push(
                                 "attention",
-                                quote!(__kd::loss::at_loss(#s, #t, 2.0, __kd::loss::AtConvention::#convention)),
+                                quote!(__kd::loss::at_loss(#s, #t, __kd::weights::ATTENTION_P, __kd::loss::AtConvention::#convention)),
                             )
                         }
                         Kind::Sparsity => push(
                             "sparsity",
-                            quote!(__kd::loss::ab_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t, 1.0)),
+                            quote!(__kd::loss::ab_loss(__kd::Module::forward(&distiller.adapters.#adapter, #s), #t, __kd::weights::SPARSITY_MARGIN)),
                         ),
                         Kind::Relations(relations @ (Relations::Samples | Relations::Rkd | Relations::Sp)) => {
                             if relations != Relations::Sp {

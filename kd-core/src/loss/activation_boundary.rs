@@ -36,8 +36,8 @@ pub struct AbConfig {
 impl Default for AbConfig {
     fn default() -> Self {
         Self {
-            margin: 1.0,
-            weight: 3.0 / 1000.0,
+            margin: crate::defaults::SPARSITY_MARGIN,
+            weight: crate::defaults::SPARSITY,
         }
     }
 }

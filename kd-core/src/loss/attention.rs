@@ -12,7 +12,8 @@
 //!
 //! **Conventions** ([`AtConvention`]): `AuthorsCode` (the default) is
 //! `szagoruyko/attention-transfer/utils.py:at_loss`, also RepDistiller's and mdistiller's, used
-//! with β = 1000 ([`AtConfig::beta`]). `Paper` is torchdistill's `ATLoss(mode='paper')`, used
+//! with β = 1000 ([`crate::defaults::ATTENTION`]) and p = 2
+//! ([`crate::defaults::ATTENTION_P`]). `Paper` is torchdistill's `ATLoss(mode='paper')`, used
 //! with `β/2`. Summing or averaging over channels only differs by a factor that the
 //! normalisation removes. Student and teacher may have different channel counts; when their
 //! spatial sizes differ, the larger map is adaptive-average-pooled to the smaller one first, as
@@ -34,28 +35,6 @@ pub enum AtConvention {
     AuthorsCode,
     /// Mean over the batch of the per-sample L2 norm of the difference (the paper's equation).
     Paper,
-}
-
-/// Settings of attention transfer, with the authors' defaults.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AtConfig {
-    /// The power `p` in `Σ_c |A_c|^p` (2 in the paper and code).
-    pub p: f64,
-    /// How the map difference is reduced.
-    pub convention: AtConvention,
-    /// The weight of the term, β = 1000 as in the authors' code (RepDistiller `-b 1000`); the
-    /// paper's equation weights its norm by `β/2`.
-    pub beta: f64,
-}
-
-impl Default for AtConfig {
-    fn default() -> Self {
-        Self {
-            p: 2.0,
-            convention: AtConvention::AuthorsCode,
-            beta: 1000.0,
-        }
-    }
 }
 
 /// The normalised attention map of a feature map: `(B, C, H, W)` -> `(B, H·W)`.

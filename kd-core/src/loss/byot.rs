@@ -101,6 +101,14 @@ where
         .add("feature", config.feature_weight, feature)
 }
 
+/// One classifier's output: its logits and its bottleneck feature, both taped.
+pub struct Head<const C: usize, S: Shape> {
+    /// Logits `(B, C)`.
+    pub logits: Tensor<(usize, Const<C>), f32, Cpu, OwnedTape<f32, Cpu>>,
+    /// The feature the L2 term compares, of the deepest feature's shape.
+    pub feature: Tensor<S, f32, Cpu, OwnedTape<f32, Cpu>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

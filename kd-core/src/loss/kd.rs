@@ -46,9 +46,9 @@ pub struct KdConfig {
 impl Default for KdConfig {
     fn default() -> Self {
         Self {
-            temperature: 4.0,
-            ce_weight: 0.1,
-            kd_weight: 0.9,
+            temperature: crate::defaults::TEMPERATURE,
+            ce_weight: crate::defaults::CE_WEIGHT,
+            kd_weight: crate::defaults::KD_WEIGHT,
         }
     }
 }

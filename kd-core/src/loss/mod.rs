@@ -43,7 +43,7 @@ mod test_vectors;
 pub mod tinybert;
 
 pub use activation_boundary::{ab_loss, AbConfig};
-pub use attention::{at_loss, attention_map, AtConfig, AtConvention};
+pub use attention::{at_loss, attention_map, AtConvention};
 pub use byot::{byot_loss, ByotConfig};
 pub use distilbert::cosine_embedding_loss;
 pub use dkd::{dkd_loss, DkdConfig};

@@ -44,7 +44,10 @@ pub enum NstKernel {
 
 impl Default for NstKernel {
     fn default() -> Self {
-        Self::Polynomial { degree: 2, constant: 0.0 }
+        Self::Polynomial {
+            degree: crate::defaults::NST_KERNEL_DEGREE,
+            constant: crate::defaults::NST_KERNEL_CONSTANT,
+        }
     }
 }
 

@@ -36,8 +36,8 @@ pub struct RkdConfig {
 impl Default for RkdConfig {
     fn default() -> Self {
         Self {
-            distance_weight: 25.0,
-            angle_weight: 50.0,
+            distance_weight: crate::defaults::RKD_DISTANCE,
+            angle_weight: crate::defaults::RKD_ANGLE,
         }
     }
 }

@@ -12,8 +12,8 @@ use dfdx::prelude::*;
 
 use dfdx::nn::modules::Repeated;
 
-use crate::distill::tap;
 use crate::nn::builders::Linear;
+use crate::tap::tap;
 
 type Dense<const I: usize, const O: usize> = crate::nn::modules::Linear<I, O, f32, Cpu>;
 type Attention<const D: usize> = (Dense<D, D>, Dense<D, D>, Dense<D, D>, Dense<D, D>);

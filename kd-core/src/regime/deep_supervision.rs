@@ -17,6 +17,7 @@
 
 use dfdx::prelude::*;
 
+pub use crate::loss::byot::Head;
 use crate::loss::{byot_loss, cross_entropy_loss, ByotConfig, LossTerms};
 
 /// Up to this many shallow heads.
@@ -28,14 +29,6 @@ const HEAD_TERMS: [[&str; 3]; MAX_SHALLOW_HEADS] = [
     ["head3.ce", "head3.kd", "head3.feature"],
     ["head4.ce", "head4.kd", "head4.feature"],
 ];
-
-/// One classifier's output: its logits and its bottleneck feature, both taped.
-pub struct Head<const C: usize, S: Shape> {
-    /// Logits `(B, C)`.
-    pub logits: Tensor<(usize, Const<C>), f32, Cpu, OwnedTape<f32, Cpu>>,
-    /// The feature the L2 term compares, of the deepest feature's shape.
-    pub feature: Tensor<S, f32, Cpu, OwnedTape<f32, Cpu>>,
-}
 
 /// The BYOT objective of a network's heads, shallowest first and deepest last; with
 /// `self_distillation = None`, plain deep supervision (CE on every head).

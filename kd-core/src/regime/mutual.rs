@@ -68,6 +68,23 @@ where
     }
 }
 
+/// A peer borrowed from its owner: a model and its optimiser, as an epoch runner holds them.
+/// Its gradient buffers are allocated each step.
+impl<M, O, S: Shape, const C: usize> MutualPeer<Tensor<S, f32, Cpu>, C> for (&mut M, &mut O)
+where
+    M: ModuleMut<Tensor<S, f32, Cpu, OwnedTape<f32, Cpu>>, Output = TapedLogits<C>> + TensorCollection<f32, Cpu>,
+    O: Optimizer<M, Cpu, f32>,
+{
+    fn forward_taped(&mut self, input: Tensor<S, f32, Cpu>) -> TapedLogits<C> {
+        let grads = self.0.alloc_grads();
+        self.0.forward_mut(crate::spatial::trace_input(input, grads))
+    }
+
+    fn update(&mut self, loss: LossTerms<f32, Cpu, OwnedTape<f32, Cpu>>, step: usize) -> Result<Vec<Term>, StepError> {
+        apply_step(loss, &mut *self.0, &mut *self.1, step).map(|(terms, _)| terms)
+    }
+}
+
 /// One mutual-learning step on a batch: every peer's forward, then each peer's
 /// [`dml_loss`] against the others' detached logits, then every update. Returns each peer's
 /// terms (`"ce"`, `"kl"`).

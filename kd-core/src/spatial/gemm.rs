@@ -72,9 +72,7 @@ pub(crate) fn matmul<E: Dtype>(dst: &mut [E], dst_view: View, lhs: &[E], lhs_vie
 /// A large product is cut into one slab of `dst` per thread, each a single-threaded gemm call:
 /// along the columns when `rhs` is the larger operand (a weight matrix, in a linear layer), so
 /// every thread packs only its share of it, and along the rows otherwise. gemm's own threading
-/// splits finer jobs, in which both threads pack the same weight blocks: on the Hinton
-/// student's 784→800 forward at batch 128 that ran at 125 GFLOP/s against 180 for the slabs.
-/// Products too small to cut (a 10-wide head) keep gemm's own threading.
+/// splits finer jobs, in which both threads pack the same weight blocks. Products too small to cut (a 10-wide head) keep gemm's own threading.
 ///
 /// # Panics
 /// If the shapes do not chain or a view reaches past its slice.
@@ -183,9 +181,8 @@ pub(crate) fn matmul_threads<E: Dtype>(
 /// 6 × this many columns (6 is the AVX-512 f32 kernel's width), and packs it otherwise; its
 /// default is 8 (48 columns). kd's linear layers hand gemm exactly such operands, with the batch
 /// as the other side: a kept transposed teacher weight in the forward, the weight itself in the
-/// input gradient. Unpacked, with the batch up to 256 (258 columns), they ran 5–25 % faster on
-/// the Hinton layers (784→1200, 1200→1200, 784→800, 800→800) at batch 128, and level at
-/// batch 512, where gemm packs again.
+/// input gradient, which then skip the packing copy for batches up to 256 (258 columns); at
+/// batch 512 gemm packs again. `kd bench` measures the effect.
 const LHS_PACKING_THRESHOLD: usize = 43;
 
 /// Sets [`LHS_PACKING_THRESHOLD`] once per process (a gemm-wide setting; dfdx's own products

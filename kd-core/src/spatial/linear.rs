@@ -66,9 +66,8 @@ impl<E: Dtype> std::ops::Deref for Operand<E> {
 /// `(I, O)` row-major.
 ///
 /// dfdx keeps storage private, so each call would copy the weight out (9.6 MB for the Hinton
-/// teacher, 7 % of a KD step). Kept transposed, the weight is the column-major operand gemm
-/// multiplies in place, without packing it for every call: the Hinton teacher's 784→1200 and
-/// 1200→1200 forwards at batch 128 ran 15–25 % faster (see [`super::gemm`]). The cache holds
+/// teacher). Kept transposed, the weight is the column-major operand gemm multiplies in place,
+/// without packing it for every call (see [`super::gemm`]). The cache holds
 /// a clone of the weight tensor, which shares its storage: whatever changes the weight in
 /// place (an optimiser, `load_safetensors`) first copies the shared storage (dfdx's
 /// copy-on-write), so the layer's weight then lives at another address, and the values are

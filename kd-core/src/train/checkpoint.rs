@@ -11,7 +11,6 @@ use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors};
 use dfdx::prelude::Cpu;
 
 use super::optim::{Resumable, StateDtype};
-use crate::data::DataError;
 
 /// The checkpoints of one training stage.
 #[derive(Debug, Clone)]
@@ -28,12 +27,33 @@ pub struct Checkpoint {
     pub dir: PathBuf,
 }
 
+/// A checkpoint or an exported model that could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A file exists but does not hold what it should.
+    #[error("{}: {problem}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
 const MODEL: &str = "model.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const PROGRESS: &str = "progress.json";
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io {
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
     }
@@ -55,7 +75,13 @@ impl Checkpoints {
     }
 
     /// Saves the state after `epoch` epochs: the model, the optimiser and `progress`.
-    pub fn save<M, O, E>(&self, epoch: usize, model: &M, optimizer: &mut O, progress: &serde_json::Value) -> Result<Checkpoint, DataError>
+    pub fn save<M, O, E>(
+        &self,
+        epoch: usize,
+        model: &M,
+        optimizer: &mut O,
+        progress: &serde_json::Value,
+    ) -> Result<Checkpoint, CheckpointError>
     where
         E: StateDtype,
         M: SaveToSafetensors<E, Cpu>,
@@ -69,7 +95,7 @@ impl Checkpoints {
         }
         std::fs::create_dir_all(&partial).map_err(io(&partial))?;
         let model_path = partial.join(MODEL);
-        model.save_safetensors(&model_path).map_err(|e| DataError::Corrupt {
+        model.save_safetensors(&model_path).map_err(|e| CheckpointError::Corrupt {
             path: model_path.clone(),
             problem: format!("could not write the model: {e:?}"),
         })?;
@@ -78,11 +104,11 @@ impl Checkpoints {
             .map_err(io(&model_path))?;
         optimizer.save_state(model, &partial.join(OPTIMIZER))?;
         let progress_path = partial.join(PROGRESS);
-        let text = serde_json::to_string_pretty(progress).map_err(|e| DataError::Corrupt {
+        let text = serde_json::to_string_pretty(progress).map_err(|e| CheckpointError::Corrupt {
             path: progress_path.clone(),
             problem: e.to_string(),
         })?;
-        super::write_atomically(&progress_path, text.as_bytes()).map_err(io(&progress_path))?;
+        crate::files::write_atomically(&progress_path, text.as_bytes()).map_err(io(&progress_path))?;
         if finished.exists() {
             std::fs::remove_dir_all(&finished).map_err(io(&finished))?;
         }
@@ -94,7 +120,7 @@ impl Checkpoints {
     }
 
     /// Every complete checkpoint, oldest first.
-    fn complete(&self) -> Result<Vec<Checkpoint>, DataError> {
+    fn complete(&self) -> Result<Vec<Checkpoint>, CheckpointError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -114,12 +140,12 @@ impl Checkpoints {
     }
 
     /// The newest complete checkpoint, if any.
-    pub fn latest(&self) -> Result<Option<Checkpoint>, DataError> {
+    pub fn latest(&self) -> Result<Option<Checkpoint>, CheckpointError> {
         Ok(self.complete()?.pop())
     }
 
     /// Loads `checkpoint` into `model` and `optimizer`; returns its progress record.
-    pub fn restore<M, O, E>(&self, checkpoint: &Checkpoint, model: &mut M, optimizer: &mut O) -> Result<serde_json::Value, DataError>
+    pub fn restore<M, O, E>(&self, checkpoint: &Checkpoint, model: &mut M, optimizer: &mut O) -> Result<serde_json::Value, CheckpointError>
     where
         E: StateDtype,
         M: LoadFromSafetensors<E, Cpu>,
@@ -127,18 +153,37 @@ impl Checkpoints {
         Cpu: dfdx::tensor_ops::Device<E>,
     {
         let model_path = checkpoint.dir.join(MODEL);
-        model.load_safetensors(&model_path).map_err(|e| DataError::Corrupt {
+        model.load_safetensors(&model_path).map_err(|e| CheckpointError::Corrupt {
             path: model_path.clone(),
             problem: format!("not a checkpoint of this model: {e:?}"),
         })?;
         optimizer.load_state(model, &checkpoint.dir.join(OPTIMIZER))?;
         let progress_path = checkpoint.dir.join(PROGRESS);
         let text = std::fs::read_to_string(&progress_path).map_err(io(&progress_path))?;
-        serde_json::from_str(&text).map_err(|e| DataError::Corrupt {
+        serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
             path: progress_path,
             problem: format!("not JSON: {e}"),
         })
     }
+}
+
+/// Saves a dfdx model as safetensors atomically (see [`crate::files`]): the stage's exported
+/// model.
+pub fn save_checkpoint<M, E>(model: &M, path: &Path) -> Result<(), CheckpointError>
+where
+    E: dfdx::prelude::Dtype + dfdx::tensor::safetensors::SafeDtype,
+    M: SaveToSafetensors<E, Cpu>,
+    Cpu: dfdx::tensor_ops::Device<E>,
+{
+    let temporary = crate::files::temporary_path(path);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    model.save_safetensors(&temporary).map_err(|e| CheckpointError::Corrupt {
+        path: temporary.clone(),
+        problem: format!("could not write safetensors: {e:?}"),
+    })?;
+    std::fs::rename(&temporary, path).map_err(io(path))
 }
 
 #[cfg(test)]

@@ -16,16 +16,16 @@ use dfdx::prelude::{Cpu, Dtype, Gradients, Shape, Tensor};
 use dfdx::tensor::safetensors::SafeDtype;
 use dfdx::tensor_ops::{AdamConfig, Device, SgdConfig};
 
-use crate::data::DataError;
+use super::checkpoint::CheckpointError;
 
 pub use dfdx::optim::{Momentum, WeightDecay};
 
 /// An optimiser whose state can be written to a file and read back.
 pub trait Resumable<M> {
     /// Writes the optimiser's state for `model`'s parameters to `path` (atomically).
-    fn save_state(&mut self, model: &M, path: &Path) -> Result<(), DataError>;
+    fn save_state(&mut self, model: &M, path: &Path) -> Result<(), CheckpointError>;
     /// Reads the state written by [`Resumable::save_state`] for the same architecture.
-    fn load_state(&mut self, model: &M, path: &Path) -> Result<(), DataError>;
+    fn load_state(&mut self, model: &M, path: &Path) -> Result<(), CheckpointError>;
 }
 
 /// An optimiser whose learning rate a schedule sets each epoch.
@@ -74,12 +74,12 @@ struct BufferVisitor<'a, E: Dtype, F> {
     index: usize,
 }
 
-impl<E: StateDtype, F: FnMut(usize, &mut [&mut Vec<E>]) -> Result<(), DataError>> TensorVisitor<E, Cpu> for BufferVisitor<'_, E, F>
+impl<E: StateDtype, F: FnMut(usize, &mut [&mut Vec<E>]) -> Result<(), CheckpointError>> TensorVisitor<E, Cpu> for BufferVisitor<'_, E, F>
 where
     Cpu: Device<E>,
 {
     type Viewer = ViewTensorRef;
-    type Err = DataError;
+    type Err = CheckpointError;
     type E2 = E;
     type D2 = Cpu;
 
@@ -87,13 +87,13 @@ where
         &mut self,
         opts: TensorOptions<S, E, Cpu>,
         tensor: &Tensor<S, E, Cpu>,
-    ) -> Result<Option<Tensor<S, E, Cpu>>, DataError> {
+    ) -> Result<Option<Tensor<S, E, Cpu>>, CheckpointError> {
         if !opts.do_gradient_update {
             return Ok(None);
         }
         let mut views = Vec::with_capacity(self.buffers.slots.len());
         for slot in &mut self.buffers.slots {
-            let buffer = slot.get_or_alloc_mut(tensor).map_err(|e| DataError::Corrupt {
+            let buffer = slot.get_or_alloc_mut(tensor).map_err(|e| CheckpointError::Corrupt {
                 path: Default::default(),
                 problem: format!("could not allocate optimiser state: {e:?}"),
             })?;
@@ -108,8 +108,8 @@ where
 fn for_each_buffer<M: TensorCollection<E, Cpu>, E: StateDtype>(
     model: &M,
     buffers: &mut Buffers<E>,
-    visit: impl FnMut(usize, &mut [&mut Vec<E>]) -> Result<(), DataError>,
-) -> Result<usize, DataError>
+    visit: impl FnMut(usize, &mut [&mut Vec<E>]) -> Result<(), CheckpointError>,
+) -> Result<usize, CheckpointError>
 where
     Cpu: Device<E>,
 {
@@ -123,7 +123,7 @@ fn save_buffers<M: TensorCollection<E, Cpu>, E: StateDtype>(
     buffers: &mut Buffers<E>,
     step: i32,
     path: &Path,
-) -> Result<(), DataError>
+) -> Result<(), CheckpointError>
 where
     Cpu: Device<E>,
 {
@@ -146,17 +146,21 @@ where
     let metadata = HashMap::from([("step".to_string(), step.to_string())]);
     let serialized = safetensors::tensor::serialize(views, &Some(metadata))
         .map_err(|e| corrupt(path, format!("could not serialise the optimiser state: {e:?}")))?;
-    super::write_atomically(path, &serialized).map_err(|source| DataError::Io {
+    crate::files::write_atomically(path, &serialized).map_err(|source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn load_buffers<M: TensorCollection<E, Cpu>, E: StateDtype>(model: &M, buffers: &mut Buffers<E>, path: &Path) -> Result<i32, DataError>
+fn load_buffers<M: TensorCollection<E, Cpu>, E: StateDtype>(
+    model: &M,
+    buffers: &mut Buffers<E>,
+    path: &Path,
+) -> Result<i32, CheckpointError>
 where
     Cpu: Device<E>,
 {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -207,8 +211,8 @@ where
     Ok(step)
 }
 
-fn corrupt(path: &Path, problem: String) -> DataError {
-    DataError::Corrupt {
+fn corrupt(path: &Path, problem: String) -> CheckpointError {
+    CheckpointError::Corrupt {
         path: path.to_path_buf(),
         problem,
     }
@@ -339,11 +343,11 @@ impl<M: TensorCollection<E, Cpu>, E: StateDtype> Resumable<M> for Sgd<E>
 where
     Cpu: Device<E>,
 {
-    fn save_state(&mut self, model: &M, path: &Path) -> Result<(), DataError> {
+    fn save_state(&mut self, model: &M, path: &Path) -> Result<(), CheckpointError> {
         save_buffers(model, &mut self.buffers, 0, path)
     }
 
-    fn load_state(&mut self, model: &M, path: &Path) -> Result<(), DataError> {
+    fn load_state(&mut self, model: &M, path: &Path) -> Result<(), CheckpointError> {
         load_buffers(model, &mut self.buffers, path).map(|_| ())
     }
 }
@@ -395,14 +399,41 @@ impl<M: TensorCollection<E, Cpu>, E: StateDtype> Resumable<M> for Adam<E>
 where
     Cpu: Device<E>,
 {
-    fn save_state(&mut self, model: &M, path: &Path) -> Result<(), DataError> {
+    fn save_state(&mut self, model: &M, path: &Path) -> Result<(), CheckpointError> {
         save_buffers(model, &mut self.buffers, self.step, path)
     }
 
-    fn load_state(&mut self, model: &M, path: &Path) -> Result<(), DataError> {
+    fn load_state(&mut self, model: &M, path: &Path) -> Result<(), CheckpointError> {
         self.step = load_buffers(model, &mut self.buffers, path)?;
         Ok(())
     }
+}
+
+/// Two optimisers of a model pair `(A, B)` (mutual peers, a generator and its discriminator):
+/// each keeps the state of its own model, the second in a file beside the first's.
+impl<A, B, OA: Resumable<A>, OB: Resumable<B>> Resumable<(A, B)> for (OA, OB) {
+    fn save_state(&mut self, model: &(A, B), path: &Path) -> Result<(), CheckpointError> {
+        self.0.save_state(&model.0, path)?;
+        self.1.save_state(&model.1, &second_state_path(path))
+    }
+
+    fn load_state(&mut self, model: &(A, B), path: &Path) -> Result<(), CheckpointError> {
+        self.0.load_state(&model.0, path)?;
+        self.1.load_state(&model.1, &second_state_path(path))
+    }
+}
+
+impl<OA: LearningRate, OB: LearningRate> LearningRate for (OA, OB) {
+    fn set_learning_rate(&mut self, learning_rate: f64) {
+        self.0.set_learning_rate(learning_rate);
+        self.1.set_learning_rate(learning_rate);
+    }
+}
+
+fn second_state_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_stem().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".1.safetensors");
+    path.with_file_name(name)
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@
 //! serial parts (dfdx's single-threaded ops, the optimiser, the loss bookkeeping) the caller and
 //! the workers still spinning before they sleep share the cores, three threads on two. PyTorch's
 //! OpenMP pool counts its caller as one of its threads; [`use_calling_thread`] does the same for
-//! rayon. On this project's 2-core machine that took 3–20 % off the CNN distillation step and
-//! 4–11 % off the Hinton student's step (A/B runs of the same binary).
+//! rayon.
 
 /// Makes the calling thread worker 0 of rayon's global pool, which then has one thread per core
 /// in all (or `RAYON_NUM_THREADS`). Call it first thing in `main`, before anything runs in

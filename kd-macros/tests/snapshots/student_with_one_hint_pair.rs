@@ -257,8 +257,8 @@ const _: () = {
                 targets,
                 &__kd::loss::KdConfig {
                     temperature: 2f64,
-                    ce_weight: 0.1f64,
-                    kd_weight: 0.9f64,
+                    ce_weight: __kd::weights::CE_WEIGHT,
+                    kd_weight: __kd::weights::KD_WEIGHT,
                 },
             );
             let __kd_terms = __kd_terms

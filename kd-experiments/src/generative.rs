@@ -7,25 +7,23 @@
 //! `enc2` and `dec1` maps through 1×1 adapters, with its own discriminator. Quality is the PSNR
 //! of the restored test digits against the clean ones.
 
-use std::time::Instant;
-
-use dfdx::nn::{BuildOnDevice, Module, ModuleMut, TensorCollection, ZeroGrads};
-use dfdx::optim::Optimizer;
+use dfdx::nn::{BuildOnDevice, LoadFromSafetensors, Module, ModuleMut, SaveToSafetensors, TensorCollection};
 use dfdx::prelude::*;
 use dfdx::shapes::HasShape;
+use kd_core::charts::Table;
 use kd_core::data::mnist::Split;
-use kd_core::distill::{TappedModule, TappedModuleMut};
+use kd_core::distill::{apply_step, StepError};
 use kd_core::loss::Term;
 use kd_core::models::gan::{Adapters, Discriminator, StudentGenerator, TeacherGenerator, MACS};
 use kd_core::regime::generative::{adversarial_loss, discriminator_loss, generator_distill_loss, l1_loss, psnr, GanCompressionConfig};
 use kd_core::spatial::trace_input;
-use kd_core::train::{epoch_order, epoch_seed, progress_bar, Adam, TermMeans};
+use kd_core::tap::{TappedModule, TappedModuleMut};
+use kd_core::train::{epoch_seed, run_epochs, Adam, Fitted, LearningRate, Record, Resumable, Stage};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
-use crate::methods::{Options, BATCH};
-
-type Error = Box<dyn std::error::Error>;
+use crate::recipes::BATCH;
+use crate::settings::{Error, Options};
 type Images<T = NoneTape> = Tensor<(usize, Const<1>, usize, usize), f32, Cpu, T>;
 type Taped = OwnedTape<f32, Cpu>;
 type Built<M> = <M as BuildOnDevice<Cpu, f32>>::Built;
@@ -35,7 +33,7 @@ const NOISE: f32 = 0.5;
 const L1_WEIGHT: f64 = 100.0;
 
 /// Clean images in [0, 1] and their noisy copies, the noise fixed by `seed`.
-fn pair(dev: &Cpu, split: &Split, indices: &[usize], seed: u64) -> (Images, Images) {
+fn pair_of(dev: &Cpu, split: &Split, indices: &[usize], seed: u64) -> (Images, Images) {
     let size = split.height * split.width;
     let clean: Vec<f32> = indices
         .iter()
@@ -55,7 +53,7 @@ fn quality(test: &Split, restore: impl Fn(Images) -> Images) -> (f64, f64) {
     let indices: Vec<usize> = (0..test.len().min(1000)).collect();
     let (mut restored, mut noisy_psnr) = (0.0, 0.0);
     for chunk in indices.chunks(250) {
-        let (clean, noisy) = pair(&dev, test, chunk, 0xC1EA ^ chunk[0] as u64);
+        let (clean, noisy) = pair_of(&dev, test, chunk, 0xC1EA ^ chunk[0] as u64);
         let clean = clean.as_vec();
         noisy_psnr += psnr(&noisy.as_vec(), &clean) * chunk.len() as f64;
         let output: Vec<f32> = restore(noisy).as_vec().into_iter().map(|p| p.clamp(0.0, 1.0)).collect();
@@ -80,7 +78,7 @@ fn discriminator_step(
     clean: Images,
     fake: Images,
     step: usize,
-) -> Result<Vec<Term>, Error> {
+) -> Result<Vec<Term>, StepError> {
     let grads = discriminator.alloc_grads();
     let (fake, _) = fake.split_tape();
     let real_logits = discriminator.forward_mut(trace_input(clean, grads));
@@ -88,65 +86,86 @@ fn discriminator_step(
     let fake_logits = discriminator.forward_mut(fake.put_tape(tape));
     let (fake_logits, tape) = fake_logits.split_tape();
     let (real_logits, fake_logits) = (real_logits.put_tape(tape), fake_logits.retaped::<Taped>());
-    let loss = discriminator_loss(real_logits, fake_logits);
-    let (terms, _) = kd_core::distill::apply_step(loss, discriminator, optimizer, step).map_err(|e| format!("discriminator: {e}"))?;
+    let (terms, _) = apply_step(discriminator_loss(real_logits, fake_logits), discriminator, optimizer, step)?;
     Ok(terms)
 }
 
 /// Per-epoch mean loss terms, one map per epoch.
 pub type TermCurve = Vec<serde_json::Map<String, serde_json::Value>>;
 
-/// The loop both generator trainings share: per batch, clean images and noisy copies (the noise
-/// seeded by the step), and `step(clean, noisy, step)` making the discriminator's and the
-/// generator's updates and returning their terms. Returns the wall time and the terms' means per
-/// epoch.
-fn gan_epochs(
+/// The epochs both generator trainings share, a generator `G` (with whatever it trains beside
+/// it) and its discriminator through the epoch runner: per batch, clean images and noisy copies
+/// (the noise seeded by the step), and `step(clean, noisy, generator, discriminator, optimizers,
+/// step)` making the discriminator's and the generator's updates and returning their terms.
+fn gan_epochs<G>(
     name: &str,
+    generator: &mut G,
     options: &Options,
     train: &Split,
-    mut step: impl FnMut(Images, Images, usize) -> Result<Vec<Term>, Error>,
-) -> Result<(f64, TermCurve), Error> {
-    let started = Instant::now();
-    let steps = train.len().div_ceil(BATCH);
-    let bar = progress_bar(options.epochs * steps, name);
-    let mut curve = TermCurve::new();
-    for epoch in 0..options.epochs {
-        let dev = Cpu::seed_from_u64(epoch_seed(options.seed, epoch, 1));
-        let mut means = TermMeans::default();
-        for (index, indices) in epoch_order(train.len(), options.seed, epoch).chunks(BATCH).enumerate() {
-            let global = epoch * steps + index;
-            let (clean, noisy) = pair(&dev, train, indices, epoch_seed(options.seed, global, 4));
-            means.add(&step(clean, noisy, global)?, indices.len());
-            bar.inc(1);
-        }
-        curve.push(means.to_json());
-    }
-    bar.finish_and_clear();
-    Ok((started.elapsed().as_secs_f64(), curve))
+    mut step: impl FnMut(Images, Images, &mut G, &mut Built<Discriminator>, &mut (Adam, Adam), usize) -> Result<Vec<Term>, StepError>,
+    discriminator_seed: u64,
+) -> Result<(f64, TermCurve), Error>
+where
+    (G, Built<Discriminator>): TensorCollection<f32, Cpu> + SaveToSafetensors<f32, Cpu> + LoadFromSafetensors<f32, Cpu>,
+    (Adam, Adam): Resumable<(G, Built<Discriminator>)> + LearningRate,
+    G: Clone,
+{
+    let stage = Stage {
+        name,
+        out: &options.out,
+        epochs: options.epochs,
+        resume: options.resume,
+        samples: train.len(),
+        batch_size: BATCH,
+        seed: options.seed,
+        learning_rate: None,
+    };
+    let discriminator = Cpu::seed_from_u64(options.seed ^ discriminator_seed).build_module::<Discriminator, f32>();
+    let mut pair = (generator.clone(), discriminator);
+    let fitted: Fitted = run_epochs(
+        &stage,
+        &mut pair,
+        &mut (adam(), adam()),
+        |epoch, batch, (generator, discriminator), optimizers, grads| {
+            let (clean, noisy) = pair_of(&epoch.dev, train, batch.indices, epoch_seed(options.seed, batch.step, 4));
+            Ok((step(clean, noisy, generator, discriminator, optimizers, batch.step)?, grads))
+        },
+        |_, _| Ok(Record::new()),
+    )?;
+    *generator = pair.0;
+    let curve = fitted.records.iter().filter_map(|r| r.as_object().cloned()).collect();
+    Ok((fitted.seconds, curve))
 }
 
 /// A generator trained with pix2pix's objective (L1 to the clean image + adversarial); returns
 /// the wall time and the generator's and discriminator's terms per epoch.
 fn train_pix2pix<G>(name: &str, generator: &mut G, options: &Options, train: &Split) -> Result<(f64, TermCurve), Error>
 where
-    G: ModuleMut<Images<Taped>, Output = Images<Taped>> + TensorCollection<f32, Cpu>,
-    Adam: Optimizer<G, Cpu, f32>,
+    G: ModuleMut<Images<Taped>, Output = Images<Taped>> + TensorCollection<f32, Cpu> + Clone,
+    Adam: dfdx::optim::Optimizer<G, Cpu, f32>,
+    (G, Built<Discriminator>): TensorCollection<f32, Cpu> + SaveToSafetensors<f32, Cpu> + LoadFromSafetensors<f32, Cpu>,
+    (Adam, Adam): Resumable<(G, Built<Discriminator>)>,
 {
-    let mut discriminator = Cpu::seed_from_u64(options.seed ^ 0xD15C).build_module::<Discriminator, f32>();
-    let (mut g_opt, mut d_opt) = (adam(), adam());
-    gan_epochs(name, options, train, |clean, noisy, step| {
-        let fake = generator.forward_mut(trace_input(noisy, generator.alloc_grads()));
-        let (fake, tape) = fake.split_tape();
-        let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean.clone(), fake.clone(), step)?;
-        let fake_logits = discriminator.forward(fake.clone().put_tape(tape));
-        let (fake_logits, tape) = fake_logits.split_tape();
-        let loss = kd_core::loss::LossTerms::new()
-            .add("l1", L1_WEIGHT, l1_loss(fake.put_tape(tape), clean))
-            .add("gan", 1.0, adversarial_loss(fake_logits.retaped::<Taped>()));
-        let (mut terms, _) = kd_core::distill::apply_step(loss, generator, &mut g_opt, step).map_err(|e| format!("{name}: {e}"))?;
-        terms.extend(d_terms);
-        Ok(terms)
-    })
+    gan_epochs(
+        name,
+        generator,
+        options,
+        train,
+        |clean, noisy, generator, discriminator, (g_opt, d_opt), step| {
+            let fake = generator.forward_mut(trace_input(noisy, generator.alloc_grads()));
+            let (fake, tape) = fake.split_tape();
+            let d_terms = discriminator_step(discriminator, d_opt, clean.clone(), fake.clone(), step)?;
+            let fake_logits = discriminator.forward(fake.clone().put_tape(tape));
+            let (fake_logits, tape) = fake_logits.split_tape();
+            let loss = kd_core::loss::LossTerms::new()
+                .add("l1", L1_WEIGHT, l1_loss(fake.put_tape(tape), clean))
+                .add("gan", 1.0, adversarial_loss(fake_logits.retaped::<Taped>()));
+            let (mut terms, _) = apply_step(loss, generator, g_opt, step)?;
+            terms.extend(d_terms);
+            Ok(terms)
+        },
+        0xD15C,
+    )
 }
 
 /// A feature map as `(batch, values)`: the feature terms are means over elements, so their
@@ -166,34 +185,41 @@ fn distil(
     train: &Split,
 ) -> Result<(f64, TermCurve), Error> {
     let config = GanCompressionConfig::default();
-    let mut discriminator = Cpu::seed_from_u64(options.seed ^ 0xD15D).build_module::<Discriminator, f32>();
-    let (mut g_opt, mut d_opt) = (adam(), adam());
-    gan_epochs("generator distilled", options, train, |clean, noisy, step| {
-        let (teacher_output, teacher_taps) = teacher
-            .try_forward_tapped(noisy.clone())
-            .map_err(|e| format!("teacher generator: {e:?}"))?;
-        let grads = student.alloc_grads();
-        let (generator, adapters) = &mut *student;
-        let (fake, taps) = generator
-            .try_forward_tapped_mut(trace_input(noisy, grads))
-            .map_err(|e| format!("student generator: {e:?}"))?;
-        let (fake, tape) = fake.split_tape();
-        let d_terms = discriminator_step(&mut discriminator, &mut d_opt, clean, fake.clone(), step)?;
-        let fake_logits = discriminator.forward(fake.retaped::<Taped>());
-        let enc2 = adapters.0.forward(taps.enc2.retaped::<Taped>());
-        let dec1 = adapters.1.forward(taps.dec1.retaped::<Taped>());
-        let features = vec![
-            ("distill.enc2", flat(enc2), flat(teacher_taps.enc2)),
-            ("distill.dec1", flat(dec1), flat(teacher_taps.dec1)),
-        ];
-        let loss = generator_distill_loss(fake.put_tape(tape), teacher_output, features, fake_logits, &config);
-        let (mut terms, _) =
-            kd_core::distill::apply_step(loss, student, &mut g_opt, step).map_err(|e| format!("student generator: {e}"))?;
-        terms.extend(d_terms);
-        Ok(terms)
-    })
+    gan_epochs(
+        "generator_distilled",
+        student,
+        options,
+        train,
+        |clean, noisy, student, discriminator, (g_opt, d_opt), step| {
+            let forward_failed = |model: &str, e: &dyn std::fmt::Debug| StepError::Update {
+                step,
+                message: format!("{model}'s forward pass failed: {e:?}"),
+            };
+            let (teacher_output, teacher_taps) = teacher
+                .try_forward_tapped(noisy.clone())
+                .map_err(|e| forward_failed("teacher generator", &e))?;
+            let grads = student.alloc_grads();
+            let (generator, adapters) = &mut *student;
+            let (fake, taps) = generator
+                .try_forward_tapped_mut(trace_input(noisy, grads))
+                .map_err(|e| forward_failed("student generator", &e))?;
+            let (fake, tape) = fake.split_tape();
+            let d_terms = discriminator_step(discriminator, d_opt, clean, fake.clone(), step)?;
+            let fake_logits = discriminator.forward(fake.retaped::<Taped>());
+            let enc2 = adapters.0.forward(taps.enc2.retaped::<Taped>());
+            let dec1 = adapters.1.forward(taps.dec1.retaped::<Taped>());
+            let features = vec![
+                ("distill.enc2", flat(enc2), flat(teacher_taps.enc2)),
+                ("distill.dec1", flat(dec1), flat(teacher_taps.dec1)),
+            ];
+            let loss = generator_distill_loss(fake.put_tape(tape), teacher_output, features, fake_logits, &config);
+            let (mut terms, _) = apply_step(loss, student, g_opt, step)?;
+            terms.extend(d_terms);
+            Ok(terms)
+        },
+        0xD15D,
+    )
 }
-
 /// One result row.
 pub struct Row {
     /// Which generator.
@@ -229,9 +255,9 @@ pub fn run(options: &Options, train: &Split, test: &Split) -> Result<Outcome, Er
     use dfdx::nn::NumParams;
     let dev = Cpu::seed_from_u64(options.seed ^ 0x6A);
     let mut teacher = dev.build_module::<TeacherGenerator, f32>();
-    let (teacher_seconds, teacher_curve) = train_pix2pix("teacher generator", &mut teacher, options, train)?;
+    let (teacher_seconds, teacher_curve) = train_pix2pix("teacher_generator", &mut teacher, options, train)?;
     let mut alone = dev.build_module::<StudentGenerator, f32>();
-    let (alone_seconds, alone_curve) = train_pix2pix("student generator alone", &mut alone, options, train)?;
+    let (alone_seconds, alone_curve) = train_pix2pix("student_generator_alone", &mut alone, options, train)?;
     let mut distilled = (dev.build_module::<StudentGenerator, f32>(), dev.build_module::<Adapters, f32>());
     let (distilled_seconds, distilled_curve) = distil(&mut distilled, &teacher, options, train)?;
 
@@ -265,7 +291,7 @@ pub fn run(options: &Options, train: &Split, test: &Split) -> Result<Outcome, Er
         },
     ];
     let indices: Vec<usize> = (0..SAMPLES.min(test.len())).collect();
-    let (clean, noisy) = pair(&Cpu::default(), test, &indices, 0xC1EA);
+    let (clean, noisy) = pair_of(&Cpu::default(), test, &indices, 0xC1EA);
     let images = |batch: Images| -> Vec<Vec<f32>> {
         let values: Vec<f32> = batch.as_vec().into_iter().map(|p| p.clamp(0.0, 1.0)).collect();
         values.chunks(test.height * test.width).map(<[f32]>::to_vec).collect()
@@ -278,4 +304,33 @@ pub fn run(options: &Options, train: &Split, test: &Split) -> Result<Outcome, Er
         ("student distilled".to_string(), images(distilled.0.forward(noisy))),
     ];
     Ok(Outcome { rows, noisy_psnr, samples })
+}
+
+/// The generative regime's table (compression against quality) and its JSON.
+pub fn report(outcome: &Outcome, train: &Split, options: &Options, dataset: &str) -> (Table, serde_json::Value) {
+    let rows = &outcome.rows;
+    let mut table = Table::new(["generator", "parameters", "multiply-adds", "PSNR", "wall time"]);
+    let (teacher_parameters, teacher_macs) = rows.first().map_or((1, 1), |r| (r.parameters, r.macs));
+    for row in rows {
+        table.row([
+            row.model.clone(),
+            format!(
+                "{} ({:.1}× fewer)",
+                row.parameters,
+                teacher_parameters as f64 / row.parameters as f64
+            ),
+            format!("{} ({:.1}× fewer)", row.macs, teacher_macs as f64 / row.macs as f64),
+            format!("{:.2} dB", row.psnr),
+            format!("{:.0} s", row.seconds),
+        ]);
+    }
+    let json = serde_json::json!({
+        "dataset": dataset,
+        "train_images": train.len(),
+        "epochs": options.epochs,
+        "noisy_psnr": outcome.noisy_psnr,
+        "models": rows.iter().map(|r| serde_json::json!({"model": r.model, "parameters": r.parameters, "macs": r.macs,
+            "psnr": r.psnr, "seconds": r.seconds, "last_terms": r.curve.last()})).collect::<Vec<_>>(),
+    });
+    (table, json)
 }

@@ -1,0 +1,238 @@
+//! Declarative distillation: `#[model]` and `#[distill(...)]`, and the runtime contract
+//! their generated code implements.
+//!
+//! # The grammar
+//!
+//! A teacher and a student are structs whose named fields are dfdx 0.13 layer builders,
+//! applied in order. `#[model]` marks a teacher; `#[distill(...)]` marks a student (and makes
+//! it a model too). Both generate the dfdx boilerplate: `BuildOnDevice` (so
+//! `dev.build_module::<Teacher, f32>()` works), `TensorCollection` (optimisers, `alloc_grads`,
+//! `zero_grads`, safetensors, `to_device`), `Module`/`ModuleMut` (sequential forward), and
+//! [`TappedModule`]/[`TappedModuleMut`], a forward that also returns every layer's output,
+//! typed and named after its field.
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `teacher = Path` | the teacher model (`teacher = Self`: self-distillation) | required |
+//! | `input = [F]` or `[C, H, W]` | one sample's shape; the batch dimension is dynamic | required |
+//! | `temp = 4.0` | softmax temperature of the logit term (finite, > 0) | 4 |
+//! | `ce_weight = 0.1`, `kd_weight = 0.9` | weights of the hard CE and the `T²·KL` term | 0.1 / 0.9 |
+//! | `match(...)` | kinds of knowledge, below | logits only |
+//! | `dtype = f64` | float type of the generated code | `f32` |
+//! | `crate = "path"` | where kd-core is, if renamed | `::kd_core` |
+//!
+//! `match(...)` kinds, each optionally `kind(option, weight = w)`:
+//!
+//! | kind | terms (per pair unless noted) | default weight |
+//! |---|---|---|
+//! | `features` / `features(hint)` | FitNet [`hint_loss`](crate::loss::hint_loss) through a typed adapter | [`weights::HINT`] |
+//! | `features(nst)` | [`nst_loss`](crate::loss::nst_loss), polynomial kernel | [`weights::NST`] |
+//! | `attention` / `attention(paper)` | [`at_loss`](crate::loss::at_loss), authors' code or paper convention | [`weights::ATTENTION`] |
+//! | `attention(gradient)` | one [`gradient_at_loss`](crate::loss::gradient_at_loss) term | [`weights::GRADIENT_ATTENTION`] |
+//! | `sparsity` | [`ab_loss`](crate::loss::ab_loss) through a connector adapter | [`weights::SPARSITY`] |
+//! | `relations` | [`fsp_loss`](crate::loss::fsp_loss) between consecutive paired layers | [`weights::FSP`] |
+//! | `relations(samples)` | RKD distance and angle, and [`sp_loss`](crate::loss::sp_loss) | [`weights::RKD_DISTANCE`], [`weights::RKD_ANGLE`], [`weights::SP`] |
+//! | `relations(rkd)` / `relations(sp)` | RKD distance and angle only / SP only | as above |
+//!
+//! A student field joins a pairing with `#[distill(pair)]` (the teacher field of the same name)
+//! or `#[distill(pair = teacher_field)]`; `#[distill(pair, weight = 2.0)]` scales that pair's
+//! terms. An adapter maps the student field's width to the teacher field's, sized from the two
+//! layer types at compile time ([`Width`]): a `Linear` for vectors, a 1×1 convolution for maps.
+//! With `input = [C, H, W]`, paired maps are checked at compile time to be alignable.
+//!
+//! The generated loss ([`Distill::distill_loss`]) returns [`LossTerms`]: `"ce"`, `"kd"`, then
+//! one named term per pair and kind (`"hint.fc2"`, `"attention.conv1"`, ...). Its maths is
+//! calls into [`crate::loss`]; a test checks it equals a hand-written dfdx step.
+//!
+//! ```
+//! use dfdx::optim::{Sgd, SgdConfig};
+//! use dfdx::prelude::*;
+//! use kd_core::distill::{distill_step, Distill};
+//! use kd_core::{distill, model};
+//!
+//! #[model]
+//! struct Teacher {
+//!     fc1: Linear<784, 256>,
+//!     act: ReLU,
+//!     fc2: Linear<256, 256>,
+//!     act2: ReLU,
+//!     head: Linear<256, 10>,
+//! }
+//!
+//! #[distill(teacher = Teacher, input = [784], temp = 20.0, match(features))]
+//! struct Student {
+//!     fc1: Linear<784, 64>,
+//!     act: ReLU,
+//!     #[distill(pair)] // hint from the teacher's fc2, through a Linear<64, 256> adapter
+//!     fc2: Linear<64, 64>,
+//!     act2: ReLU,
+//!     head: Linear<64, 10>,
+//! }
+//!
+//! let dev = Cpu::default();
+//! let teacher = dev.build_module::<Teacher, f32>();
+//! let mut distiller = Student::build_distiller(&dev); // student + adapters
+//! let mut opt = Sgd::new(&distiller, SgdConfig::default());
+//! let grads = distiller.alloc_grads();
+//! let images: Tensor<(usize, Const<784>), f32, _> = dev.sample_normal_like(&(8, Const));
+//! let labels = [3, 1, 4, 1, 5, 9, 2, 6];
+//! let (terms, _grads) = distill_step::<Student, _>(&mut distiller, &teacher, &mut opt, images, &labels, grads, 0)?;
+//! for term in &terms {
+//!     println!("{:>8}: {:.4} (weight {})", term.name, term.value, term.weight);
+//! }
+//! assert_eq!(terms.iter().map(|t| t.name).collect::<Vec<_>>(), ["ce", "kd", "hint.fc2"]);
+//! # Ok::<(), kd_core::distill::StepError>(())
+//! ```
+//!
+//! # Mistakes are compile errors
+//!
+//! Each points at the token that is wrong, and every one in a build is reported together: an
+//! unknown key, kind or option (with a did-you-mean), a duplicate key or kind, a `temp` that is
+//! ≤ 0, NaN or not a number, an empty `match()`, a kind that needs pairs without any (or a pair
+//! no kind uses), a missing `teacher` or `input`, a pairing naming a teacher field that does not
+//! exist, a layer without a known width, paired maps that cannot be aligned (naming both fields
+//! and both sizes), and the macro on an enum, tuple or unit struct. `tests/tests/ui/` holds one
+//! case per message.
+//!
+//! The folder's files: this one holds the contract the generated code implements, [`step`]
+//! the training step and its guard, [`weights`] the default of every setting, and [`size`]
+//! the compile-time check that paired maps can be aligned.
+
+mod size;
+mod step;
+
+pub use crate::defaults as weights;
+pub use crate::tap::{tap, TappedModule, TappedModuleMut};
+pub use size::{alignable, require_aligned, size_after, AlignedMaps, Spatial, SpatialChain, SpatialEffect};
+pub use step::{apply_step, distill_step, distill_step_from_logits, StepError, StepOutput};
+
+use dfdx::nn::{BuildOnDevice, ModuleVisitor, TensorCollection};
+use dfdx::prelude::*;
+use dfdx::tensor::{Gradients, OwnedTape};
+use dfdx::tensor_ops::Device;
+
+use crate::loss::LossTerms;
+
+/// The built (on-device) type of a builder: `Built<Teacher>` is what `dev.build_module::<Teacher,
+/// f32>()` returns.
+pub type Built<M, E = f32, D = Cpu> = <M as BuildOnDevice<D, E>>::Built;
+
+/// The output width of a layer: features of a `Linear`, channels of a convolution. The
+/// adapters of `#[distill]` pairs take their sizes from it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no known output width, so `#[distill]` cannot size an adapter for it",
+    note = "pair a layer with weights (Linear, Conv2D, ConvTrans2D, BatchNorm2D), not an activation or pooling layer"
+)]
+pub trait Width {
+    /// Features or channels out.
+    const WIDTH: usize;
+    /// The adapter mapping `FROM` such outputs to `TO` (a `Linear` for vectors, a 1×1
+    /// convolution for feature maps).
+    type Adapter<const FROM: usize, const TO: usize>;
+}
+
+impl<const I: usize, const O: usize> Width for dfdx::nn::builders::Linear<I, O> {
+    const WIDTH: usize = O;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::LinearAdapter<FROM, TO>;
+}
+
+impl<const I: usize, const O: usize> Width for crate::nn::builders::Linear<I, O> {
+    const WIDTH: usize = O;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::LinearAdapter<FROM, TO>;
+}
+
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Width for crate::nn::builders::Conv2D<I, O, K, S, P> {
+    const WIDTH: usize = O;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::Conv1x1Adapter<FROM, TO>;
+}
+
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Width
+    for crate::nn::builders::ConvTrans2D<I, O, K, S, P>
+{
+    const WIDTH: usize = O;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::Conv1x1Adapter<FROM, TO>;
+}
+
+impl<const C: usize> Width for dfdx::nn::builders::BatchNorm2D<C> {
+    const WIDTH: usize = C;
+    type Adapter<const FROM: usize, const TO: usize> = crate::loss::Conv1x1Adapter<FROM, TO>;
+}
+
+/// A student and the adapters of its pairings: what the optimiser updates.
+#[derive(Debug, Clone)]
+pub struct Distiller<S, A> {
+    /// The student model.
+    pub student: S,
+    /// One adapter per pairing that needs one, in declaration order.
+    pub adapters: A,
+}
+
+impl<S: TensorCollection<E, D>, A: TensorCollection<E, D>, E: Dtype, D: Device<E>> TensorCollection<E, D> for Distiller<S, A> {
+    type To<E2: Dtype, D2: Device<E2>> = Distiller<S::To<E2, D2>, A::To<E2, D2>>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("student", |s| &s.student, |s| &mut s.student),
+                Self::module("adapters", |s| &s.adapters, |s| &mut s.adapters),
+            ),
+            |(student, adapters)| Distiller { student, adapters },
+        )
+    }
+}
+
+/// Implemented by `#[distill]` on a student: its teacher, its adapters and its loss. Every
+/// loss term comes from [`crate::loss`].
+pub trait Distill: Sized {
+    /// The float type of the generated code (`f32` unless `dtype = f64`).
+    type Dtype: Dtype;
+    /// The teacher's builder type (`Self` for self-distillation).
+    type Teacher;
+    /// The built teacher, as `dev.build_module::<Self::Teacher, _>()` returns it.
+    type TeacherModel;
+    /// The built student and adapters: a [`Distiller`], which the optimiser updates.
+    type Model;
+    /// The untaped input batch: `(usize, ...)`, the batch dimension dynamic.
+    type Input;
+
+    /// Builds the student and its adapters on `device`.
+    fn build_distiller(device: &Cpu) -> Self::Model;
+
+    /// The loss of one batch: `"ce"` and `"kd"` on the logits, then one named term per pairing
+    /// and kind (`"hint.fc2"`, `"attention.conv2"`, ...).
+    fn distill_loss(
+        distiller: &mut Self::Model,
+        teacher: &Self::TeacherModel,
+        input: Self::Input,
+        targets: &[usize],
+        grads: Gradients<Self::Dtype, Cpu>,
+    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    where
+        Cpu: Device<Self::Dtype>;
+}
+
+/// Implemented by `#[distill]` when the student learns from the teacher's logits alone (no
+/// `match(...)`), so the teacher's outputs can be computed once and cached
+/// ([`crate::train::TeacherCache`]) while the inputs are not augmented.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot learn from cached teacher logits",
+    note = "only a student without `match(...)` learns from the logits alone; feature, attention and relation terms need the teacher's forward pass each step"
+)]
+pub trait DistillFromLogits: Distill {
+    /// The teacher's logits of a batch: `(usize, Const<CLASSES>)`.
+    type Logits;
+
+    /// The teacher's logits of `input`, for filling a cache.
+    fn teacher_logits(teacher: &Self::TeacherModel, input: Self::Input) -> Self::Logits;
+
+    /// [`Distill::distill_loss`] with the teacher's logits given.
+    fn distill_loss_from_logits(
+        distiller: &mut Self::Model,
+        teacher_logits: Self::Logits,
+        input: Self::Input,
+        targets: &[usize],
+        grads: Gradients<Self::Dtype, Cpu>,
+    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    where
+        Cpu: Device<Self::Dtype>;
+}

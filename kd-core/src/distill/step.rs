@@ -1,0 +1,113 @@
+//! The training step of a distiller (and of any model): the loss, a guard that names a
+//! non-finite term and the step, backward, the optimiser update and zeroed gradients.
+
+use dfdx::nn::{TensorCollection, ZeroGrads};
+use dfdx::optim::Optimizer;
+use dfdx::prelude::*;
+use dfdx::tensor::{Gradients, OwnedTape};
+use dfdx::tensor_ops::Device;
+
+use super::{Distill, DistillFromLogits};
+use crate::loss::{LossTerms, Term};
+
+/// Why a training step stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A loss term was NaN or infinite; no update was applied.
+    #[error("loss term `{term}` is {value} at step {step}; no update was applied")]
+    NonFinite {
+        /// The term's name.
+        term: &'static str,
+        /// Its value.
+        value: f64,
+        /// The step counter passed in.
+        step: usize,
+    },
+    /// The optimiser failed.
+    #[error("optimiser update failed at step {step}: {message}")]
+    Update {
+        /// The step counter passed in.
+        step: usize,
+        /// The optimiser's error.
+        message: String,
+    },
+}
+
+/// What a step returns: every named term, and the gradient buffers for the next step.
+pub type StepOutput<E> = (Vec<Term>, Gradients<E, Cpu>);
+
+/// One distillation step: the loss, a NaN/Inf guard naming the term and the step, backward,
+/// the optimiser update of student and adapters together, and zeroed gradients for the next
+/// step.
+///
+/// Returns every named term of the step and the gradient buffers to pass to the next one.
+pub fn distill_step<M, O>(
+    distiller: &mut M::Model,
+    teacher: &M::TeacherModel,
+    optimizer: &mut O,
+    input: M::Input,
+    targets: &[usize],
+    grads: Gradients<M::Dtype, Cpu>,
+    step: usize,
+) -> Result<StepOutput<M::Dtype>, StepError>
+where
+    M: Distill,
+    Cpu: Device<M::Dtype>,
+    M::Model: TensorCollection<M::Dtype, Cpu>,
+    O: Optimizer<M::Model, Cpu, M::Dtype>,
+{
+    let loss = M::distill_loss(distiller, teacher, input, targets, grads);
+    apply_step(loss, distiller, optimizer, step)
+}
+
+/// [`distill_step`] with the teacher's logits given (from a [`crate::train::TeacherCache`])
+/// instead of a teacher forward pass: for students that learn from the logits alone.
+pub fn distill_step_from_logits<M, O>(
+    distiller: &mut M::Model,
+    teacher_logits: M::Logits,
+    optimizer: &mut O,
+    input: M::Input,
+    targets: &[usize],
+    grads: Gradients<M::Dtype, Cpu>,
+    step: usize,
+) -> Result<StepOutput<M::Dtype>, StepError>
+where
+    M: DistillFromLogits,
+    Cpu: Device<M::Dtype>,
+    M::Model: TensorCollection<M::Dtype, Cpu>,
+    O: Optimizer<M::Model, Cpu, M::Dtype>,
+{
+    let loss = M::distill_loss_from_logits(distiller, teacher_logits, input, targets, grads);
+    apply_step(loss, distiller, optimizer, step)
+}
+
+/// The shared end of every training step: a NaN/Inf guard naming the term and the step,
+/// backward, the optimiser update, and zeroed gradients for the next step.
+pub fn apply_step<E, M, O>(
+    loss: LossTerms<E, Cpu, OwnedTape<E, Cpu>>,
+    model: &mut M,
+    optimizer: &mut O,
+    step: usize,
+) -> Result<StepOutput<E>, StepError>
+where
+    E: Dtype,
+    Cpu: Device<E>,
+    M: TensorCollection<E, Cpu>,
+    O: Optimizer<M, Cpu, E>,
+{
+    if let Some(bad) = loss.first_non_finite() {
+        return Err(StepError::NonFinite {
+            term: bad.name,
+            value: bad.value,
+            step,
+        });
+    }
+    let terms = loss.terms().to_vec();
+    let mut grads = loss.into_total().backward();
+    optimizer.update(model, &grads).map_err(|e| StepError::Update {
+        step,
+        message: format!("{e:?}"),
+    })?;
+    model.zero_grads(&mut grads);
+    Ok((terms, grads))
+}

