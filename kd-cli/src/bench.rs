@@ -489,6 +489,13 @@ fn verdict(ratio: f64, target: f64) -> &'static str {
 
 /// Runs every measurement and prints the tables; writes `bench.json`.
 pub fn run(options: &Options) -> Result<(), Error> {
+    // Fail before minutes of measuring, not after, when the results cannot be written.
+    let out = &options.out;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: cannot create the output folder: {e}", out.display()))?;
+    let probe = out.join(".kd-write-check");
+    write_atomically(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| format!("{}: cannot write there: {e}", out.display()))?;
     let counts = if options.quick {
         Counts { warmup: 1, steps: 3 }
     } else {
@@ -652,9 +659,8 @@ pub fn run(options: &Options) -> Result<(), Error> {
         "width_scaling": widths.iter().map(|(w, ms)| serde_json::json!({"width": w, "ms": ms})).collect::<Vec<_>>(),
         "pytorch": torch,
     });
-    std::fs::create_dir_all(&options.out)?;
     let path = options.out.join("bench.json");
-    write_atomically(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+    write_atomically(&path, serde_json::to_string_pretty(&json)?.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\nwritten: {}", path.display());
     Ok(())
 }

@@ -10,6 +10,7 @@ mod bench;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use kd_core::train::{RunFolder, Start};
 use kd_experiments::methods::Method;
 use kd_experiments::regimes::Regime;
 use kd_experiments::settings::RunDataset;
@@ -52,8 +53,11 @@ enum Command {
         epochs: Option<usize>,
         /// Continue an interrupted run from its newest checkpoints (same --out and settings);
         /// the result equals that of an uninterrupted run.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
+        /// Delete an earlier run in --out first (without it, a folder holding one is refused).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Distillation methods side by side: a small CNN teacher (two convolutions per stage) and
     /// student (one per stage), paired at conv1 and conv2 with `#[distill]`. Trains the teacher,
@@ -91,9 +95,12 @@ enum Command {
         /// Each student's epochs.
         #[arg(long, default_value_t = 3)]
         epochs: usize,
-        /// Continue an interrupted run from its newest checkpoints.
-        #[arg(long)]
+        /// Continue an interrupted run from its newest checkpoints (same settings).
+        #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
+        /// Delete an earlier run in --out first (without it, a folder holding one is refused).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Benchmark: ms and GFLOP/s of a KD step (Hinton MLP pair, CNN pair with FitNet and
     /// attention) against a large matmul, the #[distill] step against a hand-written dfdx step,
@@ -214,15 +221,25 @@ fn main() -> ExitCode {
             train_images,
             epochs,
             resume,
-        } => hinton::run(&hinton::Options {
-            full,
-            out,
-            seed,
-            train_images,
-            epochs,
-            resume,
-        })
-        .map_err(|e| e.to_string()),
+            overwrite,
+        } => {
+            let settings = serde_json::json!({
+                "full": full, "seed": seed, "train_images": train_images, "epochs": epochs,
+                "data": kd_core::data::mnist::FILES,
+            });
+            match RunFolder::open(&out, "demo", &settings, start(resume, overwrite)) {
+                Ok(held) => hinton::run(&hinton::Options {
+                    full,
+                    out,
+                    seed,
+                    train_images,
+                    epochs,
+                    resume: held.resuming(),
+                })
+                .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
         Command::Run {
             methods: choices,
             regimes,
@@ -233,6 +250,7 @@ fn main() -> ExitCode {
             teacher_epochs,
             epochs,
             resume,
+            overwrite,
         } => {
             let mut chosen: Vec<Method> = Vec::new();
             for choice in choices {
@@ -253,6 +271,20 @@ fn main() -> ExitCode {
                 resume,
             };
             let regimes: Vec<Regime> = regimes.into_iter().map(|r| r.0).collect();
+            let settings = serde_json::json!({
+                "methods": options.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
+                "regimes": regimes.iter().map(|r| r.name()).collect::<Vec<_>>(),
+                "dataset": options.dataset.name(), "seed": seed, "train_images": train_images,
+                "teacher_epochs": teacher_epochs, "epochs": epochs,
+            });
+            let held = match RunFolder::open(&options.out, "run", &settings, start(resume, overwrite)) {
+                Ok(held) => held,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let options = settings::Options {
+                resume: held.resuming(),
+                ..options
+            };
             let ran_regimes = if regimes.is_empty() {
                 Ok(())
             } else {
@@ -293,9 +325,20 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+/// What `--resume` and `--overwrite` ask of an output folder.
+fn start(resume: bool, overwrite: bool) -> Start {
+    match (resume, overwrite) {
+        (true, _) => Start::Resume,
+        (false, true) => Start::Overwrite,
+        (false, false) => Start::Fresh,
     }
 }

@@ -61,3 +61,24 @@ fn quick_bench_figures_are_consistent() {
         "batch 512 ({largest} ms) takes longer than batch 32 ({smallest} ms)"
     );
 }
+
+/// `kd bench --out` on a file fails at once, naming the path, before measuring anything.
+#[test]
+fn an_unwritable_out_fails_before_measuring() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bench.json");
+    std::fs::write(&file, "{}").expect("a file");
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kd"))
+        .args(["bench", "--quick", "--python", "/nonexistent/python", "--out"])
+        .arg(&file)
+        .output()
+        .expect("kd runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("bench.json: cannot create the output folder"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("measuring"), "it measured first: {stderr}");
+    assert!(started.elapsed().as_secs() < 5);
+}

@@ -112,3 +112,50 @@ fn a_killed_run_resumes_to_the_same_weights() {
     let metrics = std::fs::read_to_string(killed.path().join("teacher.metrics.jsonl")).expect("metrics");
     assert_eq!(metrics.lines().count(), 2, "one record per epoch after the resume:\n{metrics}");
 }
+
+/// A folder holding an earlier run is refused without --resume or --overwrite (nothing is
+/// deleted), a resume with other settings is refused with the difference named, and an output
+/// path that is a file is named in the error. None of them trains anything first.
+#[test]
+fn an_earlier_run_is_never_lost_or_misread() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let earlier = out.path().join("checkpoints/teacher/epoch-0007");
+    std::fs::create_dir_all(&earlier).expect("an earlier run's checkpoint");
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_kd"))
+            .args(["demo", "--train-images", "100", "--epochs", "1", "--out"])
+            .arg(out.path())
+            .args(extra)
+            .output()
+            .expect("kd runs");
+        (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (ok, stderr) = run(&[]);
+    assert!(
+        !ok && stderr.contains("holds an earlier run") && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert!(earlier.is_dir(), "nothing was deleted");
+    let (ok, stderr) = run(&["--resume"]);
+    assert!(!ok && stderr.contains("no manifest.json"), "{stderr}");
+
+    let (ok, stderr) = run(&["--overwrite"]);
+    assert!(ok, "{stderr}");
+    assert!(!earlier.is_dir(), "--overwrite replaced the earlier run");
+    let (ok, stderr) = run(&["--resume", "--seed", "5"]);
+    assert!(!ok && stderr.contains("seed: 0 → 5"), "{stderr}");
+    let (ok, stderr) = run(&["--resume"]);
+    assert!(ok, "the same settings resume: {stderr}");
+
+    let file = out.path().join("results.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_kd"))
+        .args(["demo", "--out"])
+        .arg(&file)
+        .output()
+        .expect("kd runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("results.json: cannot create the output folder"),
+        "{stderr}"
+    );
+}

@@ -18,7 +18,7 @@ use kd_core::models::gan::{Adapters, Discriminator, StudentGenerator, TeacherGen
 use kd_core::regime::generative::{adversarial_loss, discriminator_loss, generator_distill_loss, l1_loss, psnr, GanCompressionConfig};
 use kd_core::spatial::trace_input;
 use kd_core::tap::{TappedModule, TappedModuleMut};
-use kd_core::train::{epoch_seed, run_epochs, Adam, Fitted, LearningRate, Record, Resumable, Stage};
+use kd_core::train::{epoch_seed, run_epochs, Adam, Fitted, Guard, LearningRate, Record, Resumable, Stage};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
@@ -119,6 +119,7 @@ where
         batch_size: BATCH,
         seed: options.seed,
         learning_rate: None,
+        guard: Guard::default(),
     };
     let discriminator = Cpu::seed_from_u64(options.seed ^ discriminator_seed).build_module::<Discriminator, f32>();
     let mut pair = (generator.clone(), discriminator);

@@ -12,7 +12,9 @@ use kd_core::charts::{line_chart, Series, Table};
 use kd_core::data::mnist::{self, Split};
 use kd_core::distill::{distill_step_from_logits, Built, Distill, DistillFromLogits};
 use kd_core::files::write_atomically;
-use kd_core::train::{run_epochs, supervised_step, Adam, Fitted, LearningRate, Record, Resumable, Sgd, Stage, TeacherCache, TrainError};
+use kd_core::train::{
+    run_epochs, supervised_step, Adam, Fitted, Guard, LearningRate, Record, Resumable, Sgd, Stage, TeacherCache, TrainError,
+};
 
 use crate::inputs::{evaluate_flat, final_errors, flat_batch, Flat, Logits};
 pub use crate::models::{HintonStudent, HintonStudentAlone, HintonTeacher};
@@ -85,6 +87,7 @@ fn stage<'a>(name: &'a str, epochs: usize, train: &Split, options: &'a Options, 
         batch_size: BATCH,
         seed: options.seed,
         learning_rate: Some(schedule),
+        guard: Guard::default(),
     }
 }
 

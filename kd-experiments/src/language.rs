@@ -14,7 +14,7 @@ use kd_core::distill::{apply_step, StepError};
 use kd_core::loss::{cross_entropy_loss, LossTerms};
 use kd_core::nn::transformer::Transformer;
 use kd_core::regime::language::{distilbert_loss, tinybert_loss, DistilBertConfig, TinyBertConfig};
-use kd_core::train::{run_epochs, Adam, Record, Stage};
+use kd_core::train::{run_epochs, Adam, Guard, Record, Stage};
 use rand::{Rng, SeedableRng};
 
 use crate::models::{LanguageTeacher, NarrowStudent, Projections, WideStudent, CONTEXT};
@@ -99,6 +99,7 @@ impl Run<'_> {
             batch_size: BATCH,
             seed,
             learning_rate: None,
+            guard: Guard::default(),
         };
         let mut optimizer = Adam::new(AdamConfig {
             lr: 2e-3,

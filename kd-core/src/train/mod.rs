@@ -9,6 +9,7 @@
 //! | [`optim`] | SGD and Adam whose state is saved and restored exactly |
 //! | [`cache`] | the teacher-output cache ([`TeacherCache`]) |
 //! | [`augment`] | Hinton et al.'s ±2 px [`jitter`] |
+//! | [`folder`] | a run's output folder: the lock, the manifest, no silent overwrite |
 //! | [`threads`] | the thread pool a training binary starts with ([`use_calling_thread`]) |
 
 pub mod augment;
@@ -16,6 +17,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod epochs;
 mod error;
+pub mod folder;
 pub mod metrics;
 pub mod optim;
 pub mod step;
@@ -23,9 +25,10 @@ pub mod threads;
 
 pub use augment::jitter;
 pub use cache::TeacherCache;
-pub use checkpoint::{save_checkpoint, Checkpoint, CheckpointError, Checkpoints};
-pub use epochs::{epoch_order, epoch_seed, progress_bar, run_epochs, Batch, Epoch, Fitted, Record, Stage};
+pub use checkpoint::{save_checkpoint, Checkpoint, CheckpointError, Checkpoints, Restored};
+pub use epochs::{epoch_order, epoch_seed, progress_bar, run_epochs, Batch, Epoch, Fitted, Guard, Record, Stage};
 pub use error::TrainError;
+pub use folder::{FolderError, RunFolder, Start};
 pub use metrics::{Evaluation, MetricsLog, TermMeans};
 pub use optim::{Adam, LearningRate, Resumable, Sgd};
 pub use step::supervised_step;
