@@ -51,6 +51,9 @@ enum Command {
         /// Override the number of epochs of every model.
         #[arg(long)]
         epochs: Option<usize>,
+        /// Multiply every model's learning rate by this (1: the recipe's).
+        #[arg(long, default_value_t = 1.0)]
+        learning_rate_scale: f64,
         /// Continue an interrupted run from its newest checkpoints (same --out and settings);
         /// the result equals that of an uninterrupted run.
         #[arg(long, conflicts_with = "overwrite")]
@@ -222,9 +225,11 @@ fn main() -> ExitCode {
             epochs,
             resume,
             overwrite,
+            learning_rate_scale,
         } => {
             let settings = serde_json::json!({
                 "full": full, "seed": seed, "train_images": train_images, "epochs": epochs,
+                "learning_rate_scale": learning_rate_scale,
                 "data": kd_core::data::mnist::FILES,
             });
             match RunFolder::open(&out, "demo", &settings, start(resume, overwrite)) {
@@ -235,6 +240,7 @@ fn main() -> ExitCode {
                     train_images,
                     epochs,
                     resume: held.resuming(),
+                    learning_rate_scale,
                 })
                 .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),

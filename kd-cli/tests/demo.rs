@@ -65,7 +65,11 @@ fn help_explains_the_main_job() {
         .expect("kd runs");
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
-    assert!(help.contains("67 / 146 / 74") && help.contains("--full"), "{help}");
+    assert!(
+        help.contains("67 / 146 / 74") && help.contains("--full") && help.contains("40 minutes"),
+        "{help}"
+    );
+    assert!(!help.contains("hours"), "--full takes about 40 minutes: {help}");
 }
 
 fn demo(out: &std::path::Path, extra: &[&str]) -> Command {
@@ -157,5 +161,33 @@ fn an_earlier_run_is_never_lost_or_misread() {
     assert!(
         !output.status.success() && stderr.contains("results.json: cannot create the output folder"),
         "{stderr}"
+    );
+}
+
+/// A learning rate far too large makes the teacher's loss run away: the run stops with the
+/// stage, the term and the step named instead of checkpointing a diverged model as good.
+#[test]
+fn a_diverging_run_stops_with_the_term_named() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_kd"))
+        .args([
+            "demo",
+            "--train-images",
+            "2000",
+            "--epochs",
+            "1",
+            "--learning-rate-scale",
+            "10000",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("kd runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("teacher: loss term `ce`") && stderr.contains("at step"), "{stderr}");
+    assert!(
+        !out.path().join("checkpoints/teacher/epoch-0001").exists(),
+        "no checkpoint of a diverged model"
     );
 }

@@ -34,6 +34,8 @@ pub struct Options {
     pub epochs: Option<usize>,
     /// Continue from the newest checkpoints under `out`.
     pub resume: bool,
+    /// Multiplies every model's learning rate (1 for the recipe).
+    pub learning_rate_scale: f64,
 }
 
 /// Hinton et al.'s test errors (of 10,000).
@@ -233,16 +235,17 @@ pub fn run(options: &Options) -> Result<(), Error> {
         lr: teacher_learning_rate(0, 1),
         ..Default::default()
     });
-    let teacher_schedule = |epoch| teacher_learning_rate(epoch, teacher_epochs);
+    let scale = options.learning_rate_scale;
+    let teacher_schedule = |epoch| scale * teacher_learning_rate(epoch, teacher_epochs);
     let teacher_stage = stage("teacher", teacher_epochs, &train, options, &teacher_schedule);
     let teacher_outcome = train_on_labels(&teacher_stage, &mut teacher, &mut adam, &train, &data.test, true)?;
 
     let mut alone = dev.build_module::<HintonStudentAlone, f32>();
-    let alone_schedule = |epoch| learning_rate(epoch, student_epochs);
+    let alone_schedule = |epoch| scale * learning_rate(epoch, student_epochs);
     let alone_stage = stage("student_alone", student_epochs, &train, options, &alone_schedule);
     let alone_outcome = train_on_labels(&alone_stage, &mut alone, &mut student_sgd(), &train, &data.test, false)?;
 
-    let distilled_schedule = |epoch| DISTILLED_LEARNING_RATE_SCALE * learning_rate(epoch, student_epochs);
+    let distilled_schedule = |epoch| scale * DISTILLED_LEARNING_RATE_SCALE * learning_rate(epoch, student_epochs);
     let distilled_stage = stage("student_distilled", student_epochs, &train, options, &distilled_schedule);
     let (distilled_outcome, _) = distil(&distilled_stage, &teacher, &train, &data.test)?;
 
