@@ -7,6 +7,69 @@ use kd_core::data::mnist::Split;
 /// The error of an experiment: whatever failed, with its message.
 pub type Error = Box<dyn std::error::Error>;
 
+/// A distillation method of the comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Hinton et al. 2015: soft logits at T = 4 (0.1·CE + 0.9·T²·KL).
+    Kd,
+    /// FitNets (Romero et al. 2015): hint MSE on conv1 and conv2 through 1×1 adapters, β = 100.
+    Fitnet,
+    /// Neuron selectivity transfer (Huang & Wang 2017): MMD, polynomial kernel, β = 50.
+    Nst,
+    /// Attention transfer (Zagoruyko & Komodakis 2017): spatial attention maps, β = 1000.
+    At,
+    /// Activation boundaries (Heo et al. 2019): hinge on the teacher's neuron signs, 3/1000.
+    Ab,
+    /// Flow of solution procedure (Yim et al. 2017): FSP matrices conv1 → conv2, λ = 1.
+    Fsp,
+    /// Relational KD (Park et al. 2019): distance (25) and angle (50) between samples.
+    Rkd,
+    /// Similarity-preserving KD (Tung & Mori 2019): batch similarity matrices, γ = 3000.
+    Sp,
+}
+
+impl Method {
+    /// Every method, in the comparison's order.
+    pub const ALL: [Method; 8] = [
+        Method::Kd,
+        Method::Fitnet,
+        Method::Nst,
+        Method::At,
+        Method::Ab,
+        Method::Fsp,
+        Method::Rkd,
+        Method::Sp,
+    ];
+
+    /// The method's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Kd => "kd",
+            Method::Fitnet => "fitnet",
+            Method::Nst => "nst",
+            Method::At => "at",
+            Method::Ab => "ab",
+            Method::Fsp => "fsp",
+            Method::Rkd => "rkd",
+            Method::Sp => "sp",
+        }
+    }
+
+    /// One line about it: the paper and the term's weight.
+    pub fn about(self) -> &'static str {
+        match self {
+            Method::Kd => "Hinton et al. 2015: soft logits at T = 4 (0.1·CE + 0.9·T²·KL)",
+            Method::Fitnet => "FitNets: hint MSE on conv1 and conv2 through 1×1 adapters, β = 100",
+            Method::Nst => "neuron selectivity transfer: MMD, polynomial kernel, β = 50",
+            Method::At => "attention transfer: spatial attention maps, β = 1000",
+            Method::Ab => "activation boundaries: hinge on the teacher's neuron signs, 3/1000",
+            Method::Fsp => "flow of solution procedure: FSP matrices conv1 → conv2, λ = 1",
+            Method::Rkd => "relational KD: distance (25) and angle (50) between samples",
+            Method::Sp => "similarity-preserving KD: batch similarity matrices, γ = 3000",
+        }
+    }
+}
+
 /// Which dataset the CNN experiments train on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunDataset {
@@ -41,7 +104,7 @@ impl RunDataset {
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The methods to compare.
-    pub methods: Vec<crate::methods::Method>,
+    pub methods: Vec<Method>,
     /// The dataset.
     pub dataset: RunDataset,
     /// Where checkpoints, metrics and results go.
