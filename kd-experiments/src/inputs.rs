@@ -34,14 +34,20 @@ pub fn image_batch(dev: &Cpu, split: &Split, indices: &[usize]) -> (Images, Vec<
     )
 }
 
-/// Evaluates `predict` (a batch's logits, row-major) over `split` in chunks of `chunk`.
+/// Calls `visit` with the indices of `split`, in order, `chunk` at a time.
+pub fn in_chunks(split: &Split, chunk: usize, visit: impl FnMut(&[usize])) {
+    let indices: Vec<usize> = (0..split.len()).collect();
+    indices.chunks(chunk).for_each(visit);
+}
+
+/// Evaluates `predict` (a batch's logits, row-major, and its labels) over `split` in chunks
+/// of `chunk`.
 pub fn evaluate_with(split: &Split, chunk: usize, mut predict: impl FnMut(&[usize]) -> (Vec<f32>, Vec<usize>)) -> Evaluation {
     let mut evaluation = Evaluation::new(10);
-    let indices: Vec<usize> = (0..split.len()).collect();
-    for chunk in indices.chunks(chunk) {
-        let (logits, labels) = predict(chunk);
+    in_chunks(split, chunk, |indices| {
+        let (logits, labels) = predict(indices);
         evaluation.add(&logits, &labels);
-    }
+    });
     evaluation
 }
 

@@ -128,10 +128,7 @@ impl Run<'_> {
         )?;
         let bits = fitted.last("bits_per_character").and_then(|b| b.as_f64()).unwrap_or(f64::NAN);
         let terms = fitted.records.last().and_then(|r| r.as_object()).cloned().unwrap_or_default();
-        let terms = terms
-            .into_iter()
-            .filter(|(key, _)| !["model", "epoch", "seconds", "bits_per_character"].contains(&key.as_str()))
-            .collect();
+        let terms = terms.into_iter().filter(|(key, _)| crate::report::is_loss_term(key)).collect();
         Ok((fitted.seconds, terms, bits))
     }
 }

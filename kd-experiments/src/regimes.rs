@@ -18,10 +18,10 @@ use kd_core::spatial::trace_input;
 use kd_core::train::{run_epochs, supervised_step, Evaluation, Fitted, Record, TrainError};
 use rand::Rng;
 
-use crate::inputs::{evaluate_flat, evaluate_images, evaluate_with, final_errors, flat_batch, image_batch};
+use crate::inputs::{evaluate_flat, evaluate_images, final_errors, flat_batch, image_batch, in_chunks};
 use crate::models::{BornAgainCnn, CnnStudentAlone, CnnTeacher};
 use crate::recipes::{adam, distil, learning_rate, stage, train_on_labels};
-use crate::report::{errors_chart, Report};
+use crate::report::{LineChart, Report};
 use crate::settings::{Error, Options};
 
 /// A training regime of `kd run --regime`.
@@ -127,13 +127,12 @@ pub fn born_again(options: &Options, train: &Split, test: &Split) -> Result<Vec<
     let dev = Cpu::default();
     let mut logits = vec![Vec::new(); generations.models.len()];
     let mut labels = Vec::new();
-    evaluate_with(test, 500, |indices| {
+    in_chunks(test, 500, |indices| {
         let (x, y) = image_batch(&dev, test, indices);
         for (model, out) in generations.models.iter().zip(&mut logits) {
             out.extend(model.student.forward(x.clone()).as_vec());
         }
         labels.extend(y);
-        (Vec::new(), Vec::new())
     });
     for size in 2..=generations.models.len() {
         let mut evaluation = Evaluation::new(10);
@@ -209,12 +208,11 @@ pub fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, E
 /// Every head's test errors of the BYOT network.
 fn head_errors(network: &ByotCnn, dev: &Cpu, test: &Split) -> [usize; 3] {
     let mut evaluations = [Evaluation::new(10), Evaluation::new(10), Evaluation::new(10)];
-    evaluate_with(test, 500, |indices| {
+    in_chunks(test, 500, |indices| {
         let (x, y) = image_batch(dev, test, indices);
         for (evaluation, logits) in evaluations.iter_mut().zip(network.predict(x)) {
             evaluation.add(&logits.as_vec(), &y);
         }
-        (Vec::new(), Vec::new())
     });
     evaluations.map(|e| e.errors)
 }
@@ -373,12 +371,13 @@ pub fn run(regimes: &[Regime], options: &Options) -> Result<(), Error> {
         results.insert(regime.name().into(), json);
         tables.push((format!("{}: {}", regime.name(), regime.about()), table));
     }
-    let mut chart = errors_chart(
-        "regimes_test_errors",
-        &format!("{dataset}: test errors per epoch (of {})", test.len()),
-        [],
-    );
-    chart.series = curves;
+    let chart = LineChart {
+        stem: "regimes_test_errors".into(),
+        title: format!("{dataset}: test errors per epoch (of {})", test.len()),
+        x_label: "epoch".into(),
+        y_label: "test errors".into(),
+        series: curves,
+    };
     Report {
         title: format!(
             "regimes on {dataset}: {} training images, {} epochs per model, seed {}",

@@ -79,14 +79,19 @@ pub fn errors_chart<'a>(stem: &str, title: &str, stages: impl IntoIterator<Item 
     }
 }
 
-/// The names of the loss terms in `fitted`'s records, other than the bookkeeping fields.
+/// Whether a field of an epoch record is a loss term's mean, not bookkeeping or an evaluation.
+pub fn is_loss_term(key: &str) -> bool {
+    const BOOKKEEPING: [&str; 7] = ["model", "epoch", "seconds", "lr", "test_errors", "confusion", "bits_per_character"];
+    !BOOKKEEPING.contains(&key)
+}
+
+/// The names of the loss terms in `fitted`'s records.
 pub fn term_names(fitted: &Fitted) -> Vec<String> {
-    const BOOKKEEPING: [&str; 6] = ["model", "epoch", "seconds", "lr", "test_errors", "confusion"];
     fitted
         .records
         .first()
         .and_then(|r| r.as_object())
-        .map(|r| r.keys().filter(|k| !BOOKKEEPING.contains(&k.as_str())).cloned().collect())
+        .map(|r| r.keys().filter(|k| is_loss_term(k)).cloned().collect())
         .unwrap_or_default()
 }
 
