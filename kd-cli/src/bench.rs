@@ -13,7 +13,7 @@ use dfdx::nn::ZeroGrads;
 use dfdx::optim::{Momentum, Optimizer, Sgd, SgdConfig};
 use dfdx::prelude::*;
 use kd_core::distill::{distill_step, distill_step_from_logits, Distill, DistillFromLogits};
-use kd_core::files::write_atomically;
+use kd_core::files::{write_atomically, FileError};
 use kd_core::loss::{at_loss, hint_loss, kd_with_ce_loss, AtConvention, Conv1x1Adapter, KdConfig, LossTerms};
 use kd_core::nn::builders::{Conv2D, Flatten2D, Linear, MaxPool2D};
 use kd_core::spatial::trace_input;
@@ -491,11 +491,10 @@ fn verdict(ratio: f64, target: f64) -> &'static str {
 pub fn run(options: &Options) -> Result<(), Error> {
     // Fail before minutes of measuring, not after, when the results cannot be written.
     let out = &options.out;
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: cannot create the output folder: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(FileError::at(out, "create the output folder"))?;
     let probe = out.join(".kd-write-check");
-    write_atomically(&probe, b"")
-        .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| format!("{}: cannot write there: {e}", out.display()))?;
+    write_atomically(&probe, b"")?;
+    std::fs::remove_file(&probe).map_err(FileError::at(&probe, "delete"))?;
     let counts = if options.quick {
         Counts { warmup: 1, steps: 3 }
     } else {
@@ -660,7 +659,7 @@ pub fn run(options: &Options) -> Result<(), Error> {
         "pytorch": torch,
     });
     let path = options.out.join("bench.json");
-    write_atomically(&path, serde_json::to_string_pretty(&json)?.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_atomically(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
     println!("\nwritten: {}", path.display());
     Ok(())
 }

@@ -117,6 +117,63 @@ fn a_killed_run_resumes_to_the_same_weights() {
     assert_eq!(metrics.lines().count(), 2, "one record per epoch after the resume:\n{metrics}");
 }
 
+/// Crashes `kd demo` exactly at the stage boundaries (`KD_CRASH_AT` aborts the process there,
+/// as `kill -9` would): after a stage's last checkpoint is in place but before its model is
+/// exported, after the export but before the next stage, and after the last export but before
+/// results.json. Each resumes to the uninterrupted run's weights and results.
+#[test]
+fn a_run_crashed_at_a_stage_boundary_resumes_to_the_same_result() {
+    let straight = tempfile::tempdir().expect("tempdir");
+    assert!(demo(straight.path(), &[]).status().expect("kd runs").success());
+    let errors = |dir: &std::path::Path| {
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("results.json")).expect("results.json")).expect("JSON");
+        results["models"]
+            .as_array()
+            .expect("models")
+            .iter()
+            .map(|m| m["test_errors"].clone())
+            .collect::<Vec<_>>()
+    };
+    for point in ["teacher:checkpointed:2", "student_alone:exported:2", "student_distilled:exported:2"] {
+        let crashed = tempfile::tempdir().expect("tempdir");
+        let status = demo(crashed.path(), &[]).env("KD_CRASH_AT", point).status().expect("kd runs");
+        assert!(!status.success(), "{point}: the run crashed");
+        assert!(!crashed.path().join("results.json").exists(), "{point}: crashed before the results");
+        assert!(
+            demo(crashed.path(), &["--resume"]).status().expect("kd runs").success(),
+            "{point}: resumes"
+        );
+        for name in ["teacher", "student_alone", "student_distilled"] {
+            let file = format!("{name}.safetensors");
+            let a = std::fs::read(straight.path().join(&file)).expect("uninterrupted model");
+            let b = std::fs::read(crashed.path().join(&file)).expect("resumed model");
+            assert!(a == b, "{point}: {name}'s exported weights differ from the uninterrupted run's");
+        }
+        assert_eq!(errors(crashed.path()), errors(straight.path()), "{point}: the same results");
+    }
+}
+
+/// A disk that takes no more bytes (a file-size limit of 0, which fails writes as a full disk
+/// does) is reported before any training, with the file and the operation named.
+#[test]
+fn a_full_disk_is_named_before_training() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 0; exec '{}' demo --train-images 100 --epochs 1 --out '{}'",
+        env!("CARGO_BIN_EXE_kd"),
+        out.path().display()
+    );
+    let output = Command::new("bash").args(["-c", &script]).output().expect("bash runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}/", out.path().display())) && stderr.contains(": cannot write") && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("teacher"), "nothing was trained: {stderr}");
+}
+
 /// A folder holding an earlier run is refused without --resume or --overwrite (nothing is
 /// deleted), a resume with other settings is refused with the difference named, and an output
 /// path that is a file is named in the error. None of them trains anything first.
@@ -150,6 +207,14 @@ fn an_earlier_run_is_never_lost_or_misread() {
     assert!(!ok && stderr.contains("seed: 0 → 5"), "{stderr}");
     let (ok, stderr) = run(&["--resume"]);
     assert!(ok, "the same settings resume: {stderr}");
+
+    // A results file that cannot be replaced is named, with the operation.
+    std::fs::remove_file(out.path().join("results.json")).expect("remove the results");
+    std::fs::create_dir(out.path().join("results.json")).expect("a folder in their place");
+    let (ok, stderr) = run(&["--resume"]);
+    assert!(!ok && stderr.contains("results.json: cannot replace: "), "{stderr}");
+    std::fs::remove_dir(out.path().join("results.json")).expect("remove the folder");
+    std::fs::write(out.path().join("results.json"), "{}").expect("a file again");
 
     let file = out.path().join("results.json");
     let output = Command::new(env!("CARGO_BIN_EXE_kd"))

@@ -24,8 +24,11 @@ pub enum ChartError {
         /// The paths that were tried.
         tried: String,
     },
-    /// Drawing or writing failed.
-    #[error("{path}: {message}")]
+    /// Writing a chart file failed.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+    /// Drawing failed.
+    #[error("{path}: cannot draw: {message}")]
     Draw {
         /// The chart file.
         path: PathBuf,
@@ -149,12 +152,11 @@ pub fn line_chart(stem: &Path, title: &str, x_label: &str, y_label: &str, series
                 series,
             )
         };
-        drawn
-            .and_then(|()| std::fs::rename(&temporary, path).map_err(|e| e.to_string()))
-            .map_err(|message| ChartError::Draw {
-                path: path.clone(),
-                message,
-            })?;
+        drawn.map_err(|message| ChartError::Draw {
+            path: temporary.clone(),
+            message,
+        })?;
+        std::fs::rename(&temporary, path).map_err(crate::files::FileError::at(path, "replace"))?;
     }
     Ok([svg, png])
 }
@@ -191,10 +193,7 @@ impl Figure {
             Figure::Svg(svg) => svg.as_bytes(),
             Figure::Png(bytes) => bytes,
         };
-        crate::files::write_atomically(path, bytes).map_err(|e| ChartError::Draw {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        Ok(crate::files::write_atomically(path, bytes)?)
     }
 }
 

@@ -284,7 +284,7 @@ pub fn run(options: &Options) -> Result<(), Error> {
     });
     write_charts(&options.out, &outcomes)?;
     let path: &Path = &options.out.join("results.json");
-    write_atomically(path, serde_json::to_string_pretty(&results)?.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_atomically(path, serde_json::to_string_pretty(&results)?.as_bytes())?;
     println!(
         "results: {}; metrics: {}/*.metrics.jsonl; charts: {}/test_errors.{{svg,png}} and *_loss.{{svg,png}}; total {:.0} s",
         path.display(),

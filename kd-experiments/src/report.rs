@@ -51,7 +51,7 @@ impl Report {
         }
         std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
         let path = out.join(self.file);
-        write_atomically(&path, serde_json::to_string_pretty(&self.results)?.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_atomically(&path, serde_json::to_string_pretty(&self.results)?.as_bytes())?;
         let mut written = vec![path.display().to_string()];
         for chart in &self.charts {
             line_chart(&out.join(&chart.stem), &chart.title, &chart.x_label, &chart.y_label, &chart.series)?;

@@ -40,7 +40,7 @@ pub const CLASSES: [&str; 10] = [
 /// Decompresses, checks and parses one file.
 fn read(dir: &Path, (name, md5): (&str, &'static str), rank: usize) -> Result<(PathBuf, idx::Idx), DataError> {
     let path = dir.join(name);
-    let file = std::fs::File::open(&path).map_err(io_error(&path))?;
+    let file = std::fs::File::open(&path).map_err(io_error(&path, "open"))?;
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(file)
         .read_to_end(&mut bytes)

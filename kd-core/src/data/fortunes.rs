@@ -58,19 +58,15 @@ pub fn load_from(dir: &Path) -> Result<Corpus, DataError> {
             command: INSTALL,
         });
     }
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| DataError::Io { path, source }
-    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io(dir))?
+        .map_err(super::io_error(dir, "list the corpus"))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.is_file() && path.extension().is_none())
         .collect();
     files.sort();
     let mut quotations: Vec<Vec<usize>> = Vec::new();
     for file in &files {
-        let bytes = std::fs::read(file).map_err(io(file))?;
+        let bytes = std::fs::read(file).map_err(super::io_error(file, "read"))?;
         let before = quotations.len();
         for quotation in bytes.split(|&b| b == b'%').map(|q| q.trim_ascii()).filter(|q| !q.is_empty()) {
             let mut encoded: Vec<usize> = quotation.iter().map(|&b| encode(b)).collect();

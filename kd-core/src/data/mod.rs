@@ -16,17 +16,14 @@ pub mod mnist;
 
 use std::path::{Path, PathBuf};
 
+use crate::files::FileError;
+
 /// Why a dataset could not be fetched or read; every variant names the file or the command.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A file's contents are not what its format promises.
     #[error("{path}: {problem}")]
     Corrupt {
@@ -77,11 +74,9 @@ pub enum DataError {
     },
 }
 
-pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+pub(crate) fn io_error(path: &Path, operation: &'static str) -> impl FnOnce(std::io::Error) -> DataError {
+    let failed = FileError::at(path, operation);
+    move |source| DataError::File(failed(source))
 }
 
 /// The dataset cache: `$KD_DATA_DIR`, else `$XDG_CACHE_HOME/kd`, else `$HOME/.cache/kd`, else

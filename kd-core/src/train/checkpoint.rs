@@ -11,6 +11,7 @@ use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors};
 use dfdx::prelude::Cpu;
 
 use super::optim::{Resumable, StateDtype};
+use crate::files::FileError;
 
 /// The checkpoints of one training stage.
 #[derive(Debug, Clone)]
@@ -31,13 +32,8 @@ pub struct Checkpoint {
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A file exists but does not hold what it should.
     #[error("{}: {problem}", path.display())]
     Corrupt {
@@ -52,11 +48,9 @@ const MODEL: &str = "model.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const PROGRESS: &str = "progress.json";
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+fn io(path: &Path, operation: &'static str) -> impl FnOnce(std::io::Error) -> CheckpointError {
+    let failed = FileError::at(path, operation);
+    move |source| CheckpointError::File(failed(source))
 }
 
 impl Checkpoints {
@@ -91,9 +85,9 @@ impl Checkpoints {
         let finished = self.epoch_dir(epoch);
         let partial = finished.with_extension("partial");
         if partial.exists() {
-            std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+            std::fs::remove_dir_all(&partial).map_err(io(&partial, "delete an unfinished checkpoint"))?;
         }
-        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        std::fs::create_dir_all(&partial).map_err(io(&partial, "create the checkpoint folder"))?;
         let model_path = partial.join(MODEL);
         model.save_safetensors(&model_path).map_err(|e| CheckpointError::Corrupt {
             path: model_path.clone(),
@@ -101,7 +95,7 @@ impl Checkpoints {
         })?;
         std::fs::File::open(&model_path)
             .and_then(|f| f.sync_all())
-            .map_err(io(&model_path))?;
+            .map_err(io(&model_path, "sync the model"))?;
         optimizer.save_state(model, &partial.join(OPTIMIZER))?;
         let mut progress = progress.clone();
         if let Some(object) = progress.as_object_mut() {
@@ -112,27 +106,42 @@ impl Checkpoints {
             path: progress_path.clone(),
             problem: e.to_string(),
         })?;
-        crate::files::write_atomically(&progress_path, text.as_bytes()).map_err(io(&progress_path))?;
+        crate::files::write_atomically(&progress_path, text.as_bytes())?;
         if finished.exists() {
-            std::fs::remove_dir_all(&finished).map_err(io(&finished))?;
+            std::fs::remove_dir_all(&finished).map_err(io(&finished, "replace the checkpoint"))?;
         }
-        std::fs::rename(&partial, &finished).map_err(io(&finished))?;
-        for old in self.complete()?.into_iter().filter(|c| c.epoch + 1 < epoch) {
-            std::fs::remove_dir_all(&old.dir).map_err(io(&old.dir))?;
-        }
+        std::fs::rename(&partial, &finished).map_err(io(&finished, "move the finished checkpoint into place"))?;
+        self.prune(epoch)?;
         Ok(Checkpoint { epoch, dir: finished })
+    }
+
+    /// Deletes every checkpoint older than the one before `newest`, and any unfinished
+    /// (`.partial`) folder: what a kill during an earlier deletion or save left behind.
+    pub fn prune(&self, newest: usize) -> Result<(), CheckpointError> {
+        for old in self.complete()?.into_iter().filter(|c| c.epoch + 1 < newest) {
+            std::fs::remove_dir_all(&old.dir).map_err(io(&old.dir, "delete an old checkpoint"))?;
+        }
+        for entry in self.entries()? {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "partial") {
+                std::fs::remove_dir_all(&path).map_err(io(&path, "delete an unfinished checkpoint"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn entries(&self) -> Result<Vec<std::fs::DirEntry>, CheckpointError> {
+        match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries.collect::<Result<_, _>>().map_err(io(&self.dir, "list the checkpoints")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io(&self.dir, "list the checkpoints")(e)),
+        }
     }
 
     /// Every complete checkpoint, oldest first.
     fn complete(&self) -> Result<Vec<Checkpoint>, CheckpointError> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&self.dir)(e)),
-        };
         let mut found = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io(&self.dir))?;
+        for entry in self.entries()? {
             let name = entry.file_name();
             let epoch = name.to_str().and_then(|n| n.strip_prefix("epoch-")).and_then(|n| n.parse().ok());
             if let Some(epoch) = epoch {
@@ -194,7 +203,7 @@ impl Checkpoints {
         Cpu: dfdx::tensor_ops::Device<E>,
     {
         let progress_path = checkpoint.dir.join(PROGRESS);
-        let text = std::fs::read_to_string(&progress_path).map_err(io(&progress_path))?;
+        let text = std::fs::read_to_string(&progress_path).map_err(io(&progress_path, "read the progress record"))?;
         let progress: serde_json::Value = serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
             path: progress_path.clone(),
             problem: format!("not JSON: {e}"),
@@ -241,7 +250,7 @@ pub struct Restored {
 /// The md5 of a file, as lowercase hex.
 fn md5_of(path: &Path) -> Result<String, CheckpointError> {
     use md5::{Digest, Md5};
-    let bytes = std::fs::read(path).map_err(io(path))?;
+    let bytes = std::fs::read(path).map_err(io(path, "read"))?;
     Ok(Md5::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -249,7 +258,7 @@ fn md5_of(path: &Path) -> Result<String, CheckpointError> {
 fn checksums(dir: &Path) -> Result<serde_json::Value, CheckpointError> {
     let mut sums = serde_json::Map::new();
     let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io(dir))?
+        .map_err(io(dir, "list the checkpoint's files"))?
         .filter_map(|entry| entry.ok().map(|e| e.file_name()))
         .filter_map(|name| name.to_str().map(str::to_string))
         .filter(|name| name != PROGRESS)
@@ -271,13 +280,16 @@ where
 {
     let temporary = crate::files::temporary_path(path);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        std::fs::create_dir_all(parent).map_err(io(parent, "create the folder"))?;
     }
     model.save_safetensors(&temporary).map_err(|e| CheckpointError::Corrupt {
         path: temporary.clone(),
         problem: format!("could not write safetensors: {e:?}"),
     })?;
-    std::fs::rename(&temporary, path).map_err(io(path))
+    std::fs::File::open(&temporary)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&temporary, "sync the model"))?;
+    std::fs::rename(&temporary, path).map_err(io(path, "replace the model"))
 }
 
 #[cfg(test)]

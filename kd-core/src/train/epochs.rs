@@ -25,6 +25,7 @@ use super::metrics::{MetricsLog, TermMeans};
 use super::optim::{LearningRate, Resumable, StateDtype};
 use super::TrainError;
 use crate::distill::{StepError, StepOutput};
+use crate::files::FileError;
 
 /// An epoch's record: the fields the evaluation returns, beside the term means and `lr`.
 pub type Record = serde_json::Map<String, serde_json::Value>;
@@ -288,19 +289,13 @@ where
             resumed_after = restored.checkpoint.epoch.min(stage.epochs);
         }
     } else if checkpoints.dir().exists() {
-        std::fs::remove_dir_all(checkpoints.dir()).map_err(|source| TrainError::Io {
-            path: checkpoints.dir().to_path_buf(),
-            source,
-        })?;
+        std::fs::remove_dir_all(checkpoints.dir()).map_err(FileError::at(checkpoints.dir(), "delete the old checkpoints"))?;
     }
     let log_path = stage.out.join(format!("{}.metrics.jsonl", stage.name));
-    let io = |source| TrainError::Io {
-        path: log_path.clone(),
-        source,
-    };
-    let mut log = MetricsLog::create(&log_path).map_err(io)?;
+    let io = |operation| FileError::at(&log_path, operation);
+    let mut log = MetricsLog::create(&log_path).map_err(io("create the metrics log"))?;
     for record in &records {
-        log.record(record).map_err(io)?;
+        log.record(record).map_err(io("write the metrics log"))?;
     }
     let steps_per_epoch = stage.steps_per_epoch();
     let bar = progress_bar(stage.epochs * steps_per_epoch, stage.name);
@@ -360,23 +355,40 @@ where
         if let Some(errors) = record.get("test_errors") {
             bar.set_message(format!("epoch {} test errors {errors}", index + 1));
         }
-        log.record(&record).map_err(io)?;
+        log.record(&record).map_err(io("write the metrics log"))?;
         records.push(record);
         let progress = serde_json::json!({ "records": records, "seconds": seconds(&started) });
         checkpoints.save(index + 1, model, optimizer, &progress)?;
+        crash_point(stage.name, "checkpointed", index + 1);
         save_checkpoint(model, &stage.model_path())?;
+        crash_point(stage.name, "exported", index + 1);
     }
     // The export matches the last checkpoint even when a run was killed between the two, or
-    // resumed with no epoch left.
+    // resumed with no epoch left; and a kill while old checkpoints were being deleted leaves
+    // none half-deleted.
     if resumed_after == stage.epochs {
         save_checkpoint(model, &stage.model_path())?;
     }
+    checkpoints.prune(stage.epochs)?;
     bar.finish_and_clear();
     Ok(Fitted {
         records,
         seconds: seconds(&started),
         resumed_after,
     })
+}
+
+/// Fault injection for the kill tests: with `KD_CRASH_AT=STAGE:POINT:EPOCH` set, the process
+/// aborts there (no destructor runs and nothing is flushed, as under `kill -9`). The points are
+/// `checkpointed` (the epoch's checkpoint is in place, the export not yet written) and
+/// `exported`.
+fn crash_point(stage: &str, point: &str, epoch: usize) {
+    if let Some(at) = std::env::var_os("KD_CRASH_AT") {
+        if at.to_str() == Some(format!("{stage}:{point}:{epoch}").as_str()) {
+            eprintln!("KD_CRASH_AT={stage}:{point}:{epoch}: aborting");
+            std::process::abort();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -528,6 +540,27 @@ mod tests {
             expected,
             "a missing export is written"
         );
+    }
+
+    /// What a kill during a deletion or a save leaves (a half-deleted old checkpoint, an
+    /// unfinished `.partial` folder) is cleared when the stage is resumed, even with nothing
+    /// left to train; the newest two checkpoints stay.
+    #[test]
+    fn a_resume_clears_half_deleted_checkpoints() {
+        let out = tempfile::tempdir().expect("tempdir");
+        train_toy(&toy_stage(out.path(), 3, false), None).expect("trains");
+        let dir = toy_stage(out.path(), 3, false).checkpoints().dir().to_path_buf();
+        std::fs::create_dir(dir.join("epoch-0001")).expect("a half-deleted checkpoint");
+        std::fs::write(dir.join("epoch-0001/optimizer.safetensors"), b"left over").expect("a file in it");
+        std::fs::create_dir(dir.join("epoch-0004.partial")).expect("an unfinished save");
+        let (resumed, _) = train_toy(&toy_stage(out.path(), 3, true), None).expect("resumes");
+        assert_eq!(resumed.resumed_after, 3);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["epoch-0002", "epoch-0003"]);
     }
 
     /// A term above the bound, or far above its running median, stops the stage and names the

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::checkpoint::CheckpointError;
 use crate::distill::StepError;
+use crate::files::FileError;
 
 /// Why training stopped.
 #[derive(Debug, thiserror::Error)]
@@ -12,13 +13,8 @@ pub enum TrainError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// A metrics or results file could not be written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A stage's settings cannot give a result.
     #[error("{stage}: {problem}")]
     Settings {

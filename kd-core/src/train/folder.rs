@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use crate::files::write_atomically;
+use crate::files::{write_atomically, FileError};
 
 const LOCK: &str = ".kd.lock";
 const MANIFEST: &str = "manifest.json";
@@ -32,14 +32,15 @@ pub enum Start {
 #[derive(Debug, thiserror::Error)]
 pub enum FolderError {
     /// Creating, reading or writing the folder failed.
-    #[error("{}: cannot {operation}: {source}", path.display())]
-    Io {
-        /// The file or folder.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The manifest of the run to resume is not a manifest.
+    #[error("{}: {problem}; the run's settings are unknown, so it cannot be resumed; pass --overwrite to replace it", path.display())]
+    Manifest {
+        /// The manifest.
         path: PathBuf,
-        /// What was being done.
-        operation: &'static str,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// What is wrong.
+        problem: String,
     },
     /// Another run holds the folder.
     #[error("{}: another kd run (pid {pid}) is writing to this folder; wait for it or choose another --out", folder.display())]
@@ -79,10 +80,7 @@ impl RunFolder {
     /// Opens `path` for the run `command` with `settings` (a JSON object of every setting that
     /// affects the results); see the module doc.
     pub fn open(path: &Path, command: &str, settings: &serde_json::Value, start: Start) -> Result<RunFolder, FolderError> {
-        let io = |operation: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| FolderError::Io { path, operation, source }
-        };
+        let io = |operation, path: &Path| FileError::at(path, operation);
         std::fs::create_dir_all(path).map_err(io("create the output folder", path))?;
         let lock_path = path.join(LOCK);
         let mut lock = OpenOptions::new()
@@ -102,7 +100,7 @@ impl RunFolder {
                     pid: pid.trim().to_string(),
                 });
             }
-            Err(TryLockError::Error(source)) => return Err(io("lock", &lock_path)(source)),
+            Err(TryLockError::Error(source)) => return Err(io("lock", &lock_path)(source).into()),
         }
         lock.set_len(0)
             .and_then(|()| lock.rewind())
@@ -145,7 +143,16 @@ impl RunFolder {
             }
             Start::Resume => match std::fs::read_to_string(&manifest_path) {
                 Ok(text) => {
-                    let earlier: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                    let earlier: serde_json::Value = serde_json::from_str(&text).map_err(|e| FolderError::Manifest {
+                        path: manifest_path.clone(),
+                        problem: format!("not JSON ({e})"),
+                    })?;
+                    if !earlier["settings"].is_object() {
+                        return Err(FolderError::Manifest {
+                            path: manifest_path,
+                            problem: "has no `settings` object".into(),
+                        });
+                    }
                     let differences = differences(&earlier, &manifest);
                     if !differences.is_empty() {
                         return Err(FolderError::SettingsDiffer {
@@ -164,12 +171,12 @@ impl RunFolder {
                         differences: vec![format!("it has no {MANIFEST}, so its settings are unknown")],
                     })
                 }
-                Err(source) => return Err(io("read the manifest", &manifest_path)(source)),
+                Err(source) => return Err(io("read the manifest", &manifest_path)(source).into()),
             },
             _ => {}
         }
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-        write_atomically(&manifest_path, text.as_bytes()).map_err(io("write the manifest", &manifest_path))?;
+        write_atomically(&manifest_path, text.as_bytes())?;
         Ok(RunFolder {
             path: path.to_path_buf(),
             _lock: lock,
@@ -260,6 +267,23 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_manifest_is_named_not_read_as_empty_settings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(RunFolder::open(dir.path(), "demo", &settings(0), Start::Fresh).expect("a new run"));
+        for (text, problem) in [("{\"settings\": {\"seed\"", "not JSON"), ("[1, 2]", "no `settings` object")] {
+            std::fs::write(dir.path().join(MANIFEST), text).expect("damage the manifest");
+            let error = RunFolder::open(dir.path(), "demo", &settings(0), Start::Resume)
+                .expect_err("a damaged manifest")
+                .to_string();
+            assert!(
+                error.contains("manifest.json: ") && error.contains(problem) && error.contains("--overwrite"),
+                "{error}"
+            );
+            assert!(!error.contains("null"), "no setting is said to differ from null: {error}");
+        }
+    }
+
+    #[test]
     fn a_folder_that_cannot_be_made_is_named() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("results.json");
@@ -271,5 +295,9 @@ mod tests {
             error.contains("results.json") && error.contains("cannot create the output folder"),
             "{error}"
         );
+        let error = RunFolder::open(Path::new("/proc/kd-run"), "demo", &settings(0), Start::Fresh)
+            .expect_err("/proc takes no folders")
+            .to_string();
+        assert!(error.contains("/proc/kd-run: cannot create the output folder: "), "{error}");
     }
 }

@@ -146,10 +146,7 @@ where
     let metadata = HashMap::from([("step".to_string(), step.to_string())]);
     let serialized = safetensors::tensor::serialize(views, &Some(metadata))
         .map_err(|e| corrupt(path, format!("could not serialise the optimiser state: {e:?}")))?;
-    crate::files::write_atomically(path, &serialized).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(crate::files::write_atomically(path, &serialized)?)
 }
 
 fn load_buffers<M: TensorCollection<E, Cpu>, E: StateDtype>(
@@ -160,10 +157,7 @@ fn load_buffers<M: TensorCollection<E, Cpu>, E: StateDtype>(
 where
     Cpu: Device<E>,
 {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| crate::files::FileError::at(path, "read the optimiser state")(source))?;
     let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| corrupt(path, format!("not a safetensors file: {e:?}")))?;
     let (_, metadata) =
         safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(path, format!("not a safetensors file: {e:?}")))?;
