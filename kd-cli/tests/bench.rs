@@ -82,3 +82,23 @@ fn an_unwritable_out_fails_before_measuring() {
     assert!(!stderr.contains("measuring"), "it measured first: {stderr}");
     assert!(started.elapsed().as_secs() < 5);
 }
+
+/// An --out that cannot hold bench.json is refused before any measuring, with the path named.
+#[test]
+fn an_unusable_out_is_refused_before_measuring() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bench.json");
+    std::fs::write(&file, "{}").expect("a file where the folder should go");
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kd"))
+        .args(["bench", "--python", "/nonexistent/python", "--out"])
+        .arg(&file)
+        .output()
+        .expect("kd runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("bench.json: cannot create the output folder"),
+        "{stderr}"
+    );
+    assert!(started.elapsed().as_secs() < 30, "refused at once, not after the benchmark");
+}

@@ -191,6 +191,18 @@ fn an_earlier_run_is_never_lost_or_misread() {
             .expect("kd runs");
         (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
     };
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_kd"))
+        .args(["demo", "--train-images", "100", "--epochs", "1", "--resume", "--out"])
+        .arg(fresh.path())
+        .output()
+        .expect("kd runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stderr.contains("nothing to resume; starting a new run"),
+        "{stderr}"
+    );
+
     let (ok, stderr) = run(&[]);
     assert!(
         !ok && stderr.contains("holds an earlier run") && stderr.contains("--overwrite"),
