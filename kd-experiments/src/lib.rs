@@ -15,11 +15,12 @@
 //! | [`recipes`] | the CNN experiments' shared recipe: optimiser, schedule, training on labels, distilling |
 //! | [`inputs`] | batches as tensors, evaluation |
 //! | [`report`] | tables, the results file and charts |
+//! | [`reproduce`] | `kd reproduce`: every experiment over seeds, paired Δ beside the paper |
 //! | [`settings`] | the CNN experiments' settings and data |
 //!
 //! Imports run one way: `settings`, `inputs` and `models` at the bottom, then `recipes` and
 //! `report`, then the experiments, which do not import each other except `regimes`, which runs
-//! the generative and language regimes beside its own.
+//! the generative and language regimes beside its own, and `reproduce`, which runs them all.
 
 pub mod generative;
 pub mod hinton;
@@ -30,4 +31,5 @@ pub mod models;
 pub mod recipes;
 pub mod regimes;
 pub mod report;
+pub mod reproduce;
 pub mod settings;

@@ -49,7 +49,7 @@ impl Report {
             }
             print!("{table}");
         }
-        std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+        std::fs::create_dir_all(out).map_err(kd_core::files::FileError::at(out, "create the output folder"))?;
         let path = out.join(self.file);
         write_atomically(&path, serde_json::to_string_pretty(&self.results)?.as_bytes())?;
         let mut written = vec![path.display().to_string()];
