@@ -267,12 +267,12 @@ fn main() -> ExitCode {
             match RunFolder::open(&out, "demo", &settings, start(resume, overwrite)) {
                 Ok(held) => hinton::run(&hinton::Options {
                     full,
-                    out,
                     seed,
                     train_images,
                     epochs,
                     resume: held.resuming(),
                     learning_rate_scale,
+                    ..hinton::Options::new(out)
                 })
                 .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),

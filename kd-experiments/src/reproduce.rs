@@ -135,12 +135,11 @@ impl Group {
                 let quick = size == Size::Quick;
                 let outcome = crate::hinton::train(&crate::hinton::Options {
                     full: !quick,
-                    out: out.to_path_buf(),
                     seed,
                     train_images: quick.then_some(1000),
                     epochs: quick.then_some(1),
                     resume,
-                    learning_rate_scale: 1.0,
+                    ..crate::hinton::Options::new(out)
                 })?;
                 ["teacher", "student alone", "student distilled"]
                     .into_iter()

@@ -52,14 +52,21 @@ impl Split {
 
     /// The first `count` images (or all, if fewer).
     pub fn take(&self, count: usize) -> Split {
+        self.split_at(count).0
+    }
+
+    /// The first `count` images and the rest: a training split and a validation split carved
+    /// from its end.
+    pub fn split_at(&self, count: usize) -> (Split, Split) {
         let count = count.min(self.len());
         let pixels = self.height * self.width;
-        Split {
-            pixels: self.pixels[..count * pixels].to_vec(),
-            labels: self.labels[..count].to_vec(),
+        let part = |range: std::ops::Range<usize>| Split {
+            pixels: self.pixels[range.start * pixels..range.end * pixels].to_vec(),
+            labels: self.labels[range].to_vec(),
             height: self.height,
             width: self.width,
-        }
+        };
+        (part(0..count), part(count..self.len()))
     }
 
     /// The images at `indices`, standardised with [`MEAN_STD`], and their labels.
@@ -286,6 +293,20 @@ mod tests {
             error.contains("train-images-idx3-ubyte: md5") && error.contains("6bbc9ace"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_split_divides_into_its_head_and_the_rest() {
+        let split = Split {
+            pixels: (0..12).collect(),
+            labels: vec![1, 2, 3],
+            height: 2,
+            width: 2,
+        };
+        let (head, rest) = split.split_at(2);
+        assert_eq!((head.labels, head.pixels), (vec![1, 2], (0..8).collect::<Vec<u8>>()));
+        assert_eq!((rest.labels, rest.pixels), (vec![3], (8..12).collect::<Vec<u8>>()));
+        assert_eq!(split.take(5), split, "more than there is takes all");
     }
 
     #[test]

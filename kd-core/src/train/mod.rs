@@ -9,12 +9,14 @@
 //! | [`optim`] | SGD and Adam whose state is saved and restored exactly |
 //! | [`cache`] | the teacher-output cache ([`TeacherCache`]) |
 //! | [`augment`] | Hinton et al.'s ±2 px [`jitter`] |
+//! | [`constraint`] | the dropout papers' [`max_norm`] constraint and [`momentum_ramp`] |
 //! | [`folder`] | a run's output folder: the lock, the manifest, no silent overwrite |
 //! | [`threads`] | the thread pool a training binary starts with ([`use_calling_thread`]) |
 
 pub mod augment;
 pub mod cache;
 pub mod checkpoint;
+pub mod constraint;
 pub mod epochs;
 mod error;
 pub mod folder;
@@ -26,6 +28,7 @@ pub mod threads;
 pub use augment::jitter;
 pub use cache::TeacherCache;
 pub use checkpoint::{save_checkpoint, Checkpoint, CheckpointError, Checkpoints, Restored};
+pub use constraint::{max_norm, momentum_ramp};
 pub use epochs::{epoch_order, epoch_seed, progress_bar, run_epochs, Batch, Epoch, Fitted, Guard, Record, Stage};
 pub use error::TrainError;
 pub use folder::{FolderError, RunFolder, Start};
