@@ -3,7 +3,8 @@
 //! 50,000 images and prints its held-out errors per epoch.
 //!
 //! `cargo run --release -p kd-experiments --example hinton_validation -- EPOCHS RECIPE...`
-//! where RECIPE is `adam` or `sgd:RATE:MAXNORM` (the papers': `sgd:10:15`). Each run's folder is
+//! where RECIPE is `adam` or `sgd:RATE:MAXNORM:FINAL` (FINAL: the last epoch's rate over
+//! RATE; the papers' are `sgd:10:15:0.0025`). Each run's folder is
 //! `target/hinton-validation/RECIPE`; its `teacher.metrics.jsonl` holds the curve.
 
 use kd_experiments::hinton::{self, TeacherRecipe};
@@ -14,11 +15,12 @@ fn parse(recipe: &str) -> Result<TeacherRecipe, String> {
     }
     let parts: Vec<&str> = recipe.split(':').collect();
     match parts.as_slice() {
-        ["sgd", rate, bound] => Ok(TeacherRecipe::DropoutSgd {
+        ["sgd", rate, bound, fraction] => Ok(TeacherRecipe::DropoutSgd {
             initial_rate: rate.parse().map_err(|e| format!("{recipe}: rate: {e}"))?,
             max_norm: bound.parse().map_err(|e| format!("{recipe}: max-norm: {e}"))?,
+            final_fraction: fraction.parse().map_err(|e| format!("{recipe}: final fraction: {e}"))?,
         }),
-        _ => Err(format!("{recipe}: expected `adam` or `sgd:RATE:MAXNORM`")),
+        _ => Err(format!("{recipe}: expected `adam` or `sgd:RATE:MAXNORM:FINAL`")),
     }
 }
 

@@ -66,15 +66,17 @@ pub enum TeacherRecipe {
     /// Adam at 1e-3, times 0.9 per epoch on the default run's scale.
     Adam,
     /// The dropout papers' SGD ([`kd_core::train::constraint`]): momentum rising from 0.5 to
-    /// 0.99 over the first sixth of the epochs, a rate of `initial_rate` decaying to 0.25 % of
-    /// it by the last epoch (0.998 per epoch over the papers' 3,000), applied as
-    /// `(1 − momentum)·rate`, and each hidden unit's incoming weights held to an L2 norm of at
-    /// most `max_norm`.
+    /// 0.99 over the first sixth of the epochs, a rate of `initial_rate` decaying geometrically
+    /// to `final_fraction` of it by the last epoch, applied as `(1 − momentum)·rate`, and each
+    /// hidden unit's incoming weights held to an L2 norm of at most `max_norm`.
     DropoutSgd {
         /// ε₀ of the papers (10 in Hinton et al. 2012).
         initial_rate: f64,
         /// The max-norm bound (15 in Hinton et al. 2012).
         max_norm: f32,
+        /// The rate at the last epoch over ε₀ (0.998³⁰⁰⁰ ≈ 0.0025 over the papers' 3,000
+        /// epochs).
+        final_fraction: f64,
     },
 }
 
@@ -83,6 +85,7 @@ impl TeacherRecipe {
     pub const PAPER: TeacherRecipe = TeacherRecipe::DropoutSgd {
         initial_rate: 10.0,
         max_norm: 15.0,
+        final_fraction: 0.0025,
     };
 }
 
@@ -92,9 +95,9 @@ fn dropout_momentum(epoch: usize, epochs: usize) -> f64 {
 }
 
 /// The dropout papers' step size at `epoch` of `epochs`: `(1 − p)·ε₀·f^epoch`, with `f` such
-/// that the rate falls to 0.998³⁰⁰⁰ ≈ 0.25 % of ε₀ over the run.
-fn dropout_rate(epoch: usize, epochs: usize, initial_rate: f64) -> f64 {
-    let decay = 0.998f64.powf(3000.0 / epochs.max(1) as f64);
+/// that the rate falls to `final_fraction` of ε₀ over the run.
+fn dropout_rate(epoch: usize, epochs: usize, initial_rate: f64, final_fraction: f64) -> f64 {
+    let decay = final_fraction.powf(1.0 / epochs.max(1) as f64);
     (1.0 - dropout_momentum(epoch, epochs)) * initial_rate * decay.powi(epoch as i32)
 }
 
@@ -379,8 +382,12 @@ fn train_teacher(options: &Options, train: &Split, evaluation: &Split) -> Result
             let teacher_stage = stage("teacher", epochs, train, options, &schedule);
             train_on_labels(&teacher_stage, &mut teacher, &mut adam, train, evaluation, true)?
         }
-        TeacherRecipe::DropoutSgd { initial_rate, max_norm } => {
-            let schedule = |epoch| scale * dropout_rate(epoch, epochs, initial_rate);
+        TeacherRecipe::DropoutSgd {
+            initial_rate,
+            max_norm,
+            final_fraction,
+        } => {
+            let schedule = |epoch| scale * dropout_rate(epoch, epochs, initial_rate, final_fraction);
             let teacher_stage = stage("teacher", epochs, train, options, &schedule);
             train_teacher_dropout_sgd(&teacher_stage, &mut teacher, max_norm, train, evaluation)?
         }
@@ -485,13 +492,13 @@ mod tests {
     }
 
     /// The dropout recipe's schedule: momentum 0.5 → 0.99 over the first sixth, and the
-    /// rate falls to 0.998³⁰⁰⁰ of ε₀ over the run, scaled by 1 − momentum.
+    /// rate falls to the final fraction of ε₀ over the run, scaled by 1 − momentum.
     #[test]
     fn the_dropout_schedule_follows_the_papers() {
         assert_eq!(dropout_momentum(0, 60), 0.5);
         assert_eq!(dropout_momentum(10, 60), 0.99);
-        assert!((dropout_rate(0, 60, 10.0) - 5.0).abs() < 1e-12);
-        let last = dropout_rate(60, 60, 10.0);
-        assert!((last - 0.01 * 10.0 * 0.998f64.powi(3000)).abs() < 1e-9, "{last}");
+        assert!((dropout_rate(0, 60, 10.0, 0.0025) - 5.0).abs() < 1e-12);
+        let last = dropout_rate(60, 60, 10.0, 0.0025);
+        assert!((last - 0.01 * 10.0 * 0.0025).abs() < 1e-12, "{last}");
     }
 }
