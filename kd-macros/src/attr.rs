@@ -59,17 +59,34 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The term prefix this kind generates; two kinds with one prefix would collide.
-    pub fn term(&self) -> &'static str {
+    /// The loss terms this kind generates; two kinds that share one would add it twice.
+    pub fn terms(&self) -> &'static [&'static str] {
         match self {
-            Kind::Features(Features::Hint) => "hint",
-            Kind::Features(Features::Nst) => "nst",
-            Kind::Attention(Attention::Activation { .. }) => "attention",
-            Kind::Attention(Attention::Gradient) => "gradient_attention",
+            Kind::Features(Features::Hint) => &["hint"],
+            Kind::Features(Features::Nst) => &["nst"],
+            Kind::Attention(Attention::Activation { .. }) => &["attention"],
+            Kind::Attention(Attention::Gradient) => &["gradient_attention"],
+            Kind::Sparsity => &["sparsity"],
+            Kind::Relations(Relations::Layers) => &["fsp"],
+            Kind::Relations(Relations::Samples) => &["rkd_distance", "rkd_angle", "sp"],
+            Kind::Relations(Relations::Rkd) => &["rkd_distance", "rkd_angle"],
+            Kind::Relations(Relations::Sp) => &["sp"],
+        }
+    }
+
+    /// The kind as it is written in `match(...)`.
+    pub fn written(&self) -> &'static str {
+        match self {
+            Kind::Features(Features::Hint) => "features(hint)",
+            Kind::Features(Features::Nst) => "features(nst)",
+            Kind::Attention(Attention::Activation { paper: false }) => "attention(activation)",
+            Kind::Attention(Attention::Activation { paper: true }) => "attention(paper)",
+            Kind::Attention(Attention::Gradient) => "attention(gradient)",
             Kind::Sparsity => "sparsity",
-            Kind::Relations(Relations::Layers) => "fsp",
-            Kind::Relations(Relations::Samples | Relations::Rkd) => "rkd_distance",
-            Kind::Relations(Relations::Sp) => "sp",
+            Kind::Relations(Relations::Layers) => "relations(layers)",
+            Kind::Relations(Relations::Samples) => "relations(samples)",
+            Kind::Relations(Relations::Rkd) => "relations(rkd)",
+            Kind::Relations(Relations::Sp) => "relations(sp)",
         }
     }
 }
@@ -226,10 +243,20 @@ impl Distill {
                     meta.parse_nested_meta(|kind| {
                         attr.match_entries += 1;
                         if let Some(m) = parse_kind(cx, &kind)? {
-                            if attr.matches.iter().any(|other| other.kind.term() == m.kind.term()) {
-                                cx.error_at(m.span, format!("duplicate kind `{}` in match(...)", key_of(&kind)));
-                            } else {
-                                attr.matches.push(m);
+                            let shared = |other: &Match| m.kind.terms().iter().find(|t| other.kind.terms().contains(t)).copied();
+                            match attr.matches.iter().find_map(|other| Some((other, shared(other)?))) {
+                                Some((other, _)) if other.kind.terms() == m.kind.terms() => {
+                                    cx.error_at(m.span, format!("duplicate kind `{}` in match(...)", key_of(&kind)))
+                                }
+                                Some((other, term)) => cx.error_at(
+                                    m.span,
+                                    format!(
+                                        "`{}` adds the `{term}` term, which `{}` already adds; keep one of them",
+                                        m.kind.written(),
+                                        other.kind.written()
+                                    ),
+                                ),
+                                None => attr.matches.push(m),
                             }
                         }
                         Ok(())
@@ -308,13 +335,29 @@ fn parse_kind(cx: &Ctxt, kind: &ParseNestedMeta<'_>) -> syn::Result<Option<Match
         span,
     };
     if kind.input.peek(syn::token::Paren) {
+        let mut method: Option<String> = None;
+        let mut weighted = false;
         kind.parse_nested_meta(|option| {
             let word = key_of(&option);
             let option_span = option.path.span();
             if word == WEIGHT {
+                if std::mem::replace(&mut weighted, true) {
+                    cx.error_at(option_span, format!("duplicate option `weight` in `{name}(...)`"));
+                    return skip_value(&option);
+                }
                 m.weight = number(cx, &option, WEIGHT, non_negative, "a finite number >= 0")?.map(|w| w.value);
                 return Ok(());
             }
+            if let Some(first) = &method {
+                cx.error_at(
+                    option_span,
+                    format!(
+                        "`{name}` takes one method and `{first}` is already chosen; write `{name}({first}), {name}({word})` to use both"
+                    ),
+                );
+                return skip_value(&option);
+            }
+            method = Some(word.clone());
             let methods: &[&str] = match default {
                 Kind::Features(_) => &[HINT, NST],
                 Kind::Attention(_) => &[ACTIVATION, PAPER, GRADIENT],
@@ -353,6 +396,7 @@ pub struct FieldAttr {
     pub pair: Option<Option<syn::Ident>>,
     pub pair_span: Option<Span>,
     pub weight: Option<f64>,
+    pub weight_span: Option<Span>,
     /// Whether this field's attribute had a mistake (later checks then stay quiet about it).
     pub had_error: bool,
 }
@@ -363,6 +407,7 @@ impl FieldAttr {
             pair: None,
             pair_span: None,
             weight: None,
+            weight_span: None,
             had_error: false,
         };
         let mut seen = Vec::new();
@@ -386,6 +431,7 @@ impl FieldAttr {
                         None
                     });
                 } else {
+                    field.weight_span = Some(span);
                     field.weight = number(cx, &meta, WEIGHT, non_negative, "a finite number >= 0")?.map(|w| w.value);
                 }
                 Ok(())
@@ -394,6 +440,13 @@ impl FieldAttr {
                 field.had_error = true;
                 cx.syn_error(error);
             }
+        }
+        if let (Some(span), None) = (field.weight_span, &field.pair) {
+            cx.error_at(
+                span,
+                "`weight` weighs a pair's terms, and this field is not paired; write `#[distill(pair, weight = ...)]`",
+            );
+            field.had_error = true;
         }
         field
     }
