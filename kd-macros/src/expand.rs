@@ -441,9 +441,10 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
 
     let mut terms = Vec::new();
     for m in &attr.matches {
-        let weight_of = |kind: &str, pair: Option<&Pair<'_>>| {
+        // A term's weight: the kind's, times the weight of every pair it takes part in.
+        let weight_of = |kind: &str, pairs: &[&Pair<'_>]| {
             let base = m.weight.map(float_literal).unwrap_or_else(|| default_weight(kind));
-            let scale = float_literal(pair.map_or(1.0, |p| p.weight));
+            let scale = float_literal(pairs.iter().map(|p| p.weight).product());
             quote!(#base * #scale)
         };
         let student_tap = |p: &Pair<'_>| {
@@ -457,7 +458,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         match m.kind {
             Kind::Attention(Attention::Gradient) => terms.push(Term {
                 name: "gradient_attention".into(),
-                weight: weight_of("gradient_attention", None),
+                weight: weight_of("gradient_attention", &[]),
                 value: quote! {
                     __kd::loss::gradient_at_loss(
                         &distiller.student,
@@ -473,7 +474,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     let (sa, sb, ta, tb) = (student_tap(a), student_tap(b), teacher_tap(a), teacher_tap(b));
                     terms.push(Term {
                         name: format!("fsp.{}.{}", a.student, b.student),
-                        weight: weight_of("fsp", Some(a)),
+                        weight: weight_of("fsp", &[a, b]),
                         value: quote! {
                             __kd::loss::fsp_loss(
                                 __kd::loss::fsp_matrix(#sa, #sb),
@@ -492,7 +493,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     let mut push = |prefix: &str, value: TokenStream| {
                         terms.push(Term {
                             name: format!("{prefix}.{field}"),
-                            weight: weight_of(prefix, Some(p)),
+                            weight: weight_of(prefix, &[p]),
                             value,
                         });
                     };

@@ -62,6 +62,23 @@ struct BornAgain {
     head: Linear<32, 3>,
 }
 
+/// Three paired layers with their own weights: each FSP term takes both of its pairs' weights.
+#[distill(teacher = Self, input = [1, 8, 8], match(relations))]
+struct WeightedFsp {
+    #[distill(pair)]
+    conv1: Conv2D<1, 8, 3, 1, 1>,
+    relu1: ReLU,
+    #[distill(pair, weight = 2.0)]
+    conv2: Conv2D<8, 8, 3, 1, 1>,
+    relu2: ReLU,
+    #[distill(pair, weight = 3.0)]
+    conv3: Conv2D<8, 8, 3, 1, 1>,
+    relu3: ReLU,
+    pool: MaxPool2D<4, 4>,
+    flat: Flatten2D<32>,
+    head: Linear<32, 3>,
+}
+
 type Images = Tensor<(usize, Const<1>, usize, usize), f32, Cpu>;
 
 /// Class = which third of the image (top, middle, bottom rows) is brightest.
@@ -220,4 +237,11 @@ fn nst_gradient_attention_and_self_distillation_generate_their_terms() {
     let (_, history) = distil::<BornAgain>(&dev, &born_teacher, 30);
     let names: Vec<&str> = history[0].iter().map(|t| t.name).collect();
     assert_eq!(names, ["ce", "kd", "fsp.conv1.conv2"]);
+
+    // Before, every FSP term took its first pair's weight only: 1 and 2 here.
+    let weighted_teacher = dev.build_module::<WeightedFsp, f32>();
+    let (_, history) = distil::<WeightedFsp>(&dev, &weighted_teacher, 1);
+    let fsp: Vec<(&str, f64)> = history[0].iter().skip(2).map(|t| (t.name, t.weight)).collect();
+    let unit = kd_core::distill::weights::FSP;
+    assert_eq!(fsp, [("fsp.conv1.conv2", 2.0 * unit), ("fsp.conv2.conv3", 6.0 * unit)]);
 }

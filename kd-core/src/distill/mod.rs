@@ -36,7 +36,10 @@
 //!
 //! A student field joins a pairing with `#[distill(pair)]` (the teacher field of the same name)
 //! or `#[distill(pair = teacher_field)]`; `#[distill(pair, weight = 2.0)]` scales that pair's
-//! terms. An adapter maps the student field's width to the teacher field's, sized from the two
+//! terms (an FSP term between two pairs takes the product of both pairs' weights). Each kind
+//! takes one method (`features(hint), features(nst)` for both), and kinds whose terms overlap
+//! (`relations(samples)` with `relations(sp)`) are a compile error, as is a `weight` on a field
+//! without `pair`. An adapter maps the student field's width to the teacher field's, sized from the two
 //! layer types at compile time ([`Width`]): a `Linear` for vectors, a 1×1 convolution for maps.
 //! With `input = [C, H, W]`, paired maps are checked at compile time to be alignable.
 //!
