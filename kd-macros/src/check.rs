@@ -9,6 +9,22 @@ use crate::ctxt::Ctxt;
 pub fn check(cx: &Ctxt, student: &Student<'_>) {
     check_required_keys(cx, student);
     check_matches_have_pairs(cx, student);
+    check_something_trains(cx, student);
+}
+
+/// `ce_weight = 0, kd_weight = 0` and no `match(...)`: the loss would be 0 (a run-time panic
+/// before this check).
+fn check_something_trains(cx: &Ctxt, student: &Student<'_>) {
+    let attr = &student.attr;
+    let zero = |weight: &Option<crate::attr::Sp<f64>>| weight.as_ref().filter(|w| w.value == 0.0).map(|w| w.span);
+    if let (Some(_), Some(kd_span)) = (zero(&attr.ce_weight), zero(&attr.kd_weight)) {
+        if attr.match_entries == 0 {
+            cx.error_at(
+                kd_span,
+                "`ce_weight` and `kd_weight` are both 0 and `match(...)` adds no term, so nothing would train; give one of them a weight or add a kind",
+            );
+        }
+    }
 }
 
 fn check_required_keys(cx: &Ctxt, student: &Student<'_>) {
