@@ -190,13 +190,13 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
 
             /// The layers of the model, built on a device.
             #[derive(Debug, Clone)]
-            pub struct Built<#(#params),*> {
+            pub struct __KdBuilt<#(#params),*> {
                 #(pub #names: #params,)*
             }
 
             /// Every layer's output, untaped.
             #[derive(Debug, Clone)]
-            pub struct Taps<#(#params),*> {
+            pub struct __KdTaps<#(#params),*> {
                 #(pub #names: #params,)*
             }
 
@@ -204,26 +204,26 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
             impl<__KdD: __kd::Device<__KdE>, __KdE: __kd::Dtype> __kd::BuildOnDevice<__KdD, __KdE> for #ident
             where
                 #(#tys: __kd::BuildOnDevice<__KdD, __KdE>,)*
-                Built<#(<#tys as __kd::BuildOnDevice<__KdD, __KdE>>::Built),*>: __kd::BuildModule<__KdD, __KdE>,
+                __KdBuilt<#(<#tys as __kd::BuildOnDevice<__KdD, __KdE>>::Built),*>: __kd::BuildModule<__KdD, __KdE>,
             {
-                type Built = Built<#(<#tys as __kd::BuildOnDevice<__KdD, __KdE>>::Built),*>;
+                type Built = __KdBuilt<#(<#tys as __kd::BuildOnDevice<__KdD, __KdE>>::Built),*>;
             }
 
             #[automatically_derived]
             impl<__KdE: __kd::Dtype, __KdD: __kd::Device<__KdE>, #(#params: __kd::TensorCollection<__KdE, __KdD>),*>
-                __kd::TensorCollection<__KdE, __KdD> for Built<#(#params),*>
+                __kd::TensorCollection<__KdE, __KdD> for __KdBuilt<#(#params),*>
             {
-                type To<__KdE2: __kd::Dtype, __KdD2: __kd::Device<__KdE2>> = Built<#(#params::To<__KdE2, __KdD2>),*>;
+                type To<__KdE2: __kd::Dtype, __KdD2: __kd::Device<__KdE2>> = __KdBuilt<#(#params::To<__KdE2, __KdD2>),*>;
 
                 fn iter_tensors<__KdV: __kd::ModuleVisitor<Self, __KdE, __KdD>>(
                     visitor: &mut __KdV,
                 ) -> __kd::Result<__kd::Option<Self::To<__KdV::E2, __KdV::D2>>, __KdV::Err> {
-                    visitor.visit_fields(#visit_tuple, |#pattern| Built { #(#names,)* })
+                    visitor.visit_fields(#visit_tuple, |#pattern| __KdBuilt { #(#names,)* })
                 }
             }
 
             #[automatically_derived]
-            impl<__KdInput, #(#params),*> __kd::Module<__KdInput> for Built<#(#params),*>
+            impl<__KdInput, #(#params),*> __kd::Module<__KdInput> for __KdBuilt<#(#params),*>
             where
                 #(#module_bounds)*
             {
@@ -237,7 +237,7 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
             }
 
             #[automatically_derived]
-            impl<__KdInput, #(#params),*> __kd::ModuleMut<__KdInput> for Built<#(#params),*>
+            impl<__KdInput, #(#params),*> __kd::ModuleMut<__KdInput> for __KdBuilt<#(#params),*>
             where
                 #(#module_mut_bounds)*
             {
@@ -251,28 +251,28 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
             }
 
             #[automatically_derived]
-            impl<__KdInput, #(#params),*> __kd::TappedModule<__KdInput> for Built<#(#params),*>
+            impl<__KdInput, #(#params),*> __kd::TappedModule<__KdInput> for __KdBuilt<#(#params),*>
             where
                 #(#tapped_bounds)*
             {
-                type Taps = Taps<#(<#params::Output as __kd::SplitTape>::NoTape),*>;
+                type Taps = __KdTaps<#(<#params::Output as __kd::SplitTape>::NoTape),*>;
 
                 fn try_forward_tapped(&self, __kd_x: __KdInput) -> __kd::Result<(Self::Output, Self::Taps), Self::Error> {
                     #(let (#tap_vars, __kd_x) = __kd::tap(__kd::Module::try_forward(&self.#names, __kd_x)?);)*
-                    __kd::Result::Ok((__kd_x, Taps { #(#names: #tap_vars,)* }))
+                    __kd::Result::Ok((__kd_x, __KdTaps { #(#names: #tap_vars,)* }))
                 }
             }
 
             #[automatically_derived]
-            impl<__KdInput, #(#params),*> __kd::TappedModuleMut<__KdInput> for Built<#(#params),*>
+            impl<__KdInput, #(#params),*> __kd::TappedModuleMut<__KdInput> for __KdBuilt<#(#params),*>
             where
                 #(#tapped_mut_bounds)*
             {
-                type Taps = Taps<#(<#params::Output as __kd::SplitTape>::NoTape),*>;
+                type Taps = __KdTaps<#(<#params::Output as __kd::SplitTape>::NoTape),*>;
 
                 fn try_forward_tapped_mut(&mut self, __kd_x: __KdInput) -> __kd::Result<(Self::Output, Self::Taps), Self::Error> {
                     #(let (#tap_vars, __kd_x) = __kd::tap(__kd::ModuleMut::try_forward_mut(&mut self.#names, __kd_x)?);)*
-                    __kd::Result::Ok((__kd_x, Taps { #(#names: #tap_vars,)* }))
+                    __kd::Result::Ok((__kd_x, __KdTaps { #(#names: #tap_vars,)* }))
                 }
             }
         };

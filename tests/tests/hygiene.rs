@@ -12,6 +12,16 @@ struct Vec;
 struct Box;
 #[allow(dead_code)]
 struct String;
+#[allow(dead_code)]
+struct Tensor;
+#[allow(dead_code)]
+struct Module;
+#[allow(dead_code)]
+struct Distiller;
+
+/// Layer types named like the macro's generated items.
+type Built = Linear<4, 8>;
+type Taps = ReLU;
 
 use dfdx::prelude::{Linear, ReLU};
 use kd_core::nn::builders::{Conv2D, Flatten2D, MaxPool2D};
@@ -32,6 +42,16 @@ pub struct Student {
     fc1: Linear<4, 8>,
     act: ReLU,
     #[distill(pair = fc2, weight = 0.5)]
+    fc2: Linear<8, 8>,
+    head: Linear<8, 3>,
+}
+
+/// A student whose field types are named `Built` and `Taps`.
+#[distill(teacher = Teacher, input = [4], match(features))]
+pub struct NamedLikeGenerated {
+    fc1: Built,
+    act: Taps,
+    #[distill(pair = fc2)]
     fc2: Linear<8, 8>,
     head: Linear<8, 3>,
 }
@@ -63,6 +83,8 @@ fn generated_code_is_hygienic_and_warning_free() {
     use kd_core::distill::Distill;
     let dev = Cpu::default();
     let _ = Student::build_distiller(&dev);
+    let named = NamedLikeGenerated::build_distiller(&dev);
+    ::core::assert_eq!(named.student.fc1.weight.as_vec().len(), 4 * 8);
     let deep = nested::Deep::build_distiller(&dev);
     let _ = dev.build_module::<nested::Deep, f64>();
     ::core::assert_eq!(deep.student.c1.weight.as_vec().len(), 4 * 9);

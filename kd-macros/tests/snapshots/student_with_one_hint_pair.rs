@@ -31,13 +31,13 @@ const _: () = {
     use ::kd_core::__private as __kd;
     /// The layers of the model, built on a device.
     #[derive(Debug, Clone)]
-    pub struct Built<__KdF0, __KdF1> {
+    pub struct __KdBuilt<__KdF0, __KdF1> {
         pub fc: __KdF0,
         pub head: __KdF1,
     }
     /// Every layer's output, untaped.
     #[derive(Debug, Clone)]
-    pub struct Taps<__KdF0, __KdF1> {
+    pub struct __KdTaps<__KdF0, __KdF1> {
         pub fc: __KdF0,
         pub head: __KdF1,
     }
@@ -49,12 +49,12 @@ const _: () = {
     where
         Linear<4, 3>: __kd::BuildOnDevice<__KdD, __KdE>,
         Linear<3, 2>: __kd::BuildOnDevice<__KdD, __KdE>,
-        Built<
+        __KdBuilt<
             <Linear<4, 3> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
             <Linear<3, 2> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
         >: __kd::BuildModule<__KdD, __KdE>,
     {
-        type Built = Built<
+        type Built = __KdBuilt<
             <Linear<4, 3> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
             <Linear<3, 2> as __kd::BuildOnDevice<__KdD, __KdE>>::Built,
         >;
@@ -65,8 +65,8 @@ const _: () = {
         __KdD: __kd::Device<__KdE>,
         __KdF0: __kd::TensorCollection<__KdE, __KdD>,
         __KdF1: __kd::TensorCollection<__KdE, __KdD>,
-    > __kd::TensorCollection<__KdE, __KdD> for Built<__KdF0, __KdF1> {
-        type To<__KdE2: __kd::Dtype, __KdD2: __kd::Device<__KdE2>> = Built<
+    > __kd::TensorCollection<__KdE, __KdD> for __KdBuilt<__KdF0, __KdF1> {
+        type To<__KdE2: __kd::Dtype, __KdD2: __kd::Device<__KdE2>> = __KdBuilt<
             __KdF0::To<__KdE2, __KdD2>,
             __KdF1::To<__KdE2, __KdD2>,
         >;
@@ -83,12 +83,12 @@ const _: () = {
                             |s| &mut s.head,
                         ),
                     ),
-                    |(fc, head)| Built { fc, head },
+                    |(fc, head)| __KdBuilt { fc, head },
                 )
         }
     }
     #[automatically_derived]
-    impl<__KdInput, __KdF0, __KdF1> __kd::Module<__KdInput> for Built<__KdF0, __KdF1>
+    impl<__KdInput, __KdF0, __KdF1> __kd::Module<__KdInput> for __KdBuilt<__KdF0, __KdF1>
     where
         __KdF0: __kd::Module<__KdInput>,
         __KdF1: __kd::Module<__KdF0::Output, Error = __KdF0::Error>,
@@ -105,7 +105,8 @@ const _: () = {
         }
     }
     #[automatically_derived]
-    impl<__KdInput, __KdF0, __KdF1> __kd::ModuleMut<__KdInput> for Built<__KdF0, __KdF1>
+    impl<__KdInput, __KdF0, __KdF1> __kd::ModuleMut<__KdInput>
+    for __KdBuilt<__KdF0, __KdF1>
     where
         __KdF0: __kd::ModuleMut<__KdInput>,
         __KdF1: __kd::ModuleMut<__KdF0::Output, Error = __KdF0::Error>,
@@ -123,14 +124,14 @@ const _: () = {
     }
     #[automatically_derived]
     impl<__KdInput, __KdF0, __KdF1> __kd::TappedModule<__KdInput>
-    for Built<__KdF0, __KdF1>
+    for __KdBuilt<__KdF0, __KdF1>
     where
         __KdF0: __kd::Module<__KdInput>,
         __KdF0::Output: __kd::SplitTape,
         __KdF1: __kd::Module<__KdF0::Output, Error = __KdF0::Error>,
         __KdF1::Output: __kd::SplitTape,
     {
-        type Taps = Taps<
+        type Taps = __KdTaps<
             <__KdF0::Output as __kd::SplitTape>::NoTape,
             <__KdF1::Output as __kd::SplitTape>::NoTape,
         >;
@@ -146,7 +147,7 @@ const _: () = {
             );
             __kd::Result::Ok((
                 __kd_x,
-                Taps {
+                __KdTaps {
                     fc: __kd_tap_fc,
                     head: __kd_tap_head,
                 },
@@ -155,14 +156,14 @@ const _: () = {
     }
     #[automatically_derived]
     impl<__KdInput, __KdF0, __KdF1> __kd::TappedModuleMut<__KdInput>
-    for Built<__KdF0, __KdF1>
+    for __KdBuilt<__KdF0, __KdF1>
     where
         __KdF0: __kd::ModuleMut<__KdInput>,
         __KdF0::Output: __kd::SplitTape,
         __KdF1: __kd::ModuleMut<__KdF0::Output, Error = __KdF0::Error>,
         __KdF1::Output: __kd::SplitTape,
     {
-        type Taps = Taps<
+        type Taps = __KdTaps<
             <__KdF0::Output as __kd::SplitTape>::NoTape,
             <__KdF1::Output as __kd::SplitTape>::NoTape,
         >;
@@ -178,7 +179,7 @@ const _: () = {
             );
             __kd::Result::Ok((
                 __kd_x,
-                Taps {
+                __KdTaps {
                     fc: __kd_tap_fc,
                     head: __kd_tap_head,
                 },
