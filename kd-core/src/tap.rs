@@ -6,6 +6,10 @@ use dfdx::nn::{Module, ModuleMut};
 use dfdx::tensor::{PutTape, SplitTape};
 
 /// A module whose forward also returns every layer's output ("taps"), untaped and typed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot report its layers' outputs: it is not built from a `#[model]` struct",
+    note = "a teacher or student of `#[distill]` must be a struct with `#[kd_core::model]` (or `#[distill]`), whose layers take `{Input}` in turn"
+)]
 pub trait TappedModule<Input>: Module<Input> {
     /// One field per layer, holding that layer's output.
     type Taps;
@@ -14,6 +18,10 @@ pub trait TappedModule<Input>: Module<Input> {
 }
 
 /// [`TappedModule`] for training forwards (`ModuleMut`: dropout, batch-norm statistics).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot report its layers' outputs: it is not built from a `#[model]` struct",
+    note = "a teacher or student of `#[distill]` must be a struct with `#[kd_core::model]` (or `#[distill]`), whose layers take `{Input}` in turn"
+)]
 pub trait TappedModuleMut<Input>: ModuleMut<Input> {
     /// One field per layer, holding that layer's output.
     type Taps;

@@ -13,7 +13,6 @@ pub struct Field<'a> {
 /// A struct whose named fields are dfdx layers, applied in order.
 pub struct Model<'a> {
     pub ident: &'a syn::Ident,
-    pub vis: &'a syn::Visibility,
     pub fields: Vec<Field<'a>>,
 }
 
@@ -88,7 +87,6 @@ impl<'a> Model<'a> {
             .collect();
         Some(Model {
             ident: &input.ident,
-            vis: &input.vis,
             fields,
         })
     }

@@ -90,19 +90,28 @@ fn finish_struct(input: &mut syn::DeriveInput) {
     }
 }
 
-/// The name of the hidden trait that exposes a model's field types by field name.
-fn fields_trait(model: &syn::Ident) -> syn::Ident {
-    format_ident!("__KdFieldsOf{}", model)
+/// `tokens` with every span set to `span`: an error about the teacher's field is then reported
+/// at the field named in `pair = ...`, not at the teacher's path.
+fn respanned(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respanned(group.stream(), span));
+                inner.set_span(span);
+                tree = proc_macro2::TokenTree::Group(inner);
+            }
+            tree.set_span(span);
+            tree
+        })
+        .collect()
 }
 
-/// The path of a teacher's fields trait: the teacher path with its last segment renamed.
-fn teacher_fields_trait(teacher: &syn::Path) -> syn::Path {
-    let mut path = teacher.clone();
-    if let Some(last) = path.segments.last_mut() {
-        last.ident = fields_trait(&last.ident);
-        last.arguments = syn::PathArguments::None;
-    }
-    path
+/// A field name as a type for `ModelField`: `fc1` is `(Char<'f'>, Char<'c'>, Char<'1'>)`.
+fn field_name_type(field: &syn::Ident) -> TokenStream {
+    let name = field.to_string();
+    let chars = name.trim_start_matches("r#").chars().map(proc_macro2::Literal::character);
+    quote!((#(__kd::Char<#chars>,)*))
 }
 
 /// Nests items into tuples of at most six, the largest dfdx implements its traits for.
@@ -120,12 +129,11 @@ fn nested_tuple(items: &[TokenStream]) -> TokenStream {
 /// model struct, plus the trait exposing its field types.
 fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
     let ident = model.ident;
-    let vis = model.vis;
     let names: Vec<&syn::Ident> = model.fields.iter().map(|f| f.ident).collect();
     let tys: Vec<&syn::Type> = model.fields.iter().map(|f| f.ty).collect();
     let params: Vec<syn::Ident> = (0..names.len()).map(|i| format_ident!("__KdF{}", i)).collect();
-    let fields_trait = fields_trait(ident);
     let positions = 0..names.len();
+    let name_types: Vec<TokenStream> = names.iter().map(|n| field_name_type(n)).collect();
     let first = &params[0];
     let last = &params[params.len() - 1];
 
@@ -161,32 +169,22 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
     let tap_vars: Vec<syn::Ident> = names.iter().map(|n| format_ident!("__kd_tap_{}", n)).collect();
 
     quote! {
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, non_upper_case_globals)]
-        #vis trait #fields_trait {
-            /// The layer types in order.
-            type __KdLayers;
-            #(
-                /// The field's layer type.
-                type #names;
-                /// The field's position.
-                const #names: usize;
-            )*
-        }
-
-        #[automatically_derived]
-        #[allow(non_upper_case_globals)]
-        impl #fields_trait for #ident {
-            type __KdLayers = (#(#tys,)*);
-            #(
-                type #names = #tys;
-                const #names: usize = #positions;
-            )*
-        }
 
         #[allow(non_camel_case_types, clippy::type_complexity)]
         const _: () = {
             use #krate::__private as __kd;
+
+            #[automatically_derived]
+            impl __kd::ModelLayers for #ident {
+                type Layers = (#(#tys,)*);
+            }
+            #(
+                #[automatically_derived]
+                impl __kd::ModelField<#name_types> for #ident {
+                    type Layer = #tys;
+                    const POSITION: usize = #positions;
+                }
+            )*
 
             /// The layers of the model, built on a device.
             #[derive(Debug, Clone)]
@@ -283,7 +281,7 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
 /// sizes for a hint or activation boundary (1×1 adapter), one map no smaller in both
 /// dimensions for attention and NST (adaptive pooling). A failed check names both fields (the
 /// marker type) and both sizes.
-fn size_checks(student: &Student<'_>, teacher: &syn::Path, teacher_fields: &syn::Path) -> TokenStream {
+fn size_checks(student: &Student<'_>, teacher: &syn::Path) -> TokenStream {
     let (height, width) = match student.attr.input.as_ref().map(|i| i.value.as_slice()) {
         Some([_, h, w]) => (*h, *w),
         _ => return TokenStream::new(),
@@ -311,8 +309,10 @@ fn size_checks(student: &Student<'_>, teacher: &syn::Path, teacher_fields: &syn:
         });
         let t_field = &pair.teacher;
         let marker = format_ident!("student_{}_with_teacher_{}", pair.student, t_field);
-        let teacher_chain = quote_spanned!(t_field.span()=> <<#teacher as #teacher_fields>::__KdLayers as __kd::SpatialChain>::EFFECTS);
-        let teacher_position = quote_spanned!(t_field.span()=> <#teacher as #teacher_fields>::#t_field + 1);
+        let name = field_name_type(t_field);
+        let teacher_chain = quote_spanned!(t_field.span()=> <<#teacher as __kd::ModelLayers>::Layers as __kd::SpatialChain>::EFFECTS);
+        let teacher_at_field = respanned(quote!(#teacher), t_field.span());
+        let teacher_position = quote_spanned!(t_field.span()=> <#teacher_at_field as __kd::ModelField<#name>>::POSITION + 1);
         quote_spanned! {pair.student.span()=>
             const _: () = {
                 struct #marker;
@@ -404,7 +404,6 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         Some(Teacher::Path(path)) => path.clone(),
         _ => syn::Path::from(ident.clone()),
     };
-    let teacher_fields = teacher_fields_trait(&teacher);
     let dtype = attr.dtype.clone().unwrap_or_else(|| format_ident!("f32"));
     let tape = quote!(__kd::OwnedTape<#dtype, __kd::Cpu>);
     let input_shape = input_shape(attr);
@@ -429,7 +428,10 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                 let (s_ty, t_field) = (p.student_ty, &p.teacher);
                 // Student-side tokens at the student's type, teacher-side at the teacher field:
                 // a mistake on either side is then reported once, where it was written.
-                let teacher_width = quote_spanned!(t_field.span()=> <<#teacher as #teacher_fields>::#t_field as __kd::Width>::WIDTH);
+                let name = field_name_type(t_field);
+                let teacher_at_field = respanned(quote!(#teacher), t_field.span());
+                let teacher_width =
+                    quote_spanned!(t_field.span()=> <<#teacher_at_field as __kd::ModelField<#name>>::Layer as __kd::Width>::WIDTH);
                 quote_spanned! {s_ty.span()=>
                     <#s_ty as __kd::Width>::Adapter<{ <#s_ty as __kd::Width>::WIDTH }, { #teacher_width }>
                 }
@@ -532,7 +534,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
             }
         }
     }
-    let size_checks = size_checks(student, &teacher, &teacher_fields);
+    let size_checks = size_checks(student, &teacher);
     let term_names = terms.iter().map(|t| &t.name);
     let term_weights = terms.iter().map(|t| &t.weight);
     let term_values = terms.iter().map(|t| &t.value);

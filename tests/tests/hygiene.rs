@@ -56,6 +56,42 @@ pub struct NamedLikeGenerated {
     head: Linear<8, 3>,
 }
 
+mod zoo {
+    use dfdx::prelude::{Linear, ReLU};
+
+    /// A teacher declared in another module.
+    #[kd_core::model]
+    pub struct Teacher {
+        pub fc1: Linear<4, 16>,
+        act: ReLU,
+        fc2: Linear<16, 16>,
+        head: Linear<16, 3>,
+    }
+}
+
+use zoo::Teacher as BigNet;
+
+/// A teacher named through `use … as` (the generated code found the teacher's fields by the
+/// name's last segment before, so this failed with a hidden trait's name).
+#[distill(teacher = BigNet, input = [4], match(features))]
+pub struct FromAlias {
+    fc1: Linear<4, 8>,
+    act: ReLU,
+    #[distill(pair = fc2)]
+    fc2: Linear<8, 8>,
+    head: Linear<8, 3>,
+}
+
+/// And through a path.
+#[distill(teacher = zoo::Teacher, input = [4], match(features))]
+pub struct FromPath {
+    fc1: Linear<4, 8>,
+    act: ReLU,
+    #[distill(pair = fc2)]
+    fc2: Linear<8, 8>,
+    head: Linear<8, 3>,
+}
+
 mod nested {
     use super::*;
 
@@ -83,6 +119,8 @@ fn generated_code_is_hygienic_and_warning_free() {
     use kd_core::distill::Distill;
     let dev = Cpu::default();
     let _ = Student::build_distiller(&dev);
+    let _ = FromAlias::build_distiller(&dev);
+    let _ = FromPath::build_distiller(&dev);
     let named = NamedLikeGenerated::build_distiller(&dev);
     ::core::assert_eq!(named.student.fc1.weight.as_vec().len(), 4 * 8);
     let deep = nested::Deep::build_distiller(&dev);

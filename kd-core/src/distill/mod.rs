@@ -101,11 +101,13 @@
 //! the training step and its guard, [`weights`] the default of every setting, and [`size`]
 //! the compile-time check that paired maps can be aligned.
 
+mod fields;
 mod size;
 mod step;
 
 pub use crate::defaults as weights;
 pub use crate::tap::{tap, TappedModule, TappedModuleMut};
+pub use fields::{Char, ModelField, ModelLayers};
 pub use size::{alignable, require_aligned, size_after, AlignedMaps, Spatial, SpatialChain, SpatialEffect};
 pub use step::{apply_step, distill_step, distill_step_from_logits, StepError, StepOutput};
 

@@ -3,32 +3,25 @@ struct Teacher {
     fc: Linear<4, 8>,
     head: Linear<8, 2>,
 }
-#[doc(hidden)]
-#[allow(non_camel_case_types, non_upper_case_globals)]
-trait __KdFieldsOfTeacher {
-    /// The layer types in order.
-    type __KdLayers;
-    /// The field's layer type.
-    type fc;
-    /// The field's position.
-    const fc: usize;
-    /// The field's layer type.
-    type head;
-    /// The field's position.
-    const head: usize;
-}
-#[automatically_derived]
-#[allow(non_upper_case_globals)]
-impl __KdFieldsOfTeacher for Teacher {
-    type __KdLayers = (Linear<4, 8>, Linear<8, 2>);
-    type fc = Linear<4, 8>;
-    const fc: usize = 0usize;
-    type head = Linear<8, 2>;
-    const head: usize = 1usize;
-}
 #[allow(non_camel_case_types, clippy::type_complexity)]
 const _: () = {
     use ::kd_core::__private as __kd;
+    #[automatically_derived]
+    impl __kd::ModelLayers for Teacher {
+        type Layers = (Linear<4, 8>, Linear<8, 2>);
+    }
+    #[automatically_derived]
+    impl __kd::ModelField<(__kd::Char<'f'>, __kd::Char<'c'>)> for Teacher {
+        type Layer = Linear<4, 8>;
+        const POSITION: usize = 0usize;
+    }
+    #[automatically_derived]
+    impl __kd::ModelField<
+        (__kd::Char<'h'>, __kd::Char<'e'>, __kd::Char<'a'>, __kd::Char<'d'>),
+    > for Teacher {
+        type Layer = Linear<8, 2>;
+        const POSITION: usize = 1usize;
+    }
     /// The layers of the model, built on a device.
     #[derive(Debug, Clone)]
     pub struct __KdBuilt<__KdF0, __KdF1> {
