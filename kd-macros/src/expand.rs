@@ -16,6 +16,7 @@ pub fn expand_model(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(input) => input,
         Err(error) => return error.into_compile_error(),
     };
+    let extra = refuse_second_attribute(&mut input, "model");
     let cx = Ctxt::new();
     if !args.is_empty() {
         cx.error_spanned_by(
@@ -37,7 +38,7 @@ pub fn expand_model(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) => error.into_compile_error(),
     };
     finish_struct(&mut input);
-    quote!(#input #generated)
+    quote!(#input #extra #generated)
 }
 
 /// `#[distill(...)]`: the struct itself (without the field attributes), its model impls and
@@ -48,6 +49,7 @@ pub fn expand_distill(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(input) => input,
         Err(error) => return error.into_compile_error(),
     };
+    let extra = refuse_second_attribute(&mut input, "distill");
     let cx = Ctxt::new();
     let attr = attr::Distill::from_tokens(&cx, args);
     let krate = attr.krate.clone().unwrap_or_else(default_crate);
@@ -72,7 +74,28 @@ pub fn expand_distill(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     finish_struct(&mut input);
-    quote!(#input #generated)
+    quote!(#input #extra #generated)
+}
+
+/// A second kd attribute on the same struct (`#[model]` with `#[distill]`, or two
+/// `#[distill]`): an error at it, and it is removed so that it does not run as well. The
+/// struct's own expansion goes on, so this is the only error it causes.
+fn refuse_second_attribute(input: &mut syn::DeriveInput, this: &str) -> TokenStream {
+    let cx = Ctxt::new();
+    input.attrs.retain(|attribute| {
+        let name = attribute.path().segments.last().map(|s| s.ident.to_string());
+        let message = match (this, name.as_deref()) {
+            ("model", Some("model")) => "a second `#[model]` on one struct; write it once",
+            ("model", Some("distill")) | ("distill", Some("model")) => {
+                "`#[model]` and `#[distill(...)]` on one struct: write `#[distill(...)]` alone, which generates everything `#[model]` does"
+            }
+            ("distill", Some("distill")) => "a second `#[distill(...)]` on one struct: put every setting in one attribute",
+            _ => return true,
+        };
+        cx.error_spanned_by(attribute, message);
+        false
+    });
+    cx.check().err().map(syn::Error::into_compile_error).unwrap_or_default()
 }
 
 fn default_crate() -> syn::Path {
