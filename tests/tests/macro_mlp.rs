@@ -39,6 +39,23 @@ fn generated_step_trains_and_names_terms() {
     assert!(last < first.unwrap_or(0.0), "{first:?} -> {last}");
 }
 
+/// A label count that does not match the batch is the step's error, not a panic in dfdx.
+#[test]
+fn a_wrong_label_count_is_an_error_not_a_panic() {
+    let dev = Cpu::seed_from_u64(2);
+    let teacher = dev.build_module::<Teacher, f32>();
+    let mut distiller = Student::build_distiller(&dev);
+    let mut opt = Sgd::new(&distiller, SgdConfig::default());
+    let grads = distiller.alloc_grads();
+    let x: Tensor<(usize, Const<8>), f32, _> = dev.sample_normal_like(&(16, Const));
+    let error =
+        distill_step::<Student, _>(&mut distiller, &teacher, &mut opt, x, &[0, 1, 2], grads, 7).expect_err("3 labels for 16 samples");
+    assert_eq!(
+        error.to_string(),
+        "step 7: 3 labels for a batch of 16 samples; give one label per sample"
+    );
+}
+
 #[test]
 fn generated_models_save_load_and_move_like_dfdx_modules() {
     let dev = Cpu::seed_from_u64(1);

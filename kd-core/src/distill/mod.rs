@@ -109,7 +109,7 @@ pub use crate::defaults as weights;
 pub use crate::tap::{tap, TappedModule, TappedModuleMut};
 pub use fields::{Char, ModelField, ModelLayers};
 pub use size::{alignable, require_aligned, size_after, AlignedMaps, Spatial, SpatialChain, SpatialEffect};
-pub use step::{apply_step, distill_step, distill_step_from_logits, StepError, StepOutput};
+pub use step::{apply_step, check_labels, distill_step, distill_step_from_logits, StepError, StepOutput};
 
 use dfdx::nn::{BuildOnDevice, ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
@@ -186,6 +186,19 @@ impl<S: TensorCollection<E, D>, A: TensorCollection<E, D>, E: Dtype, D: Device<E
     }
 }
 
+/// The number of samples in a batch: its first dimension.
+pub trait BatchSize {
+    /// The first dimension's size (0 for a scalar).
+    fn batch_size(&self) -> usize;
+}
+
+impl<S: dfdx::shapes::Shape, E, D: dfdx::tensor::Storage<E>, T> BatchSize for dfdx::tensor::Tensor<S, E, D, T> {
+    fn batch_size(&self) -> usize {
+        use dfdx::shapes::HasShape;
+        self.shape().concrete().into_iter().next().unwrap_or(0)
+    }
+}
+
 /// Implemented by `#[distill]` on a student: its teacher, its adapters and its loss. Every
 /// loss term comes from [`crate::loss`].
 pub trait Distill: Sized {
@@ -198,7 +211,7 @@ pub trait Distill: Sized {
     /// The built student and adapters: a [`Distiller`], which the optimiser updates.
     type Model;
     /// The untaped input batch: `(usize, ...)`, the batch dimension dynamic.
-    type Input;
+    type Input: BatchSize;
 
     /// Builds the student and its adapters on `device`.
     fn build_distiller(device: &Cpu) -> Self::Model;

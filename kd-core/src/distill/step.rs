@@ -7,7 +7,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Gradients, OwnedTape};
 use dfdx::tensor_ops::Device;
 
-use super::{Distill, DistillFromLogits};
+use super::{BatchSize, Distill, DistillFromLogits};
 use crate::loss::{LossTerms, Term};
 
 /// Why a training step stopped.
@@ -35,6 +35,16 @@ pub enum StepError {
         step: usize,
         /// Which limit it passed.
         reason: String,
+    },
+    /// The labels do not match the batch; nothing was computed.
+    #[error("step {step}: {labels} labels for a batch of {batch} samples; give one label per sample")]
+    Labels {
+        /// The step counter passed in.
+        step: usize,
+        /// How many labels were given.
+        labels: usize,
+        /// How many samples the batch holds.
+        batch: usize,
     },
     /// The optimiser failed.
     #[error("optimiser update failed at step {step}: {message}")]
@@ -69,6 +79,7 @@ where
     M::Model: TensorCollection<M::Dtype, Cpu>,
     O: Optimizer<M::Model, Cpu, M::Dtype>,
 {
+    check_labels(input.batch_size(), targets, step)?;
     let loss = M::distill_loss(distiller, teacher, input, targets, grads);
     apply_step(loss, distiller, optimizer, step)
 }
@@ -90,8 +101,22 @@ where
     M::Model: TensorCollection<M::Dtype, Cpu>,
     O: Optimizer<M::Model, Cpu, M::Dtype>,
 {
+    check_labels(input.batch_size(), targets, step)?;
     let loss = M::distill_loss_from_logits(distiller, teacher_logits, input, targets, grads);
     apply_step(loss, distiller, optimizer, step)
+}
+
+/// One label per sample, or a named error (dfdx would panic inside the loss).
+pub fn check_labels(batch: usize, targets: &[usize], step: usize) -> Result<(), StepError> {
+    if targets.len() == batch {
+        Ok(())
+    } else {
+        Err(StepError::Labels {
+            step,
+            labels: targets.len(),
+            batch,
+        })
+    }
 }
 
 /// The shared end of every training step: a NaN/Inf guard naming the term and the step,

@@ -6,7 +6,7 @@ use dfdx::optim::Optimizer;
 use dfdx::prelude::{Cpu, Dim, Dtype, Gradients, OwnedTape, Shape, Tensor};
 use dfdx::tensor_ops::Device;
 
-use crate::distill::{apply_step, StepError, StepOutput};
+use crate::distill::{apply_step, check_labels, BatchSize, StepError, StepOutput};
 use crate::loss::LossTerms;
 
 /// One step on the labels alone: cross-entropy (term `"ce"`), with the NaN/Inf guard, backward,
@@ -27,6 +27,7 @@ where
     M: ModuleMut<Tensor<S, E, Cpu, OwnedTape<E, Cpu>>, Output = Tensor<(usize, C), E, Cpu, OwnedTape<E, Cpu>>> + TensorCollection<E, Cpu>,
     O: Optimizer<M, Cpu, E>,
 {
+    check_labels(input.batch_size(), targets, step)?;
     let logits = model.forward_mut(crate::spatial::trace_input(input, grads));
     let loss = LossTerms::new().add("ce", 1.0, crate::loss::cross_entropy_loss(logits, targets));
     apply_step(loss, model, optimizer, step)
