@@ -34,6 +34,13 @@
 //! | `relations(samples)` | RKD distance and angle, and [`sp_loss`](crate::loss::sp_loss) | [`weights::RKD_DISTANCE`], [`weights::RKD_ANGLE`], [`weights::SP`] |
 //! | `relations(rkd)` / `relations(sp)` | RKD distance and angle only / SP only | as above |
 //!
+//! What each kind needs of a pair: `features(hint)`, `sparsity` and `relations(samples | rkd |
+//! sp)` work on vectors and on maps; `features(nst)`, `attention` and `relations` (FSP) need
+//! 4-D maps `(batch, channels, height, width)`, so they do not apply to a `Linear`; FSP also
+//! needs each paired student layer to have its teacher layer's channel count, because the FSP
+//! matrices are compared entry by entry (of two consecutive maps of different sizes, the larger
+//! is pooled to the smaller).
+//!
 //! A student field joins a pairing with `#[distill(pair)]` (the teacher field of the same name)
 //! or `#[distill(pair = teacher_field)]`; `#[distill(pair, weight = 2.0)]` scales that pair's
 //! terms (an FSP term between two pairs takes the product of both pairs' weights). Each kind
