@@ -52,21 +52,25 @@ impl Split {
 
     /// The first `count` images (or all, if fewer).
     pub fn take(&self, count: usize) -> Split {
-        self.split_at(count).0
+        self.range(0..count.min(self.len()))
     }
 
     /// The first `count` images and the rest: a training split and a validation split carved
     /// from its end.
     pub fn split_at(&self, count: usize) -> (Split, Split) {
         let count = count.min(self.len());
+        (self.range(0..count), self.range(count..self.len()))
+    }
+
+    /// The images `range`, copied.
+    fn range(&self, range: std::ops::Range<usize>) -> Split {
         let pixels = self.height * self.width;
-        let part = |range: std::ops::Range<usize>| Split {
+        Split {
             pixels: self.pixels[range.start * pixels..range.end * pixels].to_vec(),
             labels: self.labels[range].to_vec(),
             height: self.height,
             width: self.width,
-        };
-        (part(0..count), part(count..self.len()))
+        }
     }
 
     /// The images at `indices`, standardised with [`MEAN_STD`], and their labels.
