@@ -119,6 +119,25 @@ fn decoupled_kd() {
     });
 }
 
+#[test]
+fn logit_divergences() {
+    let teacher = wavy::<Rank2<3, 5>>(17.0, 2.0);
+    let student = || wavy::<Rank2<3, 5>>(18.0, 2.0);
+    check_gradient("reverse_kl_loss", student(), |s| reverse_kl_loss(s, teacher.clone(), 2.0));
+    check_gradient("tvd_loss", student(), |s| tvd_loss(s, teacher.clone(), 2.0));
+    for beta in [0.0, 0.3, 1.0] {
+        check_gradient(&format!("jsd_loss, beta {beta}"), student(), |s| {
+            jsd_loss(s, teacher.clone(), 3.0, beta)
+        });
+    }
+    let config = DistConfig {
+        beta: 1.0,
+        gamma: 2.0,
+        temperature: 2.0,
+    };
+    check_gradient("dist_loss", student(), |s| dist_loss(s, teacher.clone(), &config));
+}
+
 type Mlp = (
     dfdx::nn::modules::Linear<3, 4, f64, Cpu>,
     dfdx::nn::modules::Tanh,

@@ -460,7 +460,58 @@ where
     assert_close!(grads.get(&student.2.bias), c.grad("student_b2"), grad_tol);
 }
 
+/// A logit divergence `(student, teacher, case) -> loss`, checked against case `name`.
+fn check_divergence_case<E: TestFloat, L>(name: &str, tol: Tolerance, loss: L)
+where
+    Cpu: Device<E>,
+    L: Fn(
+        Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>,
+        Tensor<(usize, usize), E, Cpu>,
+        &Case,
+    ) -> Tensor<Rank0, E, Cpu, OwnedTape<E, Cpu>>,
+{
+    let c = case(name);
+    let student = c.t2::<E>("student_logits");
+    let loss = loss(student.leaky_trace(), c.t2("teacher_logits"), c);
+    let value = value_of(&loss);
+    assert_matches(c, value, &[("student_logits", loss.backward().get(&student))], tol);
+}
+
+macro_rules! divergence_cases {
+    ($($name:ident => $case:literal, |$s:ident, $t:ident, $c:ident| $body:expr;)*) => {$(
+        fn $name<E: TestFloat>(tol: Tolerance)
+        where
+            Cpu: Device<E>,
+        {
+            check_divergence_case::<E, _>($case, tol, |$s, $t, $c| $body);
+        }
+    )*};
+}
+
+divergence_cases! {
+    reverse_kl_t1 => "reverse_kl_T1", |s, t, c| reverse_kl_loss(s, t, c.f64("temperature"));
+    reverse_kl_t4 => "reverse_kl_T4", |s, t, c| reverse_kl_loss(s, t, c.f64("temperature"));
+    tvd_t1 => "tvd_T1", |s, t, c| tvd_loss(s, t, c.f64("temperature"));
+    tvd_t4 => "tvd_T4", |s, t, c| tvd_loss(s, t, c.f64("temperature"));
+    jsd_beta_0_1 => "jsd_beta1", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta"));
+    jsd_beta_0_5 => "jsd_beta5", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta"));
+    jsd_beta_0_9 => "jsd_beta9", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta"));
+    jsd_extreme => "jsd_extreme", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta"));
+    dist => "dist", |s, t, c| dist_loss(s, t, &DistConfig { beta: c.f64("beta"), gamma: c.f64("gamma"), temperature: c.f64("temperature") });
+    dist_weighted_t4 => "dist_weighted_T4", |s, t, c| dist_loss(s, t, &DistConfig { beta: c.f64("beta"), gamma: c.f64("gamma"), temperature: c.f64("temperature") });
+}
+
 in_f64_and_f32!(
+    reverse_kl_t1,
+    reverse_kl_t4,
+    tvd_t1,
+    tvd_t4,
+    jsd_beta_0_1,
+    jsd_beta_0_5,
+    jsd_beta_0_9,
+    jsd_extreme,
+    dist,
+    dist_weighted_t4,
     kd_t1,
     kd_t4,
     kd_t20,

@@ -93,19 +93,48 @@ pub fn kd_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     teacher_logits: Tensor<S, E, D>,
     temperature: f64,
 ) -> Tensor<Rank0, E, D, T> {
-    let temperature = expect_setting("kd_loss", positive("temperature", temperature));
+    let temperature = check_logit_pair("kd_loss", &student_logits, &teacher_logits, temperature);
+    let log_p_student = tempered_log_probs(student_logits, temperature);
+    let log_p_teacher = tempered_log_probs(teacher_logits, temperature);
+    let p_teacher = log_p_teacher.clone().exp();
+    sum_classes_mean_rest_times_t2((log_p_student.negate() + log_p_teacher) * p_teacher, temperature)
+}
+
+/// Checks what every logit divergence needs (a finite, positive temperature and equal shapes),
+/// naming `function`; returns the temperature.
+#[track_caller]
+pub(crate) fn check_logit_pair<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    function: &'static str,
+    student_logits: &Tensor<S, E, D, T>,
+    teacher_logits: &Tensor<S, E, D>,
+    temperature: f64,
+) -> f64 {
+    let temperature = expect_setting(function, positive("temperature", temperature));
     crate::ops::expect_same_shape(
-        "kd_loss",
+        function,
         ("student_logits", student_logits.shape()),
         ("teacher_logits", teacher_logits.shape()),
     );
-    let classes = <S as HasAxes<S::LastAxis>>::size(student_logits.shape()) as f64;
-    let inv_t = scalar::<E>(1.0 / temperature);
-    let log_p_student = (student_logits * inv_t).log_softmax::<S::LastAxis>();
-    let log_p_teacher = (teacher_logits * inv_t).log_softmax::<S::LastAxis>();
-    let p_teacher = log_p_teacher.clone().exp();
+    temperature
+}
+
+/// `log_softmax(logits / T)` over the last (class) axis.
+pub(crate) fn tempered_log_probs<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    logits: Tensor<S, E, D, T>,
+    temperature: f64,
+) -> Tensor<S, E, D, T> {
+    (logits * scalar::<E>(1.0 / temperature)).log_softmax::<S::LastAxis>()
+}
+
+/// `T² ·` the per-class values summed over the last axis and averaged over every other axis
+/// (PyTorch's `batchmean` for `(B, C)`).
+pub(crate) fn sum_classes_mean_rest_times_t2<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    per_class: Tensor<S, E, D, T>,
+    temperature: f64,
+) -> Tensor<Rank0, E, D, T> {
+    let classes = <S as HasAxes<S::LastAxis>>::size(per_class.shape()) as f64;
     // mean() averages over rows and classes; × C turns it into a sum over classes.
-    ((log_p_student.negate() + log_p_teacher) * p_teacher).mean() * scalar::<E>(temperature * temperature * classes)
+    per_class.mean() * scalar::<E>(temperature * temperature * classes)
 }
 
 /// Cross-entropy with class indices: `−mean_b log softmax(student_logits)[b, targets[b]]`.

@@ -12,6 +12,10 @@
 //! | method | file | convention |
 //! |---|---|---|
 //! | logit KD (Hinton) | [`kd`] | `T² · KL(p_t ‖ p_s)`, sum over classes, mean over batch |
+//! | reverse KL (MiniLLM) | [`reverse_kl`] | `T² · KL(p_s ‖ p_t)`, as `kd` |
+//! | generalised JSD (GKD) | [`jsd`] | TRL's: `β·KL(p_t‖m) + (1−β)·KL(p_s‖m)`, `m = β p_t + (1−β) p_s`, times `T²` |
+//! | total variation | [`tvd`] | `T² · ½‖p_s − p_t‖₁`, mean over batch |
+//! | DIST | [`dist`] | `τ²·(1 − ρ)` per sample across classes and per class across the batch |
 //! | FitNet hints | [`fitnet`] | MSE, mean over all elements, through a typed adapter |
 //! | NST | [`nst`] | MMD² of L2-normalised channel maps, means over `B·C·C` |
 //! | attention transfer | [`attention`] | authors' code (mean squared diff) or paper (L2 norm) |
@@ -27,33 +31,41 @@
 pub mod activation_boundary;
 pub mod attention;
 pub mod byot;
+pub mod dist;
 pub mod distilbert;
 pub mod dkd;
 pub mod dml;
 pub mod fitnet;
 pub mod fsp;
 pub mod gradient_attention;
+pub mod jsd;
 pub mod kd;
 pub mod nst;
+pub mod reverse_kl;
 pub mod rkd;
 pub mod sp;
 mod terms;
 #[cfg(test)]
 mod test_vectors;
 pub mod tinybert;
+pub mod tvd;
 
 pub use activation_boundary::{ab_loss, AbConfig};
 pub use attention::{at_loss, attention_map, AtConvention};
 pub use byot::{byot_loss, ByotConfig};
+pub use dist::{dist_loss, DistConfig};
 pub use distilbert::cosine_embedding_loss;
 pub use dkd::{dkd_loss, DkdConfig};
 pub use dml::dml_loss;
 pub use fitnet::{hint_loss, Conv1x1Adapter, ConvRegDown, ConvRegShrink, ConvRegUp, LinearAdapter};
 pub use fsp::{fsp_loss, fsp_matrix, FspConvention};
 pub use gradient_attention::{gradient_at_loss, input_gradient};
+pub use jsd::jsd_loss;
 pub use kd::{cross_entropy_loss, kd_loss, kd_with_ce_loss, KdConfig};
 pub use nst::{nst_loss, NstKernel};
+pub use reverse_kl::reverse_kl_loss;
 pub use rkd::{rkd_angle_loss, rkd_distance_loss, RkdConfig};
 pub use sp::sp_loss;
 pub use terms::{LossTerms, Term};
 pub use tinybert::soft_cross_entropy_loss;
+pub use tvd::tvd_loss;

@@ -243,5 +243,66 @@ record("gradient_at", gat,
         "teacher_input_grad": j_t, "student_input_grad": j_s.detach()},
        [f"student_{n}" for n in names], {"targets": y.tolist()})
 
+# ---- divergences beyond forward KL (TRL generalized_jsd_loss, batchmean), times T^2 ----------
+def reverse_kl(y_s, y_t, T):
+    log_s, log_t = F.log_softmax(y_s / T, dim=-1), F.log_softmax(y_t / T, dim=-1)
+    return F.kl_div(log_t, log_s, reduction="sum", log_target=True) * T**2 / y_s.shape[0]
+
+
+def jsd(y_s, y_t, T, beta):
+    """TRL's generalized_jsd_loss: beta weighs the teacher in the mixture; 0 and 1 are the KLs."""
+    log_s, log_t = F.log_softmax(y_s / T, dim=-1), F.log_softmax(y_t / T, dim=-1)
+    if beta == 0:
+        value = F.kl_div(log_s, log_t, reduction="sum", log_target=True)
+    elif beta == 1:
+        value = F.kl_div(log_t, log_s, reduction="sum", log_target=True)
+    else:
+        b = torch.tensor(beta)
+        log_m = torch.logsumexp(torch.stack([log_s + torch.log(1 - b), log_t + torch.log(b)]), dim=0)
+        kl_teacher = F.kl_div(log_m, log_t, reduction="sum", log_target=True)
+        kl_student = F.kl_div(log_m, log_s, reduction="sum", log_target=True)
+        value = beta * kl_teacher + (1 - beta) * kl_student
+    return value * T**2 / y_s.shape[0]
+
+
+def tvd(y_s, y_t, T):
+    p_s, p_t = F.softmax(y_s / T, dim=-1), F.softmax(y_t / T, dim=-1)
+    return 0.5 * (p_s - p_t).abs().sum() * T**2 / y_s.shape[0]
+
+
+for T in (1.0, 4.0):
+    s, t = leaf(4, 6, scale=3.0), torch.randn(4, 6) * 3.0
+    record(f"reverse_kl_T{int(T)}", reverse_kl(s, t, T), {"student_logits": s, "teacher_logits": t}, ["student_logits"],
+           {"temperature": T})
+    s, t = leaf(4, 6, scale=3.0), torch.randn(4, 6) * 3.0
+    record(f"tvd_T{int(T)}", tvd(s, t, T), {"student_logits": s, "teacher_logits": t}, ["student_logits"], {"temperature": T})
+for beta in (0.1, 0.5, 0.9):
+    s, t = leaf(4, 6, scale=3.0), torch.randn(4, 6) * 3.0
+    record(f"jsd_beta{int(beta * 10)}", jsd(s, t, 2.0, beta), {"student_logits": s, "teacher_logits": t}, ["student_logits"],
+           {"temperature": 2.0, "beta": beta})
+# magnitude-100 logits: probabilities underflow at T = 1
+s, t = leaf(3, 6, scale=100.0), torch.randn(3, 6) * 100.0
+record("jsd_extreme", jsd(s, t, 1.0, 0.5), {"student_logits": s, "teacher_logits": t}, ["student_logits"],
+       {"temperature": 1.0, "beta": 0.5})
+
+
+# ---- DIST (hunto/DIST_KD losses/dist_kd.py; torchdistill DISTLoss) --------------------------
+def pearson(a, b, eps=1e-8):
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
+
+
+def dist(z_s, z_t, beta, gamma, tau):
+    y_s, y_t = (z_s / tau).softmax(dim=1), (z_t / tau).softmax(dim=1)
+    inter = tau**2 * (1 - pearson(y_s, y_t).mean())
+    intra = tau**2 * (1 - pearson(y_s.t(), y_t.t()).mean())
+    return beta * inter + gamma * intra
+
+
+for name, (beta, gamma, tau) in {"dist": (1.0, 1.0, 1.0), "dist_weighted_T4": (2.0, 0.5, 4.0)}.items():
+    s, t = leaf(6, 5, scale=2.0), torch.randn(6, 5) * 2.0
+    record(name, dist(s, t, beta, gamma, tau), {"student_logits": s, "teacher_logits": t}, ["student_logits"],
+           {"beta": beta, "gamma": gamma, "temperature": tau})
+
 OUT.write_text(json.dumps({"generator": "gen_losses.py", "torch": torch.__version__, "cases": cases}, indent=1) + "\n")
 print(f"wrote {len(cases)} cases to {OUT}")
