@@ -167,6 +167,7 @@ fn hinton_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) ->
         temperature: 20.0,
         ce_weight: 0.1,
         kd_weight: 0.9,
+        ..Default::default()
     };
     let ms = median_ms(counts.warmup, counts.steps, || {
         let g = grads.take().unwrap_or_else(Gradients::leaky);

@@ -99,6 +99,16 @@ pub struct Match {
     pub span: Span,
 }
 
+/// `logits = ...`: the divergence of the soft term, with its settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Divergence {
+    Kl,
+    ReverseKl,
+    Jsd { beta: f64 },
+    Tvd,
+    Dist { beta: f64, gamma: f64 },
+}
+
 /// The container attribute.
 #[derive(Debug, Clone, Default)]
 pub struct Distill {
@@ -106,6 +116,7 @@ pub struct Distill {
     pub temperature: Option<Sp<f64>>,
     pub ce_weight: Option<Sp<f64>>,
     pub kd_weight: Option<Sp<f64>>,
+    pub logits: Option<Sp<Divergence>>,
     pub matches: Vec<Match>,
     pub match_span: Option<Span>,
     pub input: Option<Sp<Vec<usize>>>,
@@ -200,6 +211,10 @@ fn non_negative(value: f64) -> bool {
     value.is_finite() && value >= 0.0
 }
 
+fn unit(value: f64) -> bool {
+    (0.0..=1.0).contains(&value)
+}
+
 impl Distill {
     /// Parses the arguments of `#[distill(...)]`.
     pub fn from_tokens(cx: &Ctxt, args: TokenStream) -> Distill {
@@ -232,6 +247,8 @@ impl Distill {
                 CE_WEIGHT => attr.ce_weight = number(cx, &meta, CE_WEIGHT, non_negative, "a finite number >= 0")?,
                 // #[distill(kd_weight = 0.9)]
                 KD_WEIGHT => attr.kd_weight = number(cx, &meta, KD_WEIGHT, non_negative, "a finite number >= 0")?,
+                // #[distill(logits = jsd(beta = 0.5))]
+                LOGITS => attr.logits = parse_divergence(cx, meta.value()?)?,
                 // #[distill(match(features, attention(gradient), relations(samples)))]
                 MATCH => {
                     attr.match_span = Some(span);
@@ -312,6 +329,70 @@ impl Distill {
         attr.written = seen;
         attr
     }
+}
+
+/// `logits = name` or `logits = name(option = value, ...)`; defaults are kd-core's
+/// (`jsd`: β = 0.5, `dist`: β = γ = 1).
+fn parse_divergence(cx: &Ctxt, input: syn::parse::ParseStream<'_>) -> syn::Result<Option<Sp<Divergence>>> {
+    let name: syn::Ident = input.parse()?;
+    let span = name.span();
+    let word = name.to_string();
+    let (mut divergence, options): (Divergence, &[&str]) = match word.as_str() {
+        KL => (Divergence::Kl, &[]),
+        REVERSE_KL => (Divergence::ReverseKl, &[]),
+        JSD => (Divergence::Jsd { beta: 0.5 }, &[BETA]),
+        TVD => (Divergence::Tvd, &[]),
+        DIST => (Divergence::Dist { beta: 1.0, gamma: 1.0 }, &[BETA, GAMMA]),
+        _ => {
+            unknown(cx, "divergence", &word, span, &DIVERGENCES);
+            if input.peek(syn::token::Paren) {
+                input.parse::<proc_macro2::Group>()?;
+            }
+            return Ok(None);
+        }
+    };
+    if !input.peek(syn::token::Paren) {
+        return Ok(Some(Sp { value: divergence, span }));
+    }
+    let group: proc_macro2::Group = input.parse()?;
+    if options.is_empty() {
+        cx.error_at(group.span(), format!("`{word}` takes no options; write `logits = {word}`"));
+        return Ok(None);
+    }
+    let mut valid = true;
+    let mut seen = Vec::new();
+    let parser = syn::meta::parser(|option| {
+        let key = key_of(&option);
+        let option_span = option.path.span();
+        if !options.contains(&key.as_str()) {
+            unknown(cx, &format!("option of `{word}`"), &key, option_span, options);
+            valid = false;
+            return skip_value(&option);
+        }
+        if seen.contains(&key) {
+            cx.error_at(option_span, format!("duplicate option `{key}` in `{word}(...)`"));
+            valid = false;
+            return skip_value(&option);
+        }
+        seen.push(key.clone());
+        let value = match (divergence, key.as_str()) {
+            (Divergence::Jsd { .. }, _) => number(cx, &option, BETA, unit, "in [0, 1] (0: forward KL, 1: reverse KL)")?,
+            _ => number(cx, &option, &key, non_negative, "a finite number >= 0")?,
+        };
+        let Some(value) = value.map(|v| v.value) else {
+            valid = false;
+            return Ok(());
+        };
+        divergence = match (divergence, key.as_str()) {
+            (Divergence::Jsd { .. }, _) => Divergence::Jsd { beta: value },
+            (Divergence::Dist { gamma, .. }, BETA) => Divergence::Dist { beta: value, gamma },
+            (Divergence::Dist { beta, .. }, _) => Divergence::Dist { beta, gamma: value },
+            (other, _) => other,
+        };
+        Ok(())
+    });
+    parser.parse2(group.stream())?;
+    Ok(valid.then_some(Sp { value: divergence, span }))
 }
 
 /// One `match(...)` entry: `kind`, `kind(method)`, `kind(weight = w)`, `kind(method, weight = w)`.

@@ -10,6 +10,20 @@ pub fn check(cx: &Ctxt, student: &Student<'_>) {
     check_required_keys(cx, student);
     check_matches_have_pairs(cx, student);
     check_something_trains(cx, student);
+    check_logits_are_used(cx, student);
+}
+
+/// `logits = ...` with `kd_weight = 0`: the chosen divergence would never be computed.
+fn check_logits_are_used(cx: &Ctxt, student: &Student<'_>) {
+    let attr = &student.attr;
+    if let (Some(logits), Some(kd_weight)) = (&attr.logits, &attr.kd_weight) {
+        if kd_weight.value == 0.0 {
+            cx.error_at(
+                logits.span,
+                "`logits` chooses the divergence of the soft term, but `kd_weight = 0` turns that term off; remove one of them",
+            );
+        }
+    }
 }
 
 /// `ce_weight = 0, kd_weight = 0` and no `match(...)`: the loss would be 0 (a run-time panic

@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Model, Pair, Student};
-use crate::attr::{self, Attention, Features, Kind, Relations, Teacher};
+use crate::attr::{self, Attention, Divergence, Features, Kind, Relations, Teacher};
 use crate::check;
 use crate::ctxt::Ctxt;
 
@@ -419,6 +419,23 @@ fn input_shape(attr: &attr::Distill) -> TokenStream {
     }
 }
 
+/// The soft term's `kd_core::loss::Divergence` (forward KL when `logits` is not written).
+fn divergence(chosen: Option<Divergence>) -> TokenStream {
+    match chosen {
+        None | Some(Divergence::Kl) => quote!(__kd::loss::Divergence::ForwardKl),
+        Some(Divergence::ReverseKl) => quote!(__kd::loss::Divergence::ReverseKl),
+        Some(Divergence::Jsd { beta }) => {
+            let beta = float_literal(beta);
+            quote!(__kd::loss::Divergence::Jsd { beta: #beta })
+        }
+        Some(Divergence::Tvd) => quote!(__kd::loss::Divergence::Tvd),
+        Some(Divergence::Dist { beta, gamma }) => {
+            let (beta, gamma) = (float_literal(beta), float_literal(gamma));
+            quote!(__kd::loss::Divergence::Dist { beta: #beta, gamma: #gamma })
+        }
+    }
+}
+
 /// The `Distill` impl: teacher, adapters, input type and the loss, term by term.
 fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let ident = student.model.ident;
@@ -570,7 +587,9 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     };
     let teacher_span = attr.teacher.as_ref().map_or_else(Span::call_site, |t| t.span);
     let teacher_ty = quote_spanned!(teacher_span=> #teacher);
-    let kd_config = quote!(__kd::loss::KdConfig { temperature: #temperature, ce_weight: #ce_weight, kd_weight: #kd_weight });
+    let divergence = divergence(attr.logits.as_ref().map(|d| d.value));
+    let kd_config =
+        quote!(__kd::loss::KdConfig { temperature: #temperature, ce_weight: #ce_weight, kd_weight: #kd_weight, divergence: #divergence });
     // A student of the logits alone also gets the cacheable form, and its loss is that form.
     let (distill_loss_body, from_logits) = if attr.matches.is_empty() {
         let body = quote! {

@@ -8,9 +8,22 @@ pub const MATCH: &str = "match";
 pub const INPUT: &str = "input";
 pub const DTYPE: &str = "dtype";
 pub const CRATE: &str = "crate";
+pub const LOGITS: &str = "logits";
 
 /// Every container key, for unknown-key suggestions.
-pub const CONTAINER_KEYS: [&str; 8] = [TEACHER, TEMP, CE_WEIGHT, KD_WEIGHT, MATCH, INPUT, DTYPE, CRATE];
+pub const CONTAINER_KEYS: [&str; 9] = [TEACHER, TEMP, CE_WEIGHT, KD_WEIGHT, LOGITS, MATCH, INPUT, DTYPE, CRATE];
+
+pub const KL: &str = "kl";
+pub const REVERSE_KL: &str = "reverse_kl";
+pub const JSD: &str = "jsd";
+pub const TVD: &str = "tvd";
+pub const DIST: &str = "dist";
+
+/// Every divergence `logits = ...` accepts.
+pub const DIVERGENCES: [&str; 5] = [KL, REVERSE_KL, JSD, TVD, DIST];
+
+pub const BETA: &str = "beta";
+pub const GAMMA: &str = "gamma";
 
 pub const PAIR: &str = "pair";
 pub const WEIGHT: &str = "weight";

@@ -17,6 +17,7 @@
 //! | `input = [F]` or `[C, H, W]` | one sample's shape; the batch dimension is dynamic | required |
 //! | `temp = 4.0` | softmax temperature of the logit term (finite, > 0) | 4 |
 //! | `ce_weight = 0.1`, `kd_weight = 0.9` | weights of the hard CE and the `T²·KL` term | 0.1 / 0.9 |
+//! | `logits = jsd(beta = 0.5)` | the soft term's divergence: `kl`, `reverse_kl`, `jsd(beta = β)`, `tvd`, `dist(beta = β, gamma = γ)` ([`Divergence`](crate::loss::Divergence); each at `temp`, times `T²`) | `kl` |
 //! | `match(...)` | kinds of knowledge, below | logits only |
 //! | `dtype = f64` | float type of the generated code | `f32` |
 //! | `crate = "path"` | where kd-core is, if renamed | `::kd_core` |

@@ -28,7 +28,7 @@
 use dfdx::prelude::*;
 
 use crate::error::{self, expect_setting, positive};
-use crate::loss::LossTerms;
+use crate::loss::{divergence_loss, Divergence, LossTerms};
 use crate::ops::scalar;
 
 /// Settings of Hinton's KD objective. Defaults follow mdistiller/RepDistiller: T = 4,
@@ -41,6 +41,8 @@ pub struct KdConfig {
     pub ce_weight: f64,
     /// Weight of the soft `T² · KL` term.
     pub kd_weight: f64,
+    /// The soft term's divergence (Hinton's forward KL by default).
+    pub divergence: Divergence,
 }
 
 impl Default for KdConfig {
@@ -49,6 +51,7 @@ impl Default for KdConfig {
             temperature: crate::defaults::TEMPERATURE,
             ce_weight: crate::defaults::CE_WEIGHT,
             kd_weight: crate::defaults::KD_WEIGHT,
+            divergence: Divergence::ForwardKl,
         }
     }
 }
@@ -66,12 +69,16 @@ impl KdConfig {
     pub fn with_kd_weight(self, kd_weight: f64) -> Self {
         Self { kd_weight, ..self }
     }
+    /// Sets the soft term's divergence.
+    pub fn with_divergence(self, divergence: Divergence) -> Self {
+        Self { divergence, ..self }
+    }
     /// Checks every setting, naming the first bad one.
     pub fn validate(&self) -> error::Result<()> {
         positive("temperature", self.temperature)?;
         error::non_negative("ce_weight", self.ce_weight)?;
         error::non_negative("kd_weight", self.kd_weight)?;
-        Ok(())
+        self.divergence.validate()
     }
 }
 
@@ -166,7 +173,8 @@ pub fn cross_entropy_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>
 }
 
 /// Hinton's full objective: `ce_weight · CE(student, targets) + kd_weight · kd_loss`, returned
-/// as [`LossTerms`] with the terms named `"ce"` and `"kd"`.
+/// as [`LossTerms`] with the terms named `"ce"` and `"kd"`. With another
+/// [`KdConfig::divergence`] the `"kd"` term is that divergence ([`divergence_loss`]).
 ///
 /// # Panics
 /// If `config` is invalid (see [`KdConfig::validate`]) or the shapes disagree.
@@ -181,7 +189,12 @@ pub fn kd_with_ce_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     }
     let (student_logits, tape) = student_logits.split_tape();
     let ce = cross_entropy_loss(student_logits.clone().put_tape(tape), targets);
-    let kd = kd_loss(student_logits.retaped::<T>(), teacher_logits, config.temperature);
+    let kd = divergence_loss(
+        student_logits.retaped::<T>(),
+        teacher_logits,
+        config.temperature,
+        &config.divergence,
+    );
     LossTerms::new().add("ce", config.ce_weight, ce).add("kd", config.kd_weight, kd)
 }
 

@@ -30,6 +30,10 @@ pub struct Term {
 /// ```
 pub struct LossTerms<E: Dtype, D: Device<E>, T: Tape<E, D>> {
     total: Option<Tensor<Rank0, E, D, T>>,
+    /// The tapes of zero-weight terms: they may hold operations the weighted terms share (a
+    /// term computed on a `retaped` copy of the logits relies on the cross-entropy's tape for
+    /// the network's backward), so they are kept, merged into the total's.
+    zero_weight_tapes: Option<T>,
     terms: Vec<Term>,
 }
 
@@ -37,6 +41,7 @@ impl<E: Dtype, D: Device<E>, T: Tape<E, D>> Default for LossTerms<E, D, T> {
     fn default() -> Self {
         Self {
             total: None,
+            zero_weight_tapes: None,
             terms: Vec::new(),
         }
     }
@@ -50,7 +55,8 @@ impl<E: Dtype, D: Device<E>, T: Tape<E, D>> LossTerms<E, D, T> {
 
     /// Adds `weight · term` under `name`.
     ///
-    /// A term with weight 0 is recorded but not added to the total, so it costs no backward.
+    /// A term with weight 0 is recorded but not added to the total; its tape is kept, since the
+    /// other terms may share its operations.
     ///
     /// # Panics
     /// If `weight` is negative, NaN or infinite: the message names the term.
@@ -70,8 +76,18 @@ impl<E: Dtype, D: Device<E>, T: Tape<E, D>> LossTerms<E, D, T> {
                 Some(total) => total + weighted,
                 None => weighted,
             });
+        } else {
+            let (_, tape) = term.split_tape();
+            self.keep_tape(tape);
         }
         self
+    }
+
+    fn keep_tape(&mut self, tape: T) {
+        self.zero_weight_tapes = Some(match self.zero_weight_tapes.take() {
+            Some(kept) => kept.merge(tape),
+            None => tape,
+        });
     }
 
     /// Adds every term of `other`, renamed by `rename` (for objectives assembled from parts,
@@ -83,6 +99,9 @@ impl<E: Dtype, D: Device<E>, T: Tape<E, D>> LossTerms<E, D, T> {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };
+        if let Some(tape) = other.zero_weight_tapes {
+            self.keep_tape(tape);
+        }
         self
     }
 
@@ -111,9 +130,13 @@ impl<E: Dtype, D: Device<E>, T: Tape<E, D>> LossTerms<E, D, T> {
     /// # Panics
     /// If no term with a non-zero weight was added: there is nothing to differentiate.
     pub fn into_total(self) -> Tensor<Rank0, E, D, T> {
-        match self.total {
-            Some(total) => total,
-            None => panic!(
+        match (self.total, self.zero_weight_tapes) {
+            (Some(total), None) => total,
+            (Some(total), Some(kept)) => {
+                let (total, tape) = total.split_tape();
+                total.put_tape(tape.merge(kept))
+            }
+            (None, _) => panic!(
                 "LossTerms::into_total: no term with a non-zero weight was added (terms: {:?})",
                 self.terms.iter().map(|t| t.name).collect::<Vec<_>>()
             ),
@@ -140,6 +163,24 @@ mod tests {
         assert_close!(loss.value(), 2.0 * 6.0 + 0.5 * 14.0, Tolerance::F64);
         // d/dx (2 Σx + 0.5 Σx²) = 2 + x
         assert_close!(loss.into_total().backward().get(&x), [3.0, 4.0, 5.0], Tolerance::F64);
+    }
+
+    /// `kd_with_ce_loss` computes the soft term on a `retaped` copy of the logits, so only the
+    /// cross-entropy's tape holds the operations before them; with `ce_weight = 0` that tape
+    /// must still reach the total, or the layers get no gradient.
+    #[test]
+    fn a_zero_weight_term_keeps_the_operations_the_others_share() {
+        let dev = Cpu::default();
+        let w: Tensor<Rank1<2>, f64, _> = dev.tensor([1.0, 2.0]);
+        let y = w.leaky_trace() * 3.0;
+        let (y, tape) = y.split_tape();
+        let loss = LossTerms::new().add("shared_tape", 0.0, y.clone().put_tape(tape).sum()).add(
+            "retaped",
+            1.0,
+            y.retaped::<OwnedTape<f64, Cpu>>().square().sum(),
+        );
+        // d/dw Σ(3w)² = 18 w
+        assert_close!(loss.into_total().backward().get(&w), [18.0, 36.0], Tolerance::F64);
     }
 
     #[test]

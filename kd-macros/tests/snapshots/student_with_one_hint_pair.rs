@@ -259,6 +259,7 @@ const _: () = {
                     temperature: 2f64,
                     ce_weight: __kd::weights::CE_WEIGHT,
                     kd_weight: __kd::weights::KD_WEIGHT,
+                    divergence: __kd::loss::Divergence::ForwardKl,
                 },
             );
             let __kd_terms = __kd_terms
