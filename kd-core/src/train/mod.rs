@@ -10,6 +10,7 @@
 //! | [`cache`] | the teacher-output cache ([`TeacherCache`]) |
 //! | [`augment`] | Hinton et al.'s ±2 px [`jitter`] |
 //! | [`constraint`] | the dropout papers' [`max_norm`] constraint and [`momentum_ramp`] |
+//! | [`schedule`] | the temperature, loss weights or learning rate over epochs ([`Schedule`], [`KdSchedule`]) |
 //! | [`folder`] | a run's output folder: the lock, the manifest, no silent overwrite |
 //! | [`threads`] | the thread pool a training binary starts with ([`use_calling_thread`]) |
 
@@ -22,6 +23,7 @@ mod error;
 pub mod folder;
 pub mod metrics;
 pub mod optim;
+pub mod schedule;
 pub mod step;
 pub mod threads;
 
@@ -34,6 +36,7 @@ pub use error::TrainError;
 pub use folder::{FolderError, RunFolder, Start};
 pub use metrics::{Evaluation, MetricsLog, TermMeans};
 pub use optim::{Adam, LearningRate, Resumable, Sgd};
+pub use schedule::{KdSchedule, Schedule};
 pub use step::supervised_step;
 pub use threads::use_calling_thread;
 
