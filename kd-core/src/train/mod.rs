@@ -11,6 +11,7 @@
 //! | [`augment`] | Hinton et al.'s ±2 px [`jitter`] |
 //! | [`constraint`] | the dropout papers' [`max_norm`] constraint and [`momentum_ramp`] |
 //! | [`schedule`] | the temperature, loss weights or learning rate over epochs ([`Schedule`], [`KdSchedule`]) |
+//! | [`store`] | the offline teacher-logit store: exact or top-k, sharded, resumable, memory-mapped ([`LogitStore`]) |
 //! | [`folder`] | a run's output folder: the lock, the manifest, no silent overwrite |
 //! | [`threads`] | the thread pool a training binary starts with ([`use_calling_thread`]) |
 
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod optim;
 pub mod schedule;
 pub mod step;
+pub mod store;
 pub mod threads;
 
 pub use augment::jitter;
@@ -38,6 +40,7 @@ pub use metrics::{Evaluation, MetricsLog, TermMeans};
 pub use optim::{Adam, LearningRate, Resumable, Sgd};
 pub use schedule::{KdSchedule, Schedule};
 pub use step::supervised_step;
+pub use store::{LogitStore, Shard, StoreError, StoreHeader, StoreWriter};
 pub use threads::use_calling_thread;
 
 #[cfg(test)]
