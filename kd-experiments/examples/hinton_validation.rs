@@ -6,6 +6,13 @@
 //! where RECIPE is `adam` or `sgd:RATE:MAXNORM:FINAL` (FINAL: the last epoch's rate over
 //! RATE; the papers' are `sgd:10:15:0.0025`). Each run's folder is
 //! `target/hinton-validation/RECIPE`; its `teacher.metrics.jsonl` holds the curve.
+//!
+//! `... --example hinton_validation -- students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS
+//! SCALE...` then trains both students from that recipe's trained teacher (copied, not
+//! retrained) for each learning-rate scale, in `target/hinton-validation/students-E-SCALE`,
+//! and prints their held-out errors per epoch.
+
+use std::path::Path;
 
 use kd_experiments::hinton::{self, TeacherRecipe};
 
@@ -24,8 +31,37 @@ fn parse(recipe: &str) -> Result<TeacherRecipe, String> {
     }
 }
 
+fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let [recipe, teacher_epochs, student_epochs, scales @ ..] = args else {
+        return Err("usage: hinton_validation students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS SCALE...".into());
+    };
+    let teacher_recipe = parse(recipe)?;
+    let root = Path::new("target/hinton-validation");
+    for scale in scales {
+        let out = root.join(format!("students-{student_epochs}-{scale}"));
+        hinton::copy_teacher(&root.join(recipe.replace(':', "_")), &out)?;
+        let outcome = hinton::train(&hinton::Options {
+            epochs: Some(student_epochs.parse()?),
+            teacher_epochs: Some(teacher_epochs.parse()?),
+            teacher_recipe,
+            learning_rate_scale: scale.parse()?,
+            validation: true,
+            resume: true,
+            ..hinton::Options::new(&out)
+        })?;
+        for (name, fitted) in [("alone", &outcome.alone), ("distilled", &outcome.distilled)] {
+            let curve: Vec<String> = fitted.curve("test_errors").iter().map(|(_, e)| format!("{e:.0}")).collect();
+            println!("scale {scale}, student {name}: held-out errors per epoch: {}", curve.join(" "));
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("students") {
+        return students(&args[1..]);
+    }
     let (epochs, recipes) = args.split_first().ok_or("usage: hinton_validation EPOCHS RECIPE...")?;
     let epochs: usize = epochs.parse()?;
     for name in recipes {

@@ -12,8 +12,10 @@ use kd_core::charts::{line_chart, Series, Table};
 use kd_core::data::mnist::{self, Split};
 use kd_core::distill::{distill_step_from_logits, Built, Distill, DistillFromLogits};
 use kd_core::files::write_atomically;
+use kd_core::train::store::ShardReport;
 use kd_core::train::{
-    run_epochs, supervised_step, Adam, Fitted, Guard, LearningRate, Record, Resumable, Sgd, Stage, TeacherCache, TrainError,
+    md5_hex, run_epochs, supervised_step, Adam, Fitted, Guard, LearningRate, LogitStore, Record, Resumable, Sgd, Shard, Stage, StoreHeader,
+    StoreWriter, TeacherCache, TrainError,
 };
 
 use crate::inputs::{evaluate_flat, final_errors, flat_batch, Flat, Logits};
@@ -32,6 +34,8 @@ pub struct Options {
     pub train_images: Option<usize>,
     /// Override every model's epochs.
     pub epochs: Option<usize>,
+    /// Override the teacher's epochs (after `epochs`).
+    pub teacher_epochs: Option<usize>,
     /// Continue from the newest checkpoints under `out`.
     pub resume: bool,
     /// Multiplies every model's learning rate (1 for the recipe).
@@ -52,6 +56,7 @@ impl Options {
             seed: 0,
             train_images: None,
             epochs: None,
+            teacher_epochs: None,
             resume: false,
             learning_rate_scale: 1.0,
             teacher_recipe: TeacherRecipe::Adam,
@@ -240,22 +245,89 @@ fn distil(
     test: &Split,
 ) -> Result<(Fitted, Built<HintonStudent>), TrainError> {
     let dev = Cpu::seed_from_u64(stage.seed);
-    let mut distiller = HintonStudent::build_distiller(&student_device(stage.seed));
     let cache = TeacherCache::build(train.len(), 10, 1000, |indices| {
         HintonStudent::teacher_logits(teacher, flat_batch(&dev, train, indices, None).0).as_vec()
     });
+    distil_from(stage, &|indices| cache.gather(indices), train, test)
+}
+
+/// Distils the student from teacher logits that `teacher_logits(indices)` reads (a cache or a
+/// logit store).
+fn distil_from(
+    stage: &Stage<'_>,
+    teacher_logits: &dyn Fn(&[usize]) -> Vec<f32>,
+    train: &Split,
+    test: &Split,
+) -> Result<(Fitted, Built<HintonStudent>), TrainError> {
+    let dev = Cpu::seed_from_u64(stage.seed);
+    let mut distiller = HintonStudent::build_distiller(&student_device(stage.seed));
     let fitted = run_epochs(
         stage,
         &mut distiller,
         &mut student_sgd(),
         |_, batch, distiller, optimizer, grads| {
             let (x, y) = flat_batch(&dev, train, batch.indices, None);
-            let teacher_logits = dev.tensor_from_vec(cache.gather(batch.indices), (batch.indices.len(), Const));
-            distill_step_from_logits::<HintonStudent, _>(distiller, teacher_logits, optimizer, x, &y, grads, batch.step)
+            let logits = dev.tensor_from_vec(teacher_logits(batch.indices), (batch.indices.len(), Const));
+            distill_step_from_logits::<HintonStudent, _>(distiller, logits, optimizer, x, &y, grads, batch.step)
         },
         |distiller, epoch| Ok(test_record(&distiller.student, &epoch.dev, test)),
     )?;
     Ok((fitted, distiller.student))
+}
+
+/// The logit-store header of the teacher exported at `teacher_file`, over the training split
+/// of `options` (see [`kd_core::train::store`]).
+pub fn store_header(options: &Options, teacher_file: &Path, top_k: Option<usize>) -> Result<StoreHeader, Error> {
+    let (train, _) = splits(options)?;
+    let teacher = std::fs::read(teacher_file).map_err(kd_core::files::FileError::at(teacher_file, "read the teacher"))?;
+    let mut samples = train.pixels.clone();
+    samples.extend(&train.labels);
+    Ok(StoreHeader {
+        format: 1,
+        teacher: md5_hex(&teacher),
+        dataset: format!("MNIST train, first {} images", train.len()),
+        dataset_checksum: md5_hex(&samples),
+        transform: "pixels / 255 standardised by the MNIST mean and std, flattened to 784; not augmented".into(),
+        samples: train.len(),
+        classes: 10,
+        top_k,
+        chunk: kd_core::train::store::DEFAULT_CHUNK,
+    })
+}
+
+/// Writes `shard` of the logit store in `dir` of the teacher exported at `teacher_file`;
+/// chunks already there are kept (resume).
+pub fn write_store(options: &Options, teacher_file: &Path, dir: &Path, top_k: Option<usize>, shard: Shard) -> Result<ShardReport, Error> {
+    let header = store_header(options, teacher_file, top_k)?;
+    let (train, _) = splits(options)?;
+    let dev = Cpu::default();
+    let mut teacher = dev.build_module::<HintonTeacher, f32>();
+    teacher
+        .load_safetensors(teacher_file)
+        .map_err(|e| format!("{}: not a Hinton teacher checkpoint: {e:?}", teacher_file.display()))?;
+    let writer = StoreWriter::create(dir, header)?;
+    let bar = kd_core::train::progress_bar(0, "logit store");
+    let report = writer.write_shard(
+        shard,
+        |indices| HintonStudent::teacher_logits(&teacher, flat_batch(&dev, &train, indices, None).0).as_vec(),
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Distils the 800-800 student from the packed logit store in `dir`, which must hold the
+/// teacher exported at `teacher_file` with `top_k`; returns its record.
+pub fn distil_from_store(options: &Options, teacher_file: &Path, dir: &Path, top_k: Option<usize>) -> Result<Fitted, Error> {
+    let store = LogitStore::open(dir, &store_header(options, teacher_file, top_k)?)?;
+    let (train, evaluation) = splits(options)?;
+    let (_, student_epochs) = epochs(options);
+    let schedule = |epoch| options.learning_rate_scale * DISTILLED_LEARNING_RATE_SCALE * learning_rate(epoch, student_epochs);
+    let stage = stage("student_distilled", student_epochs, &train, options, &schedule);
+    Ok(distil_from(&stage, &|indices| store.gather(indices), &train, &evaluation)?.0)
 }
 
 /// Test errors of the three models per epoch, and each model's loss terms per epoch.
@@ -354,11 +426,12 @@ fn splits(options: &Options) -> Result<(Split, Split), Error> {
 
 /// The teacher's and each student's epochs.
 fn epochs(options: &Options) -> (usize, usize) {
-    match (options.epochs, options.full) {
+    let (teacher, students) = match (options.epochs, options.full) {
         (Some(e), _) => (e, e),
         (None, true) => (60, 60),
         (None, false) => DEFAULT_EPOCHS,
-    }
+    };
+    (options.teacher_epochs.unwrap_or(teacher), students)
 }
 
 /// The device the students are built on: both start from the same weights for a seed, so the
@@ -393,6 +466,32 @@ fn train_teacher(options: &Options, train: &Split, evaluation: &Split) -> Result
         }
     };
     Ok((fitted, teacher))
+}
+
+/// Copies the trained teacher of the run in `from` (its export, metrics and checkpoints) into
+/// the run folder `to`, so that a resumed run there starts after the teacher.
+pub fn copy_teacher(from: &Path, to: &Path) -> Result<(), Error> {
+    fn copy_dir(from: &Path, to: &Path) -> Result<(), kd_core::files::FileError> {
+        use kd_core::files::FileError;
+        std::fs::create_dir_all(to).map_err(FileError::at(to, "create the folder"))?;
+        for entry in std::fs::read_dir(from).map_err(FileError::at(from, "list the folder"))? {
+            let path = entry.map_err(FileError::at(from, "list the folder"))?.path();
+            let target = to.join(path.file_name().unwrap_or_default());
+            if path.is_dir() {
+                copy_dir(&path, &target)?;
+            } else {
+                std::fs::copy(&path, &target).map_err(FileError::at(&path, "copy the teacher's file"))?;
+            }
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(to).map_err(kd_core::files::FileError::at(to, "create the run folder"))?;
+    for file in ["teacher.safetensors", "teacher.metrics.jsonl"] {
+        std::fs::copy(from.join(file), to.join(file))
+            .map_err(kd_core::files::FileError::at(&from.join(file), "copy the teacher's file"))?;
+    }
+    copy_dir(&from.join("checkpoints/teacher"), &to.join("checkpoints/teacher"))?;
+    Ok(())
 }
 
 /// Trains the teacher alone (for choosing its recipe); returns its record.

@@ -247,11 +247,16 @@ pub struct Restored {
     pub passed_over: Vec<String>,
 }
 
+/// The md5 of `bytes`, as lowercase hex.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The md5 of a file, as lowercase hex.
 fn md5_of(path: &Path) -> Result<String, CheckpointError> {
-    use md5::{Digest, Md5};
     let bytes = std::fs::read(path).map_err(io(path, "read"))?;
-    Ok(Md5::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(md5_hex(&bytes))
 }
 
 /// The md5 of every file in a checkpoint folder being written.

@@ -31,7 +31,7 @@ pub mod threads;
 
 pub use augment::jitter;
 pub use cache::TeacherCache;
-pub use checkpoint::{save_checkpoint, Checkpoint, CheckpointError, Checkpoints, Restored};
+pub use checkpoint::{md5_hex, save_checkpoint, Checkpoint, CheckpointError, Checkpoints, Restored};
 pub use constraint::{max_norm, momentum_ramp};
 pub use epochs::{epoch_order, epoch_seed, progress_bar, run_epochs, Batch, Epoch, Fitted, Guard, Record, Stage};
 pub use error::TrainError;
