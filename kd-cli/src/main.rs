@@ -151,6 +151,55 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// The offline teacher-logit store of the Hinton teacher on MNIST's training images: write
+    /// it once (in shards, on several machines if you like), merge, pack, then distil from it
+    /// without loading the teacher.
+    ///
+    /// Example: kd store write --teacher target/kd-demo/teacher.safetensors --top-k 5 --shard 0/2 --out store-0
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Write one shard of the store (chunks already in --out are kept: a killed write resumes).
+    Write {
+        /// The teacher checkpoint (safetensors of `kd demo`'s 1200-1200 teacher).
+        #[arg(long)]
+        teacher: PathBuf,
+        /// Keep the top K logits per image, their classes and the tail mass (default: all, exact).
+        #[arg(long)]
+        top_k: Option<usize>,
+        /// This machine's shard, `i/n` (default: 0/1, the whole store).
+        #[arg(long, default_value = "0/1", value_parser = parse_shard)]
+        shard: kd_core::train::Shard,
+        /// Only the first N training images (as `kd demo --train-images`).
+        #[arg(long)]
+        train_images: Option<usize>,
+        /// The store folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Copy the chunks of several shard folders into one store (their headers must agree).
+    Merge {
+        /// The store folder to merge into.
+        #[arg(long)]
+        into: PathBuf,
+        /// The shard folders.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+    },
+    /// Join a complete store's chunks into the memory-mapped logits.bin.
+    Pack {
+        /// The store folder.
+        dir: PathBuf,
+    },
+}
+
+fn parse_shard(text: &str) -> Result<kd_core::train::Shard, String> {
+    kd_core::train::Shard::parse(text).ok_or_else(|| format!("`{text}` is not a shard; write i/n with i < n, such as 0/4 to 3/4"))
 }
 
 #[derive(Subcommand)]
@@ -381,10 +430,45 @@ fn main() -> ExitCode {
                 );
             })
             .map_err(|e| e.to_string()),
+        Command::Store { command } => store(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
+    }
+}
+
+/// `kd store ...`.
+fn store(command: StoreCommand) -> Result<(), String> {
+    match command {
+        StoreCommand::Write {
+            teacher,
+            top_k,
+            shard,
+            train_images,
+            out,
+        } => {
+            let options = hinton::Options {
+                train_images,
+                ..hinton::Options::new(&out)
+            };
+            let report = hinton::write_store(&options, &teacher, &out, top_k, shard).map_err(|e| e.to_string())?;
+            println!(
+                "shard {}/{} of {}: {} chunks written, {} already there",
+                shard.index,
+                shard.count,
+                out.display(),
+                report.written,
+                report.skipped
+            );
+            Ok(())
+        }
+        StoreCommand::Merge { into, shards } => kd_core::train::store::merge(&shards, &into)
+            .map(|copied| println!("{copied} chunks copied into {}", into.display()))
+            .map_err(|e| e.to_string()),
+        StoreCommand::Pack { dir } => kd_core::train::store::pack(&dir)
+            .map(|()| println!("packed {}/logits.bin", dir.display()))
+            .map_err(|e| e.to_string()),
     }
 }
 

@@ -198,13 +198,14 @@ impl Shard {
     /// The whole store as one shard.
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
-    /// Parses `i/n`.
+    /// Parses `i/n` with `i < n`.
     pub fn parse(text: &str) -> Option<Shard> {
         let (index, count) = text.split_once('/')?;
-        Some(Shard {
+        let shard = Shard {
             index: index.trim().parse().ok()?,
             count: count.trim().parse().ok()?,
-        })
+        };
+        (shard.index < shard.count).then_some(shard)
     }
 }
 
@@ -654,7 +655,8 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(error.contains("top_k is 9 but must be between 1 and the 3 classes"), "{error}");
-        assert!(Shard::parse("2/2").is_some());
+        assert_eq!(Shard::parse(" 1/2"), Some(Shard { index: 1, count: 2 }));
+        assert_eq!((Shard::parse("2/2"), Shard::parse("0/0"), Shard::parse("1")), (None, None, None));
         let fresh = tempfile::tempdir().expect("temp dir");
         let writer = StoreWriter::create(fresh.path(), header(4, 3, None)).expect("created");
         let error = writer
