@@ -11,7 +11,7 @@ pub use dfdx::tensor_ops::Device;
 
 pub use crate::defaults as weights;
 pub use crate::distill::{alignable, require_aligned, size_after, Spatial, SpatialChain};
-pub use crate::distill::{Built, Char, Distill, DistillFromLogits, Distiller, ModelField, ModelLayers, Width};
+pub use crate::distill::{Built, Char, Distill, DistillFromLogits, Distiller, ModelField, ModelLayers, Settings, Width};
 pub use crate::loss;
 pub use crate::spatial::trace_input;
 pub use crate::tap::{tap, TappedModule, TappedModuleMut};

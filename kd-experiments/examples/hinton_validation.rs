@@ -10,7 +10,8 @@
 //! `... --example hinton_validation -- students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS
 //! SCALE...` then trains both students from that recipe's trained teacher (copied, not
 //! retrained) for each learning-rate scale, in `target/hinton-validation/students-E-SCALE`,
-//! and prints their held-out errors per epoch.
+//! and prints their held-out errors per epoch. `KD_JITTERED_TRANSFER=1` distils on jittered
+//! images (`hinton::Options::jittered_transfer`).
 
 use std::path::Path;
 
@@ -37,8 +38,10 @@ fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     };
     let teacher_recipe = parse(recipe)?;
     let root = Path::new("target/hinton-validation");
+    let jittered = std::env::var("KD_JITTERED_TRANSFER").is_ok_and(|v| v == "1");
     for scale in scales {
-        let out = root.join(format!("students-{student_epochs}-{scale}"));
+        let suffix = if jittered { "-jittered" } else { "" };
+        let out = root.join(format!("students-{student_epochs}-{scale}{suffix}"));
         hinton::copy_teacher(&root.join(recipe.replace(':', "_")), &out)?;
         let outcome = hinton::train(&hinton::Options {
             epochs: Some(student_epochs.parse()?),
@@ -47,6 +50,7 @@ fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             learning_rate_scale: scale.parse()?,
             validation: true,
             resume: true,
+            jittered_transfer: jittered,
             ..hinton::Options::new(&out)
         })?;
         for (name, fitted) in [("alone", &outcome.alone), ("distilled", &outcome.distilled)] {

@@ -45,6 +45,9 @@ pub struct Options {
     /// Hold out the last 10,000 training images and evaluate on them instead of the test set:
     /// for choosing settings without looking at the test set.
     pub validation: bool,
+    /// Distil on jittered images, with the teacher's logits computed on each jittered batch
+    /// (function matching, Beyer et al. 2022) instead of the paper's unjittered transfer set.
+    pub jittered_transfer: bool,
 }
 
 impl Options {
@@ -61,6 +64,7 @@ impl Options {
             learning_rate_scale: 1.0,
             teacher_recipe: TeacherRecipe::Adam,
             validation: false,
+            jittered_transfer: false,
         }
     }
 }
@@ -249,6 +253,29 @@ fn distil(
         HintonStudent::teacher_logits(teacher, flat_batch(&dev, train, indices, None).0).as_vec()
     });
     distil_from(stage, &|indices| cache.gather(indices), train, test)
+}
+
+/// Distils the student on jittered images, the teacher's logits computed on the same jittered
+/// batch (no cache: every epoch's images differ).
+fn distil_jittered(
+    stage: &Stage<'_>,
+    teacher: &Built<HintonTeacher>,
+    train: &Split,
+    test: &Split,
+) -> Result<(Fitted, Built<HintonStudent>), TrainError> {
+    let mut distiller = HintonStudent::build_distiller(&student_device(stage.seed));
+    let fitted = run_epochs(
+        stage,
+        &mut distiller,
+        &mut student_sgd(),
+        |epoch, batch, distiller, optimizer, grads| {
+            let (x, y) = flat_batch(&epoch.dev, train, batch.indices, Some(&mut epoch.rng));
+            let logits = HintonStudent::teacher_logits(teacher, x.clone());
+            distill_step_from_logits::<HintonStudent, _>(distiller, logits, optimizer, x, &y, grads, batch.step)
+        },
+        |distiller, epoch| Ok(test_record(&distiller.student, &epoch.dev, test)),
+    )?;
+    Ok((fitted, distiller.student))
 }
 
 /// Distils the student from teacher logits that `teacher_logits(indices)` reads (a cache or a
@@ -514,7 +541,11 @@ pub fn train(options: &Options) -> Result<Outcome, Error> {
 
     let distilled_schedule = |epoch| scale * DISTILLED_LEARNING_RATE_SCALE * learning_rate(epoch, student_epochs);
     let distilled_stage = stage("student_distilled", student_epochs, &train, options, &distilled_schedule);
-    let (distilled_outcome, _) = distil(&distilled_stage, &teacher, &train, &evaluation)?;
+    let (distilled_outcome, _) = if options.jittered_transfer {
+        distil_jittered(&distilled_stage, &teacher, &train, &evaluation)?
+    } else {
+        distil(&distilled_stage, &teacher, &train, &evaluation)?
+    };
     Ok(Outcome {
         teacher: teacher_outcome,
         alone: alone_outcome,

@@ -393,12 +393,17 @@ fn distill_stub(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     ::core::unreachable!("#[distill] on this type reported a compile error")
                 }
 
-                fn distill_loss(
+                fn settings() -> __kd::Settings {
+                    ::core::unreachable!("#[distill] on this type reported a compile error")
+                }
+
+                fn distill_loss_with(
                     _: &mut Self::Model,
                     _: &Self::TeacherModel,
                     _: Self::Input,
                     _: &[usize],
                     _: __kd::Gradients<#dtype, __kd::Cpu>,
+                    _: &__kd::Settings,
                 ) -> __kd::loss::LossTerms<#dtype, __kd::Cpu, __kd::OwnedTape<#dtype, __kd::Cpu>>
                 where
                     __kd::Cpu: __kd::Device<#dtype>,
@@ -576,6 +581,8 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     }
     let size_checks = size_checks(student, &teacher);
     let term_names = terms.iter().map(|t| &t.name);
+    let setting_names = terms.iter().map(|t| &t.name);
+    let term_indices = (0..terms.len()).map(syn::Index::from);
     let term_weights = terms.iter().map(|t| &t.weight);
     let term_values = terms.iter().map(|t| &t.value);
     let adapters_tuple = quote!((#(#adapters,)*));
@@ -593,12 +600,13 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     // A student of the logits alone also gets the cacheable form, and its loss is that form.
     let (distill_loss_body, from_logits) = if attr.matches.is_empty() {
         let body = quote! {
-            <Self as __kd::DistillFromLogits>::distill_loss_from_logits(
+            <Self as __kd::DistillFromLogits>::distill_loss_from_logits_with(
                 distiller,
                 <Self as __kd::DistillFromLogits>::teacher_logits(teacher, input.clone()),
                 input,
                 targets,
                 grads,
+                settings,
             )
         };
         let from_logits = quote! {
@@ -610,12 +618,13 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     __kd::expect_forward("teacher", __kd::Module::try_forward(teacher, input))
                 }
 
-                fn distill_loss_from_logits(
+                fn distill_loss_from_logits_with(
                     distiller: &mut Self::Model,
                     teacher_logits: Self::Logits,
                     input: Self::Input,
                     targets: &[usize],
                     grads: __kd::Gradients<#dtype, __kd::Cpu>,
+                    settings: &__kd::Settings,
                 ) -> __kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>
                 where
                     __kd::Cpu: __kd::Device<#dtype>,
@@ -624,7 +633,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                         "student",
                         __kd::ModuleMut::try_forward_mut(&mut distiller.student, __kd::trace_input(input, grads)),
                     );
-                    __kd::loss::kd_with_ce_loss(__kd_student_logits, teacher_logits, targets, &#kd_config)
+                    __kd::loss::kd_with_ce_loss(__kd_student_logits, teacher_logits, targets, &settings.kd)
                 }
             }
         };
@@ -638,8 +647,8 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                 __kd::TappedModuleMut::try_forward_tapped_mut(&mut distiller.student, __kd::trace_input(input.clone(), grads)),
             );
             let _ = (&__kd_teacher_taps, &__kd_student_taps);
-            let __kd_terms = __kd::loss::kd_with_ce_loss(__kd_student_logits, __kd_teacher_logits, targets, &#kd_config);
-            #(let __kd_terms = __kd_terms.add(#term_names, #term_weights, #term_values);)*
+            let __kd_terms = __kd::loss::kd_with_ce_loss(__kd_student_logits, __kd_teacher_logits, targets, &settings.kd);
+            #(let __kd_terms = __kd_terms.add(#term_names, settings.terms[#term_indices].1, #term_values);)*
             __kd_terms
         };
         (body, TokenStream::new())
@@ -667,12 +676,20 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     }
                 }
 
-                fn distill_loss(
+                fn settings() -> __kd::Settings {
+                    __kd::Settings {
+                        kd: #kd_config,
+                        terms: ::std::vec![#((#setting_names, #term_weights)),*],
+                    }
+                }
+
+                fn distill_loss_with(
                     distiller: &mut Self::Model,
                     teacher: &Self::TeacherModel,
                     input: Self::Input,
                     targets: &[usize],
                     grads: __kd::Gradients<#dtype, __kd::Cpu>,
+                    settings: &__kd::Settings,
                 ) -> __kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>
                 where
                     __kd::Cpu: __kd::Device<#dtype>,

@@ -135,3 +135,56 @@ mod logits_only {
         );
     }
 }
+
+/// The numbers of the attribute are run-time settings: a schedule changes the temperature and
+/// a term's weight between steps, and settings of another student are refused by the step.
+#[test]
+fn settings_change_at_run_time_and_are_checked() {
+    use kd_core::distill::{distill_step_with, StepError};
+    use kd_core::train::{KdSchedule, Schedule};
+
+    let dev = Cpu::seed_from_u64(5);
+    let teacher = dev.build_module::<Teacher, f32>();
+    let mut distiller = Student::build_distiller(&dev);
+    let mut opt = Sgd::new(&distiller, SgdConfig::default());
+    let x: Tensor<(usize, Const<8>), f32, _> = dev.sample_normal_like(&(8, Const));
+    let targets: Vec<usize> = (0..8).map(|i| i % 3).collect();
+
+    let written = Student::settings();
+    assert_eq!(
+        (written.kd.temperature, written.weight("hint.fc2")),
+        (4.0, Some(kd_core::distill::weights::HINT))
+    );
+    let schedule = KdSchedule {
+        temperature: Schedule::Linear { from: 8.0, to: 1.0 },
+        ..KdSchedule::constant(&written.kd)
+    };
+    let mut grads = distiller.alloc_grads();
+    let mut soft_terms = Vec::new();
+    for epoch in 0..2 {
+        let mut settings = Student::settings();
+        settings.kd = schedule.config(&settings.kd, epoch, 2);
+        settings.set_weight("hint.fc2", 7.0).expect("the student has this term");
+        let (terms, next) =
+            distill_step_with::<Student, _>(&mut distiller, &teacher, &mut opt, x.clone(), &targets, grads, epoch, &settings)
+                .expect("finite");
+        grads = next;
+        assert_eq!(terms[2].weight, 7.0, "the weight set at run time");
+        soft_terms.push(terms[1].value);
+    }
+    assert!(
+        soft_terms[0] != soft_terms[1],
+        "T = 8 then T = 1 give different soft terms: {soft_terms:?}"
+    );
+
+    let mut unknown = Student::settings();
+    let error = unknown.set_weight("hint.fc9", 1.0).expect_err("no such term").to_string();
+    assert!(error.contains("no term `hint.fc9`; its terms are [\"hint.fc2\"]"), "{error}");
+    unknown.terms.clear();
+    let refused = distill_step_with::<Student, _>(&mut distiller, &teacher, &mut opt, x, &targets, grads, 9, &unknown);
+    assert!(
+        matches!(&refused, Err(StepError::Settings { step: 9, message }) if message.contains("this student's are [\"hint.fc2\"]")),
+        "{:?}",
+        refused.err()
+    );
+}

@@ -22,6 +22,11 @@
 //! | `dtype = f64` | float type of the generated code | `f32` |
 //! | `crate = "path"` | where kd-core is, if renamed | `::kd_core` |
 //!
+//! Every number written here is a default, not a constant: [`Distill::settings`] returns them
+//! as [`Settings`], which a training loop may change between steps (a
+//! [`KdSchedule`](crate::train::KdSchedule) for the temperature and weights, or
+//! [`Settings::set_weight`] for one term) and pass to [`distill_step_with`].
+//!
 //! `match(...)` kinds, each optionally `kind(option, weight = w)`:
 //!
 //! | kind | terms (per pair unless noted) | default weight |
@@ -117,14 +122,17 @@ pub use crate::defaults as weights;
 pub use crate::tap::{tap, TappedModule, TappedModuleMut};
 pub use fields::{Char, ModelField, ModelLayers};
 pub use size::{alignable, require_aligned, size_after, AlignedMaps, Spatial, SpatialChain, SpatialEffect};
-pub use step::{apply_step, check_labels, distill_step, distill_step_from_logits, StepError, StepOutput};
+pub use step::{
+    apply_step, check_labels, distill_step, distill_step_from_logits, distill_step_from_logits_with, distill_step_with, StepError,
+    StepOutput,
+};
 
 use dfdx::nn::{BuildOnDevice, ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 use dfdx::tensor::{Gradients, OwnedTape};
 use dfdx::tensor_ops::Device;
 
-use crate::loss::LossTerms;
+use crate::loss::{KdConfig, LossTerms};
 
 /// The built (on-device) type of a builder: `Built<Teacher>` is what `dev.build_module::<Teacher,
 /// f32>()` returns.
@@ -207,6 +215,66 @@ impl<S: dfdx::shapes::Shape, E, D: dfdx::tensor::Storage<E>, T> BatchSize for df
     }
 }
 
+/// The numbers a `#[distill]` attribute wrote, as values that can change while training runs
+/// (a schedule, a sweep): the logit term's [`KdConfig`] and the weight of every other term, in
+/// the order of the loss terms. [`Distill::settings`] gives the attribute's; the `*_with`
+/// methods and [`distill_step_with`] take any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Temperature, `ce_weight`, `kd_weight` and divergence of the logit terms.
+    pub kd: KdConfig,
+    /// Each feature, attention or relation term's name and weight, in loss order.
+    pub terms: Vec<(&'static str, f64)>,
+}
+
+/// A [`Settings`] change that cannot apply.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    /// No term of this student has the name.
+    #[error("this student has no term `{name}`; its terms are {known:?}")]
+    UnknownTerm {
+        /// The name asked for.
+        name: String,
+        /// The student's term names.
+        known: Vec<&'static str>,
+    },
+    /// A weight or setting outside its domain.
+    #[error(transparent)]
+    Invalid(#[from] crate::Error),
+}
+
+impl Settings {
+    /// The weight of the term called `name`.
+    pub fn weight(&self, name: &str) -> Option<f64> {
+        self.terms.iter().find(|(term, _)| *term == name).map(|(_, weight)| *weight)
+    }
+
+    /// Sets the weight of the term called `name` (finite, ≥ 0).
+    pub fn set_weight(&mut self, name: &str, weight: f64) -> Result<(), SettingsError> {
+        crate::error::non_negative("weight", weight)?;
+        let known: Vec<&'static str> = self.terms.iter().map(|(term, _)| *term).collect();
+        match self.terms.iter_mut().find(|(term, _)| *term == name) {
+            Some((_, slot)) => {
+                *slot = weight;
+                Ok(())
+            }
+            None => Err(SettingsError::UnknownTerm {
+                name: name.to_string(),
+                known,
+            }),
+        }
+    }
+
+    /// Checks the logit settings and every weight, naming the first bad one.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.kd.validate()?;
+        for (_, weight) in &self.terms {
+            crate::error::non_negative("weight", *weight)?;
+        }
+        Ok(())
+    }
+}
+
 /// Implemented by `#[distill]` on a student: its teacher, its adapters and its loss. Every
 /// loss term comes from [`crate::loss`].
 pub trait Distill: Sized {
@@ -224,8 +292,27 @@ pub trait Distill: Sized {
     /// Builds the student and its adapters on `device`.
     fn build_distiller(device: &Cpu) -> Self::Model;
 
-    /// The loss of one batch: `"ce"` and `"kd"` on the logits, then one named term per pairing
-    /// and kind (`"hint.fc2"`, `"attention.conv2"`, ...).
+    /// The settings the attribute wrote (its literals and kd-core's defaults).
+    fn settings() -> Settings;
+
+    /// The loss of one batch with `settings`: `"ce"` and `"kd"` on the logits, then one named
+    /// term per pairing and kind (`"hint.fc2"`, `"attention.conv2"`, ...).
+    ///
+    /// # Panics
+    /// If `settings` has another number of terms than [`Distill::settings`], or an invalid
+    /// value (the loss names it).
+    fn distill_loss_with(
+        distiller: &mut Self::Model,
+        teacher: &Self::TeacherModel,
+        input: Self::Input,
+        targets: &[usize],
+        grads: Gradients<Self::Dtype, Cpu>,
+        settings: &Settings,
+    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    where
+        Cpu: Device<Self::Dtype>;
+
+    /// [`Distill::distill_loss_with`] the attribute's settings.
     fn distill_loss(
         distiller: &mut Self::Model,
         teacher: &Self::TeacherModel,
@@ -234,7 +321,10 @@ pub trait Distill: Sized {
         grads: Gradients<Self::Dtype, Cpu>,
     ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
     where
-        Cpu: Device<Self::Dtype>;
+        Cpu: Device<Self::Dtype>,
+    {
+        Self::distill_loss_with(distiller, teacher, input, targets, grads, &Self::settings())
+    }
 }
 
 /// Implemented by `#[distill]` when the student learns from the teacher's logits alone (no
@@ -251,6 +341,18 @@ pub trait DistillFromLogits: Distill {
     /// The teacher's logits of `input`, for filling a cache.
     fn teacher_logits(teacher: &Self::TeacherModel, input: Self::Input) -> Self::Logits;
 
+    /// [`Distill::distill_loss_with`] with the teacher's logits given.
+    fn distill_loss_from_logits_with(
+        distiller: &mut Self::Model,
+        teacher_logits: Self::Logits,
+        input: Self::Input,
+        targets: &[usize],
+        grads: Gradients<Self::Dtype, Cpu>,
+        settings: &Settings,
+    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    where
+        Cpu: Device<Self::Dtype>;
+
     /// [`Distill::distill_loss`] with the teacher's logits given.
     fn distill_loss_from_logits(
         distiller: &mut Self::Model,
@@ -260,5 +362,8 @@ pub trait DistillFromLogits: Distill {
         grads: Gradients<Self::Dtype, Cpu>,
     ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
     where
-        Cpu: Device<Self::Dtype>;
+        Cpu: Device<Self::Dtype>,
+    {
+        Self::distill_loss_from_logits_with(distiller, teacher_logits, input, targets, grads, &Self::settings())
+    }
 }

@@ -7,7 +7,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Gradients, OwnedTape};
 use dfdx::tensor_ops::Device;
 
-use super::{BatchSize, Distill, DistillFromLogits};
+use super::{BatchSize, Distill, DistillFromLogits, Settings};
 use crate::loss::{LossTerms, Term};
 
 /// Why a training step stopped.
@@ -46,6 +46,14 @@ pub enum StepError {
         /// How many samples the batch holds.
         batch: usize,
     },
+    /// The settings passed to a `*_with` step do not fit the student; nothing was computed.
+    #[error("step {step}: the settings cannot be used: {message}")]
+    Settings {
+        /// The step counter passed in.
+        step: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// The optimiser failed.
     #[error("optimiser update failed at step {step}: {message}")]
     Update {
@@ -79,8 +87,31 @@ where
     M::Model: TensorCollection<M::Dtype, Cpu>,
     O: Optimizer<M::Model, Cpu, M::Dtype>,
 {
+    distill_step_with::<M, O>(distiller, teacher, optimizer, input, targets, grads, step, &M::settings())
+}
+
+/// [`distill_step`] with `settings` instead of the attribute's: for a temperature or weights
+/// that change during training ([`crate::train::KdSchedule`]).
+#[allow(clippy::too_many_arguments)]
+pub fn distill_step_with<M, O>(
+    distiller: &mut M::Model,
+    teacher: &M::TeacherModel,
+    optimizer: &mut O,
+    input: M::Input,
+    targets: &[usize],
+    grads: Gradients<M::Dtype, Cpu>,
+    step: usize,
+    settings: &Settings,
+) -> Result<StepOutput<M::Dtype>, StepError>
+where
+    M: Distill,
+    Cpu: Device<M::Dtype>,
+    M::Model: TensorCollection<M::Dtype, Cpu>,
+    O: Optimizer<M::Model, Cpu, M::Dtype>,
+{
     check_labels(input.batch_size(), targets, step)?;
-    let loss = M::distill_loss(distiller, teacher, input, targets, grads);
+    check_settings::<M>(settings, step)?;
+    let loss = M::distill_loss_with(distiller, teacher, input, targets, grads, settings);
     apply_step(loss, distiller, optimizer, step)
 }
 
@@ -101,9 +132,47 @@ where
     M::Model: TensorCollection<M::Dtype, Cpu>,
     O: Optimizer<M::Model, Cpu, M::Dtype>,
 {
+    distill_step_from_logits_with::<M, O>(distiller, teacher_logits, optimizer, input, targets, grads, step, &M::settings())
+}
+
+/// [`distill_step_from_logits`] with `settings` instead of the attribute's.
+#[allow(clippy::too_many_arguments)]
+pub fn distill_step_from_logits_with<M, O>(
+    distiller: &mut M::Model,
+    teacher_logits: M::Logits,
+    optimizer: &mut O,
+    input: M::Input,
+    targets: &[usize],
+    grads: Gradients<M::Dtype, Cpu>,
+    step: usize,
+    settings: &Settings,
+) -> Result<StepOutput<M::Dtype>, StepError>
+where
+    M: DistillFromLogits,
+    Cpu: Device<M::Dtype>,
+    M::Model: TensorCollection<M::Dtype, Cpu>,
+    O: Optimizer<M::Model, Cpu, M::Dtype>,
+{
     check_labels(input.batch_size(), targets, step)?;
-    let loss = M::distill_loss_from_logits(distiller, teacher_logits, input, targets, grads);
+    check_settings::<M>(settings, step)?;
+    let loss = M::distill_loss_from_logits_with(distiller, teacher_logits, input, targets, grads, settings);
     apply_step(loss, distiller, optimizer, step)
+}
+
+/// Settings with the student's terms, in its order, each valid; or a named error.
+fn check_settings<M: Distill>(settings: &Settings, step: usize) -> Result<(), StepError> {
+    let expected: Vec<&'static str> = M::settings().terms.iter().map(|(name, _)| *name).collect();
+    let given: Vec<&'static str> = settings.terms.iter().map(|(name, _)| *name).collect();
+    if given != expected {
+        return Err(StepError::Settings {
+            step,
+            message: format!("they name the terms {given:?} but this student's are {expected:?}"),
+        });
+    }
+    settings.validate().map_err(|error| StepError::Settings {
+        step,
+        message: error.to_string(),
+    })
 }
 
 /// One label per sample, or a named error (dfdx would panic inside the loss).

@@ -229,12 +229,24 @@ const _: () = {
                 >(device),
             }
         }
-        fn distill_loss(
+        fn settings() -> __kd::Settings {
+            __kd::Settings {
+                kd: __kd::loss::KdConfig {
+                    temperature: 2f64,
+                    ce_weight: __kd::weights::CE_WEIGHT,
+                    kd_weight: __kd::weights::KD_WEIGHT,
+                    divergence: __kd::loss::Divergence::ForwardKl,
+                },
+                terms: ::std::vec![("hint.fc", __kd::weights::HINT * 1f64)],
+            }
+        }
+        fn distill_loss_with(
             distiller: &mut Self::Model,
             teacher: &Self::TeacherModel,
             input: Self::Input,
             targets: &[usize],
             grads: __kd::Gradients<f32, __kd::Cpu>,
+            settings: &__kd::Settings,
         ) -> __kd::loss::LossTerms<f32, __kd::Cpu, __kd::OwnedTape<f32, __kd::Cpu>>
         where
             __kd::Cpu: __kd::Device<f32>,
@@ -255,17 +267,12 @@ const _: () = {
                 __kd_student_logits,
                 __kd_teacher_logits,
                 targets,
-                &__kd::loss::KdConfig {
-                    temperature: 2f64,
-                    ce_weight: __kd::weights::CE_WEIGHT,
-                    kd_weight: __kd::weights::KD_WEIGHT,
-                    divergence: __kd::loss::Divergence::ForwardKl,
-                },
+                &settings.kd,
             );
             let __kd_terms = __kd_terms
                 .add(
                     "hint.fc",
-                    __kd::weights::HINT * 1f64,
+                    settings.terms[0].1,
                     __kd::loss::hint_loss(
                         __kd::Module::forward(
                             &distiller.adapters.0,
