@@ -37,7 +37,7 @@ enum Command {
     /// (declared with `#[distill]`); prints their test errors next to the paper's 67 / 146 / 74
     /// and writes metrics, checkpoints and results under --out. About 8 minutes on 2 cores.
     Demo {
-        /// The paper-length run (60 epochs per model; about 40 minutes on 2 cores) instead of the short one.
+        /// The full run (teacher 100 epochs, each student 60; about 40 minutes on 2 cores) instead of the short one.
         #[arg(long)]
         full: bool,
         /// Where metrics, checkpoints and results.json go.

@@ -122,6 +122,12 @@ const BATCH: usize = 128;
 /// The validation split held out of the training set when [`Options::validation`] is set.
 pub const VALIDATION_IMAGES: usize = 10_000;
 
+/// The full run's epochs, teacher's and each student's, chosen on the validation split
+/// (`results/hinton_teacher_validation.json`, `results/hinton_student_validation.json`): the
+/// Adam teacher's held-out errors still fall at 60 epochs (88) and reach 73 at 100; the
+/// distilled student gains from 30 (118) to 60 (about 110) epochs.
+const FULL_EPOCHS: (usize, usize) = (100, 60);
+
 /// The default run's epochs: the teacher's and each student's.
 const DEFAULT_EPOCHS: (usize, usize) = (24, 12);
 
@@ -455,7 +461,7 @@ fn splits(options: &Options) -> Result<(Split, Split), Error> {
 fn epochs(options: &Options) -> (usize, usize) {
     let (teacher, students) = match (options.epochs, options.full) {
         (Some(e), _) => (e, e),
-        (None, true) => (60, 60),
+        (None, true) => FULL_EPOCHS,
         (None, false) => DEFAULT_EPOCHS,
     };
     (options.teacher_epochs.unwrap_or(teacher), students)
