@@ -173,7 +173,9 @@ fn hinton_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) ->
         let g = grads.take().unwrap_or_else(Gradients::leaky);
         let teacher_logits = hand_teacher.forward(x.clone());
         let student_logits = student.forward_mut(trace_input(x.clone(), g));
-        let mut g = kd_with_ce_loss(student_logits, teacher_logits, &y, &config).into_total().backward();
+        let mut g = kd_with_ce_loss(student_logits, teacher_logits, &y, &config)?
+            .into_total()
+            .backward();
         opt.update(&mut student, &g).map_err(update_failed)?;
         student.zero_grads(&mut g);
         grads = Some(g);
@@ -345,26 +347,26 @@ fn cnn_rows(dev: &Cpu, batch: usize, counts: &Counts, rows: &mut Vec<Row>) -> Re
         let (s2_value, s2) = tap(student.2.forward_mut(student.1.forward_mut(s1)));
         let logits = student.3.forward_mut(s2);
         let attention = kd_core::distill::weights::ATTENTION;
-        let loss: LossTerms<f32, Cpu, Tape> = kd_with_ce_loss(logits, teacher_logits, &y, &config)
+        let loss: LossTerms<f32, Cpu, Tape> = kd_with_ce_loss(logits, teacher_logits, &y, &config)?
             .add(
                 "hint.conv1",
                 weights,
-                hint_loss(adapters.0.forward(s1_value.retaped::<Tape>()), t1.clone()),
+                hint_loss(adapters.0.forward(s1_value.retaped::<Tape>()), t1.clone())?,
             )
             .add(
                 "hint.conv2",
                 weights,
-                hint_loss(adapters.1.forward(s2_value.retaped::<Tape>()), t2.clone()),
+                hint_loss(adapters.1.forward(s2_value.retaped::<Tape>()), t2.clone())?,
             )
             .add(
                 "attention.conv1",
                 attention,
-                at_loss(s1_value.retaped::<Tape>(), t1, 2.0, AtConvention::AuthorsCode),
+                at_loss(s1_value.retaped::<Tape>(), t1, 2.0, AtConvention::AuthorsCode)?,
             )
             .add(
                 "attention.conv2",
                 attention,
-                at_loss(s2_value.retaped::<Tape>(), t2, 2.0, AtConvention::AuthorsCode),
+                at_loss(s2_value.retaped::<Tape>(), t2, 2.0, AtConvention::AuthorsCode)?,
             );
         let mut g = loss.into_total().backward();
         opt.update(&mut model, &g).map_err(update_failed)?;
@@ -388,7 +390,7 @@ fn width_step<const W: usize>(dev: &Cpu, batch: usize, counts: &Counts) -> Resul
         let g = grads.take().unwrap_or_else(Gradients::leaky);
         let teacher_logits = teacher.forward(x.clone());
         let logits = student.forward_mut(trace_input(x.clone(), g));
-        let mut g = kd_with_ce_loss(logits, teacher_logits, &y, &KdConfig::default())
+        let mut g = kd_with_ce_loss(logits, teacher_logits, &y, &KdConfig::default())?
             .into_total()
             .backward();
         opt.update(&mut student, &g).map_err(update_failed)?;

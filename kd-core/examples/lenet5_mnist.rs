@@ -69,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut loss_sum = 0.0;
         for indices in order.chunks(batch) {
             let (x, y) = images(&dev, &train, indices);
-            let loss = kd_core::loss::cross_entropy_loss(model.forward_mut(x.traced(grads)), &y);
+            let loss = kd_core::loss::cross_entropy_loss(model.forward_mut(x.traced(grads)), &y)?;
             loss_sum += kd_core::ops::value_of(&loss) * indices.len() as f64;
             grads = loss.backward();
             opt.update(&mut model, &grads)?;

@@ -35,11 +35,16 @@
 //!     teacher_logits,
 //!     &[3, 1, 4, 1],
 //!     &KdConfig::default(), // T = 4, ce_weight 0.1, kd_weight 0.9
-//! );
+//! )?;
 //! println!("ce = {:?}, kd = {:?}", loss.get("ce"), loss.get("kd"));
 //! let grads = loss.into_total().backward();
 //! # let _ = grads;
+//! # Ok::<(), kd_core::error::LossError>(())
 //! ```
+//!
+//! Every `*_loss` returns a [`error::LossError`] naming the loss and the problem (an empty
+//! batch, mismatched batches, a bad temperature or weight, a target out of range) instead of
+//! panicking.
 
 #[cfg(feature = "charts")]
 pub mod charts;
@@ -63,7 +68,7 @@ pub mod train;
 
 /// The dfdx this crate is built on (0.13), for code that needs no second `dfdx` dependency.
 pub use dfdx;
-pub use error::{Error, Result};
+pub use error::{Error, LossError, Result};
 pub use kd_macros::{distill, model};
 
 #[doc(hidden)]

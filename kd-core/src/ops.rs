@@ -64,29 +64,3 @@ where
     let batch = batch_size(x.shape()).max(1);
     x.reshape_like(&(batch, numel / batch))
 }
-
-/// Panics with a message naming both arguments when two runtime sizes disagree.
-#[track_caller]
-pub fn expect_same_size(function: &str, what: &str, first: (&str, usize), second: (&str, usize)) {
-    assert!(
-        first.1 == second.1,
-        "{function}: `{}` has {what} {} but `{}` has {what} {}; they must be equal",
-        first.0,
-        first.1,
-        second.0,
-        second.1
-    );
-}
-
-/// Panics unless the two tensors' runtime shapes agree, naming both arguments.
-#[track_caller]
-pub fn expect_same_shape<S: Shape>(function: &str, student: (&str, &S), teacher: (&str, &S)) {
-    assert!(
-        student.1.concrete() == teacher.1.concrete(),
-        "{function}: `{}` has shape {:?} but `{}` has shape {:?}; they must be equal",
-        student.0,
-        student.1.concrete(),
-        teacher.0,
-        teacher.1.concrete()
-    );
-}

@@ -31,7 +31,7 @@ fn lenet5_learns_mnist_digits_from_6000_images() {
         for chunk in indices.chunks(32) {
             let (pixels, labels) = train.batch(chunk);
             let x = dev.tensor_from_vec(pixels, (chunk.len(), Const::<1>, 28, 28));
-            let loss = kd_core::loss::cross_entropy_loss(model.forward_mut(x.traced(grads)), &labels);
+            let loss = kd_core::loss::cross_entropy_loss(model.forward_mut(x.traced(grads)), &labels).unwrap();
             assert!(kd_core::ops::value_of(&loss).is_finite(), "epoch {epoch}: loss is finite");
             grads = loss.backward();
             opt.update(&mut model, &grads).expect("update");

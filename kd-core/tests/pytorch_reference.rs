@@ -124,7 +124,7 @@ where
 {
     let c = case(name);
     let student = c.t2::<E>("student_logits");
-    let loss = kd_loss(student.leaky_trace(), c.t2("teacher_logits"), c.f64("temperature"));
+    let loss = kd_loss(student.leaky_trace(), c.t2("teacher_logits"), c.f64("temperature")).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_logits", loss.backward().get(&student))], tol);
 }
@@ -166,7 +166,7 @@ where
 {
     let c = case("ce");
     let student = c.t2::<E>("student_logits");
-    let loss = cross_entropy_loss(student.leaky_trace(), &c.targets());
+    let loss = cross_entropy_loss(student.leaky_trace(), &c.targets()).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_logits", loss.backward().get(&student))], tol);
 }
@@ -182,7 +182,7 @@ where
         (config.temperature, config.ce_weight, config.kd_weight),
         (c.f64("temperature"), c.f64("ce_weight"), c.f64("kd_weight"))
     );
-    let loss = kd_with_ce_loss(student.leaky_trace(), c.t2("teacher_logits"), &c.targets(), &config);
+    let loss = kd_with_ce_loss(student.leaky_trace(), c.t2("teacher_logits"), &c.targets(), &config).expect("valid loss inputs");
     let value = loss.value();
     assert_matches(c, value, &[("student_logits", loss.into_total().backward().get(&student))], tol);
 }
@@ -193,7 +193,7 @@ where
 {
     let c = case("hint");
     let student = c.t4::<E>("student_feat");
-    let loss = hint_loss(student.leaky_trace(), c.t4("teacher_feat"));
+    let loss = hint_loss(student.leaky_trace(), c.t4("teacher_feat")).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_feat", loss.backward().get(&student))], tol);
 }
@@ -230,7 +230,7 @@ where
 {
     let c = case(name);
     let student = c.t4::<E>("student_feat");
-    let loss = nst_loss(student.leaky_trace(), c.t4("teacher_feat"), kernel);
+    let loss = nst_loss(student.leaky_trace(), c.t4("teacher_feat"), kernel).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_feat", loss.backward().get(&student))], tol);
 }
@@ -259,7 +259,7 @@ where
 {
     let c = case(name);
     let student = c.t4::<E>("student_feat");
-    let loss = at_loss(student.leaky_trace(), c.t4("teacher_feat"), c.f64("p"), convention);
+    let loss = at_loss(student.leaky_trace(), c.t4("teacher_feat"), c.f64("p"), convention).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_feat", loss.backward().get(&student))], tol);
 }
@@ -288,7 +288,7 @@ where
 {
     let c = case("ab");
     let student = c.t4::<E>("student_feat");
-    let loss = ab_loss(student.leaky_trace(), c.t4("teacher_feat"), c.f64("margin"));
+    let loss = ab_loss(student.leaky_trace(), c.t4("teacher_feat"), c.f64("margin")).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_feat", loss.backward().get(&student))], tol);
 }
@@ -299,9 +299,9 @@ where
 {
     let c = case(name);
     let (first, second) = (c.t4::<E>("student_first"), c.t4::<E>("student_second"));
-    let teacher = fsp_matrix(c.t4::<E>("teacher_first"), c.t4::<E>("teacher_second"));
-    let student = fsp_matrix(first.leaky_trace(), second.retaped::<OwnedTape<E, Cpu>>());
-    let loss = fsp_loss(student, teacher, convention);
+    let teacher = fsp_matrix(c.t4::<E>("teacher_first"), c.t4::<E>("teacher_second")).expect("valid loss inputs");
+    let student = fsp_matrix(first.leaky_trace(), second.retaped::<OwnedTape<E, Cpu>>()).expect("valid loss inputs");
+    let loss = fsp_loss(student, teacher, convention).expect("valid loss inputs");
     assert_close!(value_of(&loss), c.value, tol);
     let grads = loss.backward();
     assert_close!(grads.get(&first), c.grad("student_first"), tol);
@@ -326,7 +326,7 @@ where
 {
     let c = case("rkd_distance");
     let student = c.t2::<E>("student_embed");
-    let loss = rkd_distance_loss(student.leaky_trace(), c.t2::<E>("teacher_embed"));
+    let loss = rkd_distance_loss(student.leaky_trace(), c.t2::<E>("teacher_embed")).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_embed", loss.backward().get(&student))], tol);
 }
@@ -337,7 +337,7 @@ where
 {
     let c = case("rkd_angle");
     let student = c.t2::<E>("student_embed");
-    let loss = rkd_angle_loss(student.leaky_trace(), c.t2::<E>("teacher_embed"));
+    let loss = rkd_angle_loss(student.leaky_trace(), c.t2::<E>("teacher_embed")).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_embed", loss.backward().get(&student))], tol);
 }
@@ -348,7 +348,7 @@ where
 {
     let c = case("sp");
     let student = c.t4::<E>("student_feat");
-    let loss = sp_loss(student.leaky_trace(), c.t4::<E>("teacher_feat"));
+    let loss = sp_loss(student.leaky_trace(), c.t4::<E>("teacher_feat")).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_feat", loss.backward().get(&student))], tol);
 }
@@ -359,7 +359,7 @@ where
 {
     let c = case("dml");
     let student = c.t2::<E>("student_logits");
-    let loss = dml_loss(student.leaky_trace(), &[c.t2("peer0"), c.t2("peer1")], &c.targets());
+    let loss = dml_loss(student.leaky_trace(), &[c.t2("peer0"), c.t2("peer1")], &c.targets()).expect("valid loss inputs");
     let value = loss.value();
     assert_matches(c, value, &[("student_logits", loss.into_total().backward().get(&student))], tol);
 }
@@ -382,7 +382,8 @@ where
         feat.leaky_trace(),
         c.t2("teacher_feat"),
         &config,
-    );
+    )
+    .expect("valid loss inputs");
     assert_close!(loss.value(), c.value, tol);
     let grads = loss.into_total().backward();
     assert_close!(grads.get(&logits), c.grad("student_logits"), tol);
@@ -400,7 +401,7 @@ where
         temperature: c.f64("temperature"),
     };
     let student = c.t2::<E>("student_logits");
-    let loss = dkd_loss(student.leaky_trace(), c.t2("teacher_logits"), &c.targets(), &config);
+    let loss = dkd_loss(student.leaky_trace(), c.t2("teacher_logits"), &c.targets(), &config).expect("valid loss inputs");
     let value = value_of(&loss);
     assert_matches(c, value, &[("student_logits", loss.backward().get(&student))], tol);
 }
@@ -435,11 +436,11 @@ where
     let [b, d] = c.dims::<2>("input");
     let input: Tensor<(usize, Const<4>), E, _> = c.tensor("input", (b, Const));
     let targets = c.targets();
-    let teacher_grad = input_gradient(&teacher, input.clone(), &targets);
+    let teacher_grad = input_gradient(&teacher, input.clone(), &targets).expect("valid loss inputs");
     assert_eq!(d, 4);
     assert_close!(teacher_grad, c.array("teacher_input_grad").data, tol);
     assert_close!(
-        input_gradient(&student, input.clone(), &targets),
+        input_gradient(&student, input.clone(), &targets).expect("valid loss inputs"),
         c.array("student_input_grad").data,
         tol
     );
@@ -451,7 +452,7 @@ where
         (1e-2, Tolerance::rel_abs(2e-2, 2e-4))
     };
     let grads = student.alloc_grads();
-    let loss = gradient_at_loss(&student, input.traced(grads), &targets, teacher_grad, fd_step);
+    let loss = gradient_at_loss(&student, input.traced(grads), &targets, teacher_grad, fd_step).expect("valid loss inputs");
     assert_close!(value_of(&loss), c.value, tol);
     let grads = loss.backward();
     assert_close!(grads.get(&student.0.weight), c.grad("student_w1"), grad_tol);
@@ -489,16 +490,16 @@ macro_rules! divergence_cases {
 }
 
 divergence_cases! {
-    reverse_kl_t1 => "reverse_kl_T1", |s, t, c| reverse_kl_loss(s, t, c.f64("temperature"));
-    reverse_kl_t4 => "reverse_kl_T4", |s, t, c| reverse_kl_loss(s, t, c.f64("temperature"));
-    tvd_t1 => "tvd_T1", |s, t, c| tvd_loss(s, t, c.f64("temperature"));
-    tvd_t4 => "tvd_T4", |s, t, c| tvd_loss(s, t, c.f64("temperature"));
-    jsd_beta_0_1 => "jsd_beta1", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta"));
-    jsd_beta_0_5 => "jsd_beta5", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta"));
-    jsd_beta_0_9 => "jsd_beta9", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta"));
-    jsd_extreme => "jsd_extreme", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta"));
-    dist => "dist", |s, t, c| dist_loss(s, t, &DistConfig { beta: c.f64("beta"), gamma: c.f64("gamma"), temperature: c.f64("temperature") });
-    dist_weighted_t4 => "dist_weighted_T4", |s, t, c| dist_loss(s, t, &DistConfig { beta: c.f64("beta"), gamma: c.f64("gamma"), temperature: c.f64("temperature") });
+    reverse_kl_t1 => "reverse_kl_T1", |s, t, c| reverse_kl_loss(s, t, c.f64("temperature")).expect("valid loss inputs");
+    reverse_kl_t4 => "reverse_kl_T4", |s, t, c| reverse_kl_loss(s, t, c.f64("temperature")).expect("valid loss inputs");
+    tvd_t1 => "tvd_T1", |s, t, c| tvd_loss(s, t, c.f64("temperature")).expect("valid loss inputs");
+    tvd_t4 => "tvd_T4", |s, t, c| tvd_loss(s, t, c.f64("temperature")).expect("valid loss inputs");
+    jsd_beta_0_1 => "jsd_beta1", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta")).expect("valid loss inputs");
+    jsd_beta_0_5 => "jsd_beta5", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta")).expect("valid loss inputs");
+    jsd_beta_0_9 => "jsd_beta9", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta")).expect("valid loss inputs");
+    jsd_extreme => "jsd_extreme", |s, t, c| jsd_loss(s, t, c.f64("temperature"), c.f64("beta")).expect("valid loss inputs");
+    dist => "dist", |s, t, c| dist_loss(s, t, &DistConfig { beta: c.f64("beta"), gamma: c.f64("gamma"), temperature: c.f64("temperature") }).expect("valid loss inputs");
+    dist_weighted_t4 => "dist_weighted_T4", |s, t, c| dist_loss(s, t, &DistConfig { beta: c.f64("beta"), gamma: c.f64("gamma"), temperature: c.f64("temperature") }).expect("valid loss inputs");
 }
 
 in_f64_and_f32!(

@@ -176,7 +176,7 @@ fn shallow_heads_receive_the_kl_and_the_feature_term() {
     let bottleneck_grad = |config: Option<&ByotConfig>| {
         let mut network = network.clone();
         let grads = network.alloc_grads();
-        let loss = deep_supervision_loss(network.forward_heads(x.clone().traced(grads)), &y, config);
+        let loss = deep_supervision_loss(network.forward_heads(x.clone().traced(grads)), &y, config).unwrap();
         let grads = loss.into_total().backward();
         grads.get(&network.bottlenecks.0 .0.weight).as_vec()
     };
@@ -203,7 +203,7 @@ fn shallow_heads_receive_the_kl_and_the_feature_term() {
     for epoch in 0..6 {
         for (step, chunk) in order.chunks(32).enumerate() {
             let (x, y) = images(&dev, &train, chunk);
-            let loss = deep_supervision_loss(network.forward_heads(x.traced(grads)), &y, Some(&config));
+            let loss = deep_supervision_loss(network.forward_heads(x.traced(grads)), &y, Some(&config)).unwrap();
             let (terms, next) = kd_core::distill::apply_step(loss, &mut network, &mut optimizer, epoch * 100 + step).expect("finite");
             grads = next;
             history.push(terms);
@@ -259,7 +259,7 @@ fn netaug_trains_the_tiny_model_through_the_wide_one() {
         for (step, chunk) in order.chunks(64).enumerate() {
             let (x, y) = vectors(&dev, &train, chunk);
             let extra = [16, 32, 48][rng.gen_range(0..3)];
-            let loss = model.loss(x.traced(grads), &y, extra, 1.0);
+            let loss = model.loss(x.traced(grads), &y, extra, 1.0).unwrap();
             let (terms, next) = kd_core::distill::apply_step(loss, &mut model, &mut optimizer, epoch * 100 + step).expect("finite");
             grads = next;
             history.push(terms);
@@ -320,7 +320,8 @@ fn the_generators_adapters_learn_and_the_distillation_terms_fall() {
                 features,
                 fake_logits,
                 &GanCompressionConfig::default(),
-            );
+            )
+            .unwrap();
             let before = student.1 .0.weight.as_vec();
             let (terms, _) = kd_core::distill::apply_step(loss, &mut student, &mut optimizer, epoch * 20 + step).expect("finite");
             assert_ne!(before, student.1 .0.weight.as_vec(), "the enc2 adapter is updated");
@@ -381,7 +382,11 @@ mod language {
         let mut teacher_ce = Vec::new();
         for step in 0..60 {
             let (x, y) = batch(text, &mut rng);
-            let loss = LossTerms::new().add("ce", 1.0, cross_entropy_loss(teacher.forward_all(x.traced(grads)).logits, &y));
+            let loss = LossTerms::new().add(
+                "ce",
+                1.0,
+                cross_entropy_loss(teacher.forward_all(x.traced(grads)).logits, &y).unwrap(),
+            );
             let (terms, next) = kd_core::distill::apply_step(loss, &mut teacher, &mut optimizer, step).expect("finite");
             grads = next;
             teacher_ce.push(terms[0].value);
@@ -399,7 +404,7 @@ mod language {
         let expected_hidden = {
             let hidden = narrow.0.forward_all(x.clone()).hidden.remove(0);
             let target = teacher.forward_all(x.clone()).hidden.remove(1);
-            kd_core::ops::value_of(&hint_loss(narrow.1 .0.forward(hidden), target))
+            kd_core::ops::value_of(&hint_loss(narrow.1 .0.forward(hidden), target).unwrap())
         };
         let loss = tinybert_loss(
             student,
@@ -407,7 +412,8 @@ mod language {
             |h| narrow.1 .0.forward(h),
             |e| narrow.1 .1.forward(e),
             &TinyBertConfig::default(),
-        );
+        )
+        .unwrap();
         let names: Vec<&str> = loss.terms().iter().map(|t| t.name).collect();
         assert_eq!(names, ["embedding", "hidden.1", "attention.1", "prediction"]);
         assert!(
@@ -428,7 +434,8 @@ mod language {
                 |h| projections.0.forward(h),
                 |e| projections.1.forward(e),
                 &TinyBertConfig::default(),
-            );
+            )
+            .unwrap();
             let (terms, next) = kd_core::distill::apply_step(loss, &mut narrow, &mut optimizer, step).expect("finite");
             grads = next;
             history.push(terms);
@@ -448,7 +455,7 @@ mod language {
             let (x, y) = batch(text, &mut rng);
             let teacher_outputs = teacher.forward_all(x.clone());
             let student: kd_core::nn::transformer::Outputs<VOCAB, 32, Taped> = wide.forward_all(x.traced(grads));
-            let loss = distilbert_loss(student, teacher_outputs, &y, &DistilBertConfig::default());
+            let loss = distilbert_loss(student, teacher_outputs, &y, &DistilBertConfig::default()).unwrap();
             let (terms, next) = kd_core::distill::apply_step(loss, &mut wide, &mut optimizer, step).expect("finite");
             grads = next;
             history.push(terms);

@@ -86,7 +86,8 @@ fn discriminator_step(
     let fake_logits = discriminator.forward_mut(fake.put_tape(tape));
     let (fake_logits, tape) = fake_logits.split_tape();
     let (real_logits, fake_logits) = (real_logits.put_tape(tape), fake_logits.retaped::<Taped>());
-    let (terms, _) = apply_step(discriminator_loss(real_logits, fake_logits), discriminator, optimizer, step)?;
+    let loss = discriminator_loss(real_logits, fake_logits).map_err(StepError::loss(step))?;
+    let (terms, _) = apply_step(loss, discriminator, optimizer, step)?;
     Ok(terms)
 }
 
@@ -158,9 +159,9 @@ where
             let d_terms = discriminator_step(discriminator, d_opt, clean.clone(), fake.clone(), step)?;
             let fake_logits = discriminator.forward(fake.clone().put_tape(tape));
             let (fake_logits, tape) = fake_logits.split_tape();
-            let loss = kd_core::loss::LossTerms::new()
-                .add("l1", L1_WEIGHT, l1_loss(fake.put_tape(tape), clean))
-                .add("gan", 1.0, adversarial_loss(fake_logits.retaped::<Taped>()));
+            let l1 = l1_loss(fake.put_tape(tape), clean).map_err(StepError::loss(step))?;
+            let gan = adversarial_loss(fake_logits.retaped::<Taped>()).map_err(StepError::loss(step))?;
+            let loss = kd_core::loss::LossTerms::new().add("l1", L1_WEIGHT, l1).add("gan", 1.0, gan);
             let (mut terms, _) = apply_step(loss, generator, g_opt, step)?;
             terms.extend(d_terms);
             Ok(terms)
@@ -213,7 +214,8 @@ fn distil(
                 ("distill.enc2", flat(enc2), flat(teacher_taps.enc2)),
                 ("distill.dec1", flat(dec1), flat(teacher_taps.dec1)),
             ];
-            let loss = generator_distill_loss(fake.put_tape(tape), teacher_output, features, fake_logits, &config);
+            let loss = generator_distill_loss(fake.put_tape(tape), teacher_output, features, fake_logits, &config)
+                .map_err(StepError::loss(step))?;
             let (mut terms, _) = apply_step(loss, student, g_opt, step)?;
             terms.extend(d_terms);
             Ok(terms)

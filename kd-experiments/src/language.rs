@@ -15,6 +15,7 @@ use kd_core::loss::{cross_entropy_loss, LossTerms};
 use kd_core::nn::transformer::Transformer;
 use kd_core::regime::language::{distilbert_loss, tinybert_loss, DistilBertConfig, TinyBertConfig};
 use kd_core::train::{run_epochs, Adam, Guard, Record, Stage};
+use kd_core::LossError;
 use rand::{Rng, SeedableRng};
 
 use crate::models::{LanguageTeacher, NarrowStudent, Projections, WideStudent, CONTEXT};
@@ -43,15 +44,15 @@ fn windows(dev: &Cpu, text: &[usize], count: usize, seed: u64) -> (Windows, Vec<
 fn bits_per_character<const D: usize, const F: usize, const L: usize>(
     model: &Transformer<VOCAB, D, 4, F, L, CONTEXT>,
     corpus: &Corpus,
-) -> f64 {
+) -> Result<f64, LossError> {
     let dev = Cpu::default();
     let mut total = 0.0;
     for chunk in 0..8 {
         let (x, y) = windows(&dev, &corpus.test, 32, 0xB17 + chunk);
         let logits = model.forward_all(x).logits;
-        total += kd_core::ops::value_of(&cross_entropy_loss(logits, &y));
+        total += kd_core::ops::value_of(&cross_entropy_loss(logits, &y)?);
     }
-    total / 8.0 / std::f64::consts::LN_2
+    Ok(total / 8.0 / std::f64::consts::LN_2)
 }
 
 /// One result row.
@@ -83,8 +84,8 @@ impl Run<'_> {
         model: &mut M,
         steps: usize,
         seed: u64,
-        mut loss: impl FnMut(&M, Windows<Taped>, &[usize]) -> LossTerms<f32, Cpu, Taped>,
-        bits: impl Fn(&M) -> f64,
+        mut loss: impl FnMut(&M, Windows<Taped>, &[usize]) -> Result<LossTerms<f32, Cpu, Taped>, LossError>,
+        bits: impl Fn(&M) -> Result<f64, LossError>,
     ) -> Result<(f64, serde_json::Map<String, serde_json::Value>, f64), Error>
     where
         M: TensorCollection<f32, Cpu> + SaveToSafetensors<f32, Cpu> + LoadFromSafetensors<f32, Cpu>,
@@ -117,12 +118,12 @@ impl Run<'_> {
                     BATCH,
                     seed ^ (batch.step as u64).wrapping_mul(0x9E37_79B9),
                 );
-                let terms = loss(model, x.traced(grads), &y);
+                let terms = loss(model, x.traced(grads), &y).map_err(StepError::loss(batch.step))?;
                 apply_step(terms, model, optimizer, batch.step)
             },
             |model, _| {
                 let mut record = Record::new();
-                record.insert("bits_per_character".into(), bits(model).into());
+                record.insert("bits_per_character".into(), bits(model)?.into());
                 Ok(record)
             },
         )?;
@@ -137,8 +138,8 @@ fn ce_only<const D: usize, const F: usize, const L: usize>(
     model: &Transformer<VOCAB, D, 4, F, L, CONTEXT>,
     x: Windows<Taped>,
     y: &[usize],
-) -> LossTerms<f32, Cpu, Taped> {
-    LossTerms::new().add("ce", 1.0, cross_entropy_loss(model.forward_all(x).logits, y))
+) -> Result<LossTerms<f32, Cpu, Taped>, LossError> {
+    Ok(LossTerms::new().add("ce", 1.0, cross_entropy_loss(model.forward_all(x).logits, y)?))
 }
 
 /// Trains the four models on `corpus` for `options.epochs` × 300 steps (the teacher twice as

@@ -7,7 +7,7 @@ use std::time::Instant;
 use dfdx::prelude::*;
 use kd_core::charts::Table;
 use kd_core::data::mnist::Split;
-use kd_core::distill::{apply_step, Distill};
+use kd_core::distill::{apply_step, Distill, StepError};
 use kd_core::loss::{ByotConfig, Term};
 use kd_core::models::byot_cnn::ByotCnn;
 use kd_core::regime::born_again::{ensemble_probabilities, Generations};
@@ -235,7 +235,8 @@ fn deep_supervision(
         |epoch, batch, network, optimizer, grads| {
             let (x, y) = image_batch(&epoch.dev, train, batch.indices);
             let heads = network.forward_heads(trace_input(x, grads));
-            apply_step(deep_supervision_loss(heads, &y, config), network, optimizer, batch.step)
+            let loss = deep_supervision_loss(heads, &y, config).map_err(StepError::loss(batch.step))?;
+            apply_step(loss, network, optimizer, batch.step)
         },
         |network, epoch| {
             let errors = head_errors(network, &epoch.dev, test);
@@ -312,7 +313,9 @@ pub fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>
         |epoch, batch, model, optimizer, grads| {
             let (x, y) = flat_batch(&epoch.dev, train, batch.indices, None);
             let extra = EXTRA_WIDTHS[epoch.rng.gen_range(0..EXTRA_WIDTHS.len())];
-            let loss = model.loss(trace_input(x, grads), &y, extra, 1.0);
+            let loss = model
+                .loss(trace_input(x, grads), &y, extra, 1.0)
+                .map_err(StepError::loss(batch.step))?;
             apply_step(loss, model, optimizer, batch.step)
         },
         |model, epoch| record(evaluate_flat(&model.tiny, &epoch.dev, test).errors),

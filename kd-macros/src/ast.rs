@@ -98,32 +98,112 @@ pub struct Pair<'a> {
     pub student_ty: &'a syn::Type,
     /// The teacher field, spanned at the token that named it (or at the student field).
     pub teacher: syn::Ident,
+    /// Which of [`Student::teachers`] the field belongs to.
+    pub teacher_index: usize,
     pub weight: f64,
 }
 
-/// A student: its model, its settings, its pairings.
+/// One teacher: its name under `teachers(...)` (none for `teacher = ...`), its builder type
+/// and its relative weight in the soft term.
+pub struct TeacherModel {
+    pub name: Option<syn::Ident>,
+    pub path: syn::Path,
+    pub weight: f64,
+}
+
+/// A student: its model, its settings, its teachers, its pairings.
 pub struct Student<'a> {
     pub model: Model<'a>,
     pub attr: attr::Distill,
+    /// One for `teacher = ...` (the student itself for `Self`), several for `teachers(...)`.
+    pub teachers: Vec<TeacherModel>,
     pub pairs: Vec<Pair<'a>>,
 }
 
 impl<'a> Student<'a> {
     pub fn from_ast(cx: &Ctxt, attr: attr::Distill, input: &'a syn::DeriveInput) -> Option<Student<'a>> {
         let model = Model::from_ast(cx, input, "#[distill]")?;
+        let teachers = if attr.teachers.is_empty() {
+            let path = match attr.teacher.as_ref().map(|t| &t.value) {
+                Some(attr::Teacher::Path(path)) => path.clone(),
+                _ => syn::Path::from(model.ident.clone()),
+            };
+            vec![TeacherModel {
+                name: None,
+                path,
+                weight: 1.0,
+            }]
+        } else {
+            attr.teachers
+                .iter()
+                .map(|t| TeacherModel {
+                    name: Some(t.name.clone()),
+                    path: t.path.clone(),
+                    weight: attr
+                        .teacher_weights
+                        .iter()
+                        .find(|(name, _)| *name == t.name)
+                        .map_or(1.0, |(_, w)| *w),
+                })
+                .collect()
+        };
+        let names: Vec<String> = teachers.iter().filter_map(|t| t.name.as_ref().map(|n| n.to_string())).collect();
         let pairs = model
             .fields
             .iter()
             .filter_map(|f| {
                 let named = f.attr.pair.as_ref()?;
+                let field = named.as_ref().map_or_else(|| f.ident.clone(), |target| target.field.clone());
+                let teacher_index = match named.as_ref().and_then(|target| target.teacher.as_ref()) {
+                    _ if f.attr.had_error => 0,
+                    Some(teacher) if names.is_empty() => {
+                        cx.error_at(
+                            teacher.span(),
+                            format!("`{teacher}.{field}` names a teacher, but there is only one; write `pair = {field}`"),
+                        );
+                        0
+                    }
+                    Some(teacher) => match names.iter().position(|n| teacher == n) {
+                        Some(index) => index,
+                        None => {
+                            let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+                            crate::attr::unknown(cx, "teacher", &teacher.to_string(), teacher.span(), &candidates);
+                            0
+                        }
+                    },
+                    None if names.len() > 1 => {
+                        let span = f.attr.pair_span.unwrap_or_else(|| f.ident.span());
+                        cx.error_at(
+                            span,
+                            format!(
+                                "with several teachers, name the one this field learns from: `pair = {}.{field}` (teachers: {})",
+                                names[0],
+                                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                            ),
+                        );
+                        0
+                    }
+                    None => 0,
+                };
                 Some(Pair {
                     student: f.ident,
                     student_ty: f.ty,
-                    teacher: named.clone().unwrap_or_else(|| f.ident.clone()),
+                    teacher: field,
+                    teacher_index,
                     weight: f.attr.weight.unwrap_or(1.0),
                 })
             })
             .collect();
-        Some(Student { model, attr, pairs })
+        Some(Student {
+            model,
+            attr,
+            teachers,
+            pairs,
+        })
+    }
+
+    /// Whether the student learns from several teachers (`teachers(...)`).
+    pub fn has_several_teachers(&self) -> bool {
+        self.teachers.len() > 1
     }
 }

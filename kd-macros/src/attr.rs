@@ -109,10 +109,33 @@ pub enum Divergence {
     Dist { beta: f64, gamma: f64 },
 }
 
+/// One entry of `teachers(name = Path, ...)`.
+#[derive(Debug, Clone)]
+pub struct NamedTeacher {
+    pub name: syn::Ident,
+    pub path: syn::Path,
+}
+
+/// `ensemble = average | each`: how the soft term uses several teachers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensemble {
+    Average,
+    Each,
+}
+
 /// The container attribute.
 #[derive(Debug, Clone, Default)]
 pub struct Distill {
     pub teacher: Option<Sp<Teacher>>,
+    /// `teachers(wide = WideTeacher, deep = DeepTeacher)`, in the order written.
+    pub teachers: Vec<NamedTeacher>,
+    pub teachers_span: Option<Span>,
+    /// How many entries `teachers(...)` had, refused ones included.
+    pub teacher_entries: usize,
+    /// `teacher_weights(wide = 2.0, deep = 1.0)`, in the order written.
+    pub teacher_weights: Vec<(syn::Ident, f64)>,
+    pub teacher_weights_span: Option<Span>,
+    pub ensemble: Option<Sp<Ensemble>>,
     pub temperature: Option<Sp<f64>>,
     pub ce_weight: Option<Sp<f64>>,
     pub kd_weight: Option<Sp<f64>>,
@@ -154,7 +177,7 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     Ok(())
 }
 
-fn unknown(cx: &Ctxt, what: &str, word: &str, span: Span, candidates: &[&str]) {
+pub fn unknown(cx: &Ctxt, what: &str, word: &str, span: Span, candidates: &[&str]) {
     let hint = match suggest(word, candidates) {
         Some(close) => format!("; did you mean `{close}`?"),
         None => format!(
@@ -240,6 +263,69 @@ impl Distill {
                         Teacher::Path(path.clone())
                     };
                     attr.teacher = Some(Sp { value, span: path.span() });
+                }
+                // #[distill(teachers(wide = WideTeacher, deep = DeepTeacher))]
+                TEACHERS => {
+                    attr.teachers_span = Some(span);
+                    meta.parse_nested_meta(|entry| {
+                        attr.teacher_entries += 1;
+                        let Some(name) = entry.path.get_ident().cloned() else {
+                            cx.error_spanned_by(&entry.path, "name each teacher with one word: `teachers(wide = WideTeacher, ...)`");
+                            return skip_value(&entry);
+                        };
+                        if !entry.input.peek(syn::Token![=]) {
+                            cx.error_at(name.span(), format!("give teacher `{name}` its model type: `{name} = TeacherType`"));
+                            return skip_value(&entry);
+                        }
+                        let path: syn::Path = entry.value()?.parse()?;
+                        if attr.teachers.iter().any(|t| t.name == name) {
+                            cx.error_at(name.span(), format!("duplicate teacher `{name}` in teachers(...)"));
+                        } else if path.is_ident("Self") {
+                            cx.error_spanned_by(
+                                &path,
+                                "`Self` cannot be one of several teachers; self-distillation takes `teacher = Self`",
+                            );
+                        } else {
+                            attr.teachers.push(NamedTeacher { name, path });
+                        }
+                        Ok(())
+                    })?;
+                }
+                // #[distill(teacher_weights(wide = 2.0, deep = 1.0))]
+                TEACHER_WEIGHTS => {
+                    attr.teacher_weights_span = Some(span);
+                    meta.parse_nested_meta(|entry| {
+                        let Some(name) = entry.path.get_ident().cloned() else {
+                            cx.error_spanned_by(&entry.path, "name a teacher of `teachers(...)`: `teacher_weights(wide = 2.0)`");
+                            return skip_value(&entry);
+                        };
+                        let weight = number(
+                            cx,
+                            &entry,
+                            &format!("teacher_weights({name})"),
+                            non_negative,
+                            "a finite number >= 0",
+                        )?;
+                        if attr.teacher_weights.iter().any(|(other, _)| *other == name) {
+                            cx.error_at(name.span(), format!("duplicate teacher `{name}` in teacher_weights(...)"));
+                        } else if let Some(weight) = weight {
+                            attr.teacher_weights.push((name, weight.value));
+                        }
+                        Ok(())
+                    })?;
+                }
+                // #[distill(ensemble = average)] or #[distill(ensemble = each)]
+                ENSEMBLE => {
+                    let word: syn::Ident = meta.value()?.parse()?;
+                    let value = match word.to_string().as_str() {
+                        AVERAGE => Some(Ensemble::Average),
+                        EACH => Some(Ensemble::Each),
+                        other => {
+                            unknown(cx, "ensemble", other, word.span(), &ENSEMBLES);
+                            None
+                        }
+                    };
+                    attr.ensemble = value.map(|value| Sp { value, span: word.span() });
                 }
                 // #[distill(temp = 4.0)]
                 TEMP => attr.temperature = number(cx, &meta, TEMP, positive, "a finite number > 0")?,
@@ -469,12 +555,19 @@ fn parse_kind(cx: &Ctxt, kind: &ParseNestedMeta<'_>) -> syn::Result<Option<Match
     Ok(Some(m))
 }
 
-/// `#[distill(pair)]`, `#[distill(pair = teacher_field)]`, `#[distill(pair = t, weight = 2.0)]`
-/// on a student field.
+/// What `pair = ...` names: a teacher field, or `teacher.field` with several teachers.
+#[derive(Debug, Clone)]
+pub struct PairTarget {
+    pub teacher: Option<syn::Ident>,
+    pub field: syn::Ident,
+}
+
+/// `#[distill(pair)]`, `#[distill(pair = teacher_field)]`, `#[distill(pair = wide.field)]`,
+/// `#[distill(pair = t, weight = 2.0)]` on a student field.
 #[derive(Debug, Clone)]
 pub struct FieldAttr {
-    /// Present when the field is paired; the teacher field it names (same name when omitted).
-    pub pair: Option<Option<syn::Ident>>,
+    /// Present when the field is paired; what it names (the same field when omitted).
+    pub pair: Option<Option<PairTarget>>,
     pub pair_span: Option<Span>,
     pub weight: Option<f64>,
     pub weight_span: Option<Span>,
@@ -507,7 +600,20 @@ impl FieldAttr {
                 if key == PAIR {
                     field.pair_span = Some(span);
                     field.pair = Some(if meta.input.peek(syn::Token![=]) {
-                        Some(meta.value()?.parse::<syn::Ident>()?)
+                        let value = meta.value()?;
+                        let first: syn::Ident = value.parse()?;
+                        Some(if value.peek(syn::Token![.]) {
+                            value.parse::<syn::Token![.]>()?;
+                            PairTarget {
+                                teacher: Some(first),
+                                field: value.parse()?,
+                            }
+                        } else {
+                            PairTarget {
+                                teacher: None,
+                                field: first,
+                            }
+                        })
                     } else {
                         None
                     });

@@ -5,9 +5,11 @@ use proc_macro2::Span;
 use crate::ast::Student;
 use crate::attr::{Kind, Relations};
 use crate::ctxt::Ctxt;
+use crate::symbol::MAX_TEACHERS;
 
 pub fn check(cx: &Ctxt, student: &Student<'_>) {
     check_required_keys(cx, student);
+    check_teachers(cx, student);
     check_matches_have_pairs(cx, student);
     check_something_trains(cx, student);
     check_logits_are_used(cx, student);
@@ -41,12 +43,71 @@ fn check_something_trains(cx: &Ctxt, student: &Student<'_>) {
     }
 }
 
+/// `teacher` or `teachers(...)`, and what only several teachers can use.
+fn check_teachers(cx: &Ctxt, student: &Student<'_>) {
+    let attr = &student.attr;
+    if let Some(span) = attr.teachers_span {
+        if attr.teacher.is_some() {
+            cx.error_at(
+                span,
+                "write `teacher = T` for one teacher or `teachers(a = T1, b = T2)` for several, not both",
+            );
+        } else if attr.teacher_entries < 2 {
+            cx.error_at(span, "`teachers(...)` needs at least two teachers; for one, write `teacher = T`");
+        } else if attr.teacher_entries > MAX_TEACHERS {
+            cx.error_at(
+                span,
+                format!(
+                    "`teachers(...)` takes at most {MAX_TEACHERS} teachers, got {}",
+                    attr.teacher_entries
+                ),
+            );
+        }
+    }
+    let several = attr.teachers_span.is_some();
+    if let (Some(span), false) = (attr.teacher_weights_span, several) {
+        cx.error_at(
+            span,
+            "`teacher_weights` weighs the teachers of `teachers(...)`; with one teacher there is nothing to weigh",
+        );
+    }
+    if let (Some(ensemble), false) = (&attr.ensemble, several) {
+        cx.error_at(
+            ensemble.span,
+            "`ensemble` chooses how several teachers' logits combine; it needs `teachers(a = T1, b = T2)`",
+        );
+    }
+    if !several {
+        return;
+    }
+    let names: Vec<String> = attr.teachers.iter().map(|t| t.name.to_string()).collect();
+    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+    for (name, _) in &attr.teacher_weights {
+        if !names.iter().any(|n| name == n) {
+            crate::attr::unknown(cx, "teacher", &name.to_string(), name.span(), &candidates);
+        }
+    }
+    if let Some(span) = attr.teacher_weights_span {
+        if student.teachers.len() >= 2 && student.teachers.iter().all(|t| t.weight == 0.0) {
+            cx.error_at(span, "every teacher's weight is 0, so the soft term would have no target");
+        }
+    }
+    for m in &attr.matches {
+        if m.kind == Kind::Attention(crate::attr::Attention::Gradient) {
+            cx.error_at(
+                m.span,
+                "attention(gradient) matches the input gradient of one teacher; it cannot be used with `teachers(...)`",
+            );
+        }
+    }
+}
+
 fn check_required_keys(cx: &Ctxt, student: &Student<'_>) {
     let written = |key: &str| student.attr.written.iter().any(|k| k == key);
-    if !written(crate::symbol::TEACHER) {
+    if !written(crate::symbol::TEACHER) && !written(crate::symbol::TEACHERS) {
         cx.error_at(
             Span::call_site(),
-            "missing `teacher = ...` in #[distill(...)]: name the teacher model, or write `teacher = Self` for self-distillation",
+            "missing `teacher = ...` in #[distill(...)]: name the teacher model, write `teacher = Self` for self-distillation, or `teachers(a = T1, b = T2)` for several",
         );
     }
     if !written(crate::symbol::INPUT) {
@@ -72,22 +133,30 @@ fn check_matches_have_pairs(cx: &Ctxt, student: &Student<'_>) {
         return;
     }
     let pairs = student.pairs.len();
+    // relations(layers) relates consecutive pairs of one teacher.
+    let most_with_one_teacher = (0..student.teachers.len())
+        .map(|k| student.pairs.iter().filter(|p| p.teacher_index == k).count())
+        .max()
+        .unwrap_or(0);
     for m in &student.attr.matches {
         let needed = match m.kind {
             Kind::Attention(crate::attr::Attention::Gradient) => 0,
             Kind::Relations(Relations::Layers) => 2,
             _ => 1,
         };
-        if pairs < needed {
-            let what = if needed == 2 {
-                "at least two student fields"
+        let available = if needed == 2 { most_with_one_teacher } else { pairs };
+        if available < needed {
+            let message = if needed == 2 && student.has_several_teachers() {
+                "this kind of knowledge relates consecutive pairs of one teacher: it needs at least two student fields paired with the same teacher (`#[distill(pair = wide.field)]`)".to_string()
             } else {
-                "a student field"
+                let what = if needed == 2 {
+                    "at least two student fields"
+                } else {
+                    "a student field"
+                };
+                format!("this kind of knowledge needs {what} marked `#[distill(pair)]` (or `#[distill(pair = teacher_field)]`)")
             };
-            cx.error_at(
-                m.span,
-                format!("this kind of knowledge needs {what} marked `#[distill(pair)]` (or `#[distill(pair = teacher_field)]`)"),
-            );
+            cx.error_at(m.span, message);
         }
     }
     let uses_pairs = student

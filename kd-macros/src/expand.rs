@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Model, Pair, Student};
-use crate::attr::{self, Attention, Divergence, Features, Kind, Relations, Teacher};
+use crate::attr::{self, Attention, Divergence, Features, Kind, Relations};
 use crate::check;
 use crate::ctxt::Ctxt;
 
@@ -304,7 +304,7 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
 /// sizes for a hint or activation boundary (1×1 adapter), one map no smaller in both
 /// dimensions for attention and NST (adaptive pooling). A failed check names both fields (the
 /// marker type) and both sizes.
-fn size_checks(student: &Student<'_>, teacher: &syn::Path) -> TokenStream {
+fn size_checks(student: &Student<'_>) -> TokenStream {
     let (height, width) = match student.attr.input.as_ref().map(|i| i.value.as_slice()) {
         Some([_, h, w]) => (*h, *w),
         _ => return TokenStream::new(),
@@ -331,6 +331,7 @@ fn size_checks(student: &Student<'_>, teacher: &syn::Path) -> TokenStream {
             quote_spanned!(ty.span()=> <#ty as __kd::Spatial>::EFFECT)
         });
         let t_field = &pair.teacher;
+        let teacher = &student.teachers[pair.teacher_index].path;
         let marker = format_ident!("student_{}_with_teacher_{}", pair.student, t_field);
         let name = field_name_type(t_field);
         let teacher_chain = quote_spanned!(t_field.span()=> <<#teacher as __kd::ModelLayers>::Layers as __kd::SpatialChain>::EFFECTS);
@@ -371,10 +372,7 @@ fn float_literal(value: f64) -> TokenStream {
 fn distill_stub(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let ident = student.model.ident;
     let attr = &student.attr;
-    let teacher: syn::Path = match attr.teacher.as_ref().map(|t| &t.value) {
-        Some(Teacher::Path(path)) => path.clone(),
-        _ => syn::Path::from(ident.clone()),
-    };
+    let teacher = teacher_type(student);
     let dtype = attr.dtype.clone().unwrap_or_else(|| format_ident!("f32"));
     let input_shape = input_shape(attr);
     quote! {
@@ -404,7 +402,7 @@ fn distill_stub(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     _: &[usize],
                     _: __kd::Gradients<#dtype, __kd::Cpu>,
                     _: &__kd::Settings,
-                ) -> __kd::loss::LossTerms<#dtype, __kd::Cpu, __kd::OwnedTape<#dtype, __kd::Cpu>>
+                ) -> __kd::Result<__kd::loss::LossTerms<#dtype, __kd::Cpu, __kd::OwnedTape<#dtype, __kd::Cpu>>, __kd::LossError>
                 where
                     __kd::Cpu: __kd::Device<#dtype>,
                 {
@@ -412,6 +410,28 @@ fn distill_stub(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                 }
             }
         };
+    }
+}
+
+/// The `Distill::Teacher` type: the teacher's builder, or a tuple of several teachers' (which
+/// dfdx builds into a tuple of models, `teacher.0`, `teacher.1`, ...).
+fn teacher_type(student: &Student<'_>) -> TokenStream {
+    if student.has_several_teachers() {
+        let paths = student.teachers.iter().map(|t| &t.path);
+        quote!((#(#paths),*))
+    } else {
+        let teacher = &student.teachers[0].path;
+        let span = student.attr.teacher.as_ref().map_or_else(Span::call_site, |t| t.span);
+        quote_spanned!(span=> #teacher)
+    }
+}
+
+/// The generated variables holding teacher `k`'s logits and taps.
+fn teacher_vars(k: usize, several: bool) -> (syn::Ident, syn::Ident) {
+    if several {
+        (format_ident!("__kd_teacher_logits_{k}"), format_ident!("__kd_teacher_taps_{k}"))
+    } else {
+        (format_ident!("__kd_teacher_logits"), format_ident!("__kd_teacher_taps"))
     }
 }
 
@@ -445,10 +465,7 @@ fn divergence(chosen: Option<Divergence>) -> TokenStream {
 fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let ident = student.model.ident;
     let attr = &student.attr;
-    let teacher: syn::Path = match attr.teacher.as_ref().map(|t| &t.value) {
-        Some(Teacher::Path(path)) => path.clone(),
-        _ => syn::Path::from(ident.clone()),
-    };
+    let several = student.has_several_teachers();
     let dtype = attr.dtype.clone().unwrap_or_else(|| format_ident!("f32"));
     let tape = quote!(__kd::OwnedTape<#dtype, __kd::Cpu>);
     let input_shape = input_shape(attr);
@@ -471,6 +488,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
             .iter()
             .map(|p| {
                 let (s_ty, t_field) = (p.student_ty, &p.teacher);
+                let teacher = &student.teachers[p.teacher_index].path;
                 // Student-side tokens at the student's type, teacher-side at the teacher field:
                 // a mistake on either side is then reported once, where it was written.
                 let name = field_name_type(t_field);
@@ -500,7 +518,8 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         };
         let teacher_tap = |p: &Pair<'_>| {
             let t = &p.teacher;
-            quote_spanned!(t.span()=> __kd_teacher_taps.#t.clone())
+            let taps = teacher_vars(p.teacher_index, several).1;
+            quote_spanned!(t.span()=> #taps.#t.clone())
         };
         match m.kind {
             Kind::Attention(Attention::Gradient) => terms.push(Term {
@@ -511,21 +530,24 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                         &distiller.student,
                         __kd::Tensor::retaped::<#tape>(&input),
                         targets,
-                        __kd::loss::input_gradient(teacher, input.clone(), targets),
+                        __kd::loss::input_gradient(teacher, input.clone(), targets)?,
                         __kd::weights::GRADIENT_ATTENTION_STEP,
                     )
                 },
             }),
             Kind::Relations(Relations::Layers) => {
-                for (a, b) in student.pairs.iter().zip(student.pairs.iter().skip(1)) {
+                // Consecutive pairs of each teacher.
+                let of_teacher = |k: usize| student.pairs.iter().filter(move |p| p.teacher_index == k);
+                let consecutive = (0..student.teachers.len()).flat_map(|k| of_teacher(k).zip(of_teacher(k).skip(1)));
+                for (a, b) in consecutive {
                     let (sa, sb, ta, tb) = (student_tap(a), student_tap(b), teacher_tap(a), teacher_tap(b));
                     terms.push(Term {
                         name: format!("fsp.{}.{}", a.student, b.student),
                         weight: weight_of("fsp", &[a, b]),
                         value: quote! {
                             __kd::loss::fsp_loss(
-                                __kd::loss::fsp_matrix(#sa, #sb),
-                                __kd::loss::fsp_matrix(#ta, #tb),
+                                __kd::loss::fsp_matrix(#sa, #sb)?,
+                                __kd::loss::fsp_matrix(#ta, #tb)?,
                                 <__kd::loss::FspConvention as ::core::default::Default>::default(),
                             )
                         },
@@ -579,7 +601,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
             }
         }
     }
-    let size_checks = size_checks(student, &teacher);
+    let size_checks = size_checks(student);
     let term_names = terms.iter().map(|t| &t.name);
     let setting_names = terms.iter().map(|t| &t.name);
     let term_indices = (0..terms.len()).map(syn::Index::from);
@@ -592,13 +614,92 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     } else {
         quote!(__kd::DeviceBuildExt::build_module::<#adapters_tuple, #dtype>(device))
     };
-    let teacher_span = attr.teacher.as_ref().map_or_else(Span::call_site, |t| t.span);
-    let teacher_ty = quote_spanned!(teacher_span=> #teacher);
+    let teacher_ty = teacher_type(student);
     let divergence = divergence(attr.logits.as_ref().map(|d| d.value));
     let kd_config =
         quote!(__kd::loss::KdConfig { temperature: #temperature, ce_weight: #ce_weight, kd_weight: #kd_weight, divergence: #divergence });
-    // A student of the logits alone also gets the cacheable form, and its loss is that form.
-    let (distill_loss_body, from_logits) = if attr.matches.is_empty() {
+    let teacher_indices: Vec<usize> = (0..student.teachers.len()).collect();
+    let teacher_logit_vars: Vec<syn::Ident> = teacher_indices.iter().map(|&k| teacher_vars(k, several).0).collect();
+    let teacher_tap_vars: Vec<syn::Ident> = teacher_indices.iter().map(|&k| teacher_vars(k, several).1).collect();
+    let teacher_labels: Vec<String> = student
+        .teachers
+        .iter()
+        .map(|t| {
+            t.name
+                .as_ref()
+                .map_or_else(|| "teacher".to_string(), |name| format!("teacher `{name}`"))
+        })
+        .collect();
+    let teacher_refs: Vec<TokenStream> = teacher_indices
+        .iter()
+        .map(|&k| {
+            let index = syn::Index::from(k);
+            if several {
+                quote!(&teacher.#index)
+            } else {
+                quote!(teacher)
+            }
+        })
+        .collect();
+    let teacher_names: Vec<String> = student
+        .teachers
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
+        .collect();
+    let teacher_weights: Vec<TokenStream> = student
+        .teachers
+        .iter()
+        .filter(|t| t.name.is_some())
+        .map(|t| float_literal(t.weight))
+        .collect();
+    // The logit terms: one teacher's, or several teachers' averaged or one term each.
+    let logit_terms = if several {
+        let term_names = teacher_names.iter().map(|name| format!("kd.{name}"));
+        let indices = teacher_indices.iter().map(|&k| syn::Index::from(k));
+        let ensemble = match attr.ensemble.as_ref().map(|e| e.value) {
+            Some(attr::Ensemble::Each) => quote!(Each),
+            _ => quote!(Average),
+        };
+        // Each teacher's logits as the student's type, or an error at that teacher's path.
+        let student_logits_ty =
+            quote!(<__kd::Built<#ident, #dtype> as __kd::Module<__kd::Tensor<#input_shape, #dtype, __kd::Cpu>>>::Output);
+        let as_student_logits = student.teachers.iter().zip(&teacher_logit_vars).map(|(t, logits)| {
+            respanned(
+                quote!(__kd::SameLogits::<#student_logits_ty>::into_student_logits(#logits)),
+                t.path.span(),
+            )
+        });
+        quote! {
+            __kd::loss::multi_teacher_kd_with_ce_loss(
+                __kd_student_logits,
+                &[#(#as_student_logits),*],
+                &[#((#term_names, settings.teachers[#indices].1)),*],
+                targets,
+                &settings.kd,
+                __kd::loss::Ensemble::#ensemble,
+            )
+        }
+    } else {
+        quote!(__kd::loss::kd_with_ce_loss(
+            __kd_student_logits,
+            __kd_teacher_logits,
+            targets,
+            &settings.kd
+        ))
+    };
+    // A student of one teacher's logits alone also gets the cacheable form, and its loss is
+    // that form.
+    let (distill_loss_body, from_logits) = if attr.matches.is_empty() && several {
+        let body = quote! {
+            #(let #teacher_logit_vars = __kd::expect_forward(#teacher_labels, __kd::Module::try_forward(#teacher_refs, input.clone()));)*
+            let __kd_student_logits = __kd::expect_forward(
+                "student",
+                __kd::ModuleMut::try_forward_mut(&mut distiller.student, __kd::trace_input(input, grads)),
+            );
+            #logit_terms
+        };
+        (body, TokenStream::new())
+    } else if attr.matches.is_empty() {
         let body = quote! {
             <Self as __kd::DistillFromLogits>::distill_loss_from_logits_with(
                 distiller,
@@ -625,7 +726,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     targets: &[usize],
                     grads: __kd::Gradients<#dtype, __kd::Cpu>,
                     settings: &__kd::Settings,
-                ) -> __kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>
+                ) -> __kd::Result<__kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>, __kd::LossError>
                 where
                     __kd::Cpu: __kd::Device<#dtype>,
                 {
@@ -640,16 +741,16 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         (body, from_logits)
     } else {
         let body = quote! {
-            let (__kd_teacher_logits, __kd_teacher_taps) =
-                __kd::expect_forward("teacher", __kd::TappedModule::try_forward_tapped(teacher, input.clone()));
+            #(let (#teacher_logit_vars, #teacher_tap_vars) =
+                __kd::expect_forward(#teacher_labels, __kd::TappedModule::try_forward_tapped(#teacher_refs, input.clone()));)*
             let (__kd_student_logits, __kd_student_taps) = __kd::expect_forward(
                 "student",
                 __kd::TappedModuleMut::try_forward_tapped_mut(&mut distiller.student, __kd::trace_input(input.clone(), grads)),
             );
-            let _ = (&__kd_teacher_taps, &__kd_student_taps);
-            let __kd_terms = __kd::loss::kd_with_ce_loss(__kd_student_logits, __kd_teacher_logits, targets, &settings.kd);
-            #(let __kd_terms = __kd_terms.add(#term_names, settings.terms[#term_indices].1, #term_values);)*
-            __kd_terms
+            let _ = (#(&#teacher_tap_vars,)* &__kd_student_taps);
+            let __kd_terms = #logit_terms?;
+            #(let __kd_terms = __kd_terms.add(#term_names, settings.terms[#term_indices].1, #term_values?);)*
+            __kd::Result::Ok(__kd_terms)
         };
         (body, TokenStream::new())
     };
@@ -680,6 +781,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     __kd::Settings {
                         kd: #kd_config,
                         terms: ::std::vec![#((#setting_names, #term_weights)),*],
+                        teachers: ::std::vec![#((#teacher_names, #teacher_weights)),*],
                     }
                 }
 
@@ -690,7 +792,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     targets: &[usize],
                     grads: __kd::Gradients<#dtype, __kd::Cpu>,
                     settings: &__kd::Settings,
-                ) -> __kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>
+                ) -> __kd::Result<__kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>, __kd::LossError>
                 where
                     __kd::Cpu: __kd::Device<#dtype>,
                 {
@@ -750,5 +852,20 @@ mod snapshots {
             }
         };
         check("student_with_one_hint_pair", super::expand_distill(args, item));
+    }
+
+    #[test]
+    fn student_of_two_teachers() {
+        let args = quote!(teachers(wide = Wide, deep = Deep), teacher_weights(wide = 2.0), ensemble = each, input = [4], match(features));
+        let item = quote! {
+            struct Student {
+                #[distill(pair = wide.fc)]
+                fc: Linear<4, 3>,
+                #[distill(pair = deep.fc2)]
+                fc2: Linear<3, 3>,
+                head: Linear<3, 2>,
+            }
+        };
+        check("student_of_two_teachers", super::expand_distill(args, item));
     }
 }

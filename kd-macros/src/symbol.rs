@@ -9,9 +9,34 @@ pub const INPUT: &str = "input";
 pub const DTYPE: &str = "dtype";
 pub const CRATE: &str = "crate";
 pub const LOGITS: &str = "logits";
+pub const TEACHERS: &str = "teachers";
+pub const TEACHER_WEIGHTS: &str = "teacher_weights";
+pub const ENSEMBLE: &str = "ensemble";
 
 /// Every container key, for unknown-key suggestions.
-pub const CONTAINER_KEYS: [&str; 9] = [TEACHER, TEMP, CE_WEIGHT, KD_WEIGHT, LOGITS, MATCH, INPUT, DTYPE, CRATE];
+pub const CONTAINER_KEYS: [&str; 12] = [
+    TEACHER,
+    TEACHERS,
+    TEACHER_WEIGHTS,
+    ENSEMBLE,
+    TEMP,
+    CE_WEIGHT,
+    KD_WEIGHT,
+    LOGITS,
+    MATCH,
+    INPUT,
+    DTYPE,
+    CRATE,
+];
+
+pub const AVERAGE: &str = "average";
+pub const EACH: &str = "each";
+
+/// Every value `ensemble = ...` accepts.
+pub const ENSEMBLES: [&str; 2] = [AVERAGE, EACH];
+
+/// The most teachers `teachers(...)` takes (dfdx builds tuples of up to six modules).
+pub const MAX_TEACHERS: usize = 6;
 
 pub const KL: &str = "kl";
 pub const REVERSE_KL: &str = "reverse_kl";

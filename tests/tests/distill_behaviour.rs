@@ -6,59 +6,12 @@ use dfdx::prelude::*;
 use kd_core::loss::{at_loss, hint_loss, kd_with_ce_loss, AtConvention, Conv1x1Adapter, KdConfig};
 use kd_core::ops::value_of;
 
-const FEATURES: usize = 8;
-const CLASSES: usize = 3;
-const BATCH: usize = 64;
+mod task;
+
+use task::{agreement, batch, predictions, task, CLASSES, FEATURES};
 
 type TeacherNet = (Linear<FEATURES, 64>, ReLU, Linear<64, CLASSES>);
 type StudentNet = (Linear<FEATURES, 6>, ReLU, Linear<6, CLASSES>);
-
-/// A deterministic 3-class task: the class is the arg-max of three fixed non-linear scores.
-fn task(samples: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
-    let mut state = seed;
-    let mut uniform = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((state >> 33) as f64 / (1u64 << 31) as f64) as f32 * 2.0 - 1.0
-    };
-    let mut inputs = Vec::with_capacity(samples * FEATURES);
-    let mut labels = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let x: Vec<f32> = (0..FEATURES).map(|_| uniform()).collect();
-        let scores = [
-            (x[0] * 2.0 + x[1]).sin() + x[2] * x[3],
-            x[4] - x[5] * x[0] + 0.5 * x[6],
-            (x[7] * 1.5).cos() - x[1] * x[2] - 0.3,
-        ];
-        let label = (0..CLASSES).max_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap_or(0);
-        inputs.extend(x);
-        labels.push(label);
-    }
-    (inputs, labels)
-}
-
-fn batch(dev: &Cpu, inputs: &[f32], labels: &[usize], index: usize) -> (Tensor<(usize, Const<FEATURES>), f32, Cpu>, Vec<usize>) {
-    let count = labels.len() / BATCH;
-    let start = (index % count) * BATCH;
-    let x = dev.tensor_from_vec(inputs[start * FEATURES..(start + BATCH) * FEATURES].to_vec(), (BATCH, Const));
-    (x, labels[start..start + BATCH].to_vec())
-}
-
-fn predictions<M: Module<Tensor<(usize, Const<FEATURES>), f32, Cpu>, Output = Tensor<(usize, Const<CLASSES>), f32, Cpu>>>(
-    model: &M,
-    dev: &Cpu,
-    inputs: &[f32],
-) -> Vec<usize> {
-    let n = inputs.len() / FEATURES;
-    let logits = model.forward(dev.tensor_from_vec(inputs.to_vec(), (n, Const))).as_vec();
-    logits
-        .chunks(CLASSES)
-        .map(|row| (0..CLASSES).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0))
-        .collect()
-}
-
-fn agreement(a: &[usize], b: &[usize]) -> f64 {
-    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
-}
 
 #[test]
 fn kd_training_moves_the_student_towards_a_trained_teacher() {
@@ -76,7 +29,7 @@ fn kd_training_moves_the_student_towards_a_trained_teacher() {
     let mut opt = Sgd::new(&teacher, sgd);
     for step in 0..600 {
         let (x, y) = batch(&dev, &train_x, &train_y, step);
-        let loss = kd_core::loss::cross_entropy_loss(teacher.forward_mut(x.traced(grads)), &y);
+        let loss = kd_core::loss::cross_entropy_loss(teacher.forward_mut(x.traced(grads)), &y).unwrap();
         grads = loss.backward();
         opt.update(&mut teacher, &grads).expect("teacher update");
         teacher.zero_grads(&mut grads);
@@ -94,7 +47,7 @@ fn kd_training_moves_the_student_towards_a_trained_teacher() {
     for step in 0..600 {
         let (x, y) = batch(&dev, &train_x, &train_y, step);
         let teacher_logits = teacher.forward(x.clone());
-        let loss = kd_with_ce_loss(student.forward_mut(x.traced(grads)), teacher_logits, &y, &config);
+        let loss = kd_with_ce_loss(student.forward_mut(x.traced(grads)), teacher_logits, &y, &config).unwrap();
         kd_terms.push(loss.get("kd").unwrap_or(f64::NAN));
         grads = loss.into_total().backward();
         if step == 0 {
@@ -163,8 +116,9 @@ fn hint_and_attention_training_align_student_features_with_the_teachers() {
             teacher_feat.clone(),
             2.0,
             AtConvention::AuthorsCode,
-        );
-        let hint = hint_loss(model.1.forward_mut(student_feat.retaped::<OwnedTape<f32, Cpu>>()), teacher_feat);
+        )
+        .unwrap();
+        let hint = hint_loss(model.1.forward_mut(student_feat.retaped::<OwnedTape<f32, Cpu>>()), teacher_feat).unwrap();
         hints.push(value_of(&hint));
         attention.push(value_of(&at));
         let total = hint + at * 1000.0;

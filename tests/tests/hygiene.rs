@@ -92,6 +92,17 @@ pub struct FromPath {
     head: Linear<8, 3>,
 }
 
+/// Two teachers, one through a path, with a pairing from each and one soft term per teacher.
+#[distill(teachers(near = Teacher, far = zoo::Teacher), teacher_weights(far = 0.5), ensemble = each, input = [4], match(features))]
+pub struct OfTwoTeachers {
+    #[distill(pair = near.fc1)]
+    fc1: Linear<4, 8>,
+    act: ReLU,
+    #[distill(pair = far.fc2)]
+    fc2: Linear<8, 8>,
+    head: Linear<8, 3>,
+}
+
 mod nested {
     use super::*;
 
@@ -121,6 +132,8 @@ fn generated_code_is_hygienic_and_warning_free() {
     let _ = Student::build_distiller(&dev);
     let _ = FromAlias::build_distiller(&dev);
     let _ = FromPath::build_distiller(&dev);
+    let _ = OfTwoTeachers::build_distiller(&dev);
+    let _ = dev.build_module::<<OfTwoTeachers as Distill>::Teacher, f32>();
     let named = NamedLikeGenerated::build_distiller(&dev);
     ::core::assert_eq!(named.student.fc1.weight.as_vec().len(), 4 * 8);
     let deep = nested::Deep::build_distiller(&dev);

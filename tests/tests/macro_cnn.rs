@@ -108,7 +108,7 @@ fn trained_teacher(dev: &Cpu) -> kd_core::distill::Built<Teacher> {
     );
     for _ in 0..200 {
         let (x, y) = batch(dev, 32);
-        let loss = kd_core::loss::cross_entropy_loss(teacher.forward_mut(x.traced(grads)), &y);
+        let loss = kd_core::loss::cross_entropy_loss(teacher.forward_mut(x.traced(grads)), &y).expect("valid loss inputs");
         grads = loss.backward();
         opt.update(&mut teacher, &grads).expect("update");
         teacher.zero_grads(&mut grads);
@@ -193,6 +193,7 @@ fn no_gradient_reaches_the_teacher() {
     let grads = distiller.alloc_grads();
     let (x, y) = batch(&dev, 8);
     let grads = Student::distill_loss(&mut distiller, &teacher, x, &y, grads)
+        .unwrap()
         .into_total()
         .backward();
     let nonzero = |g: Vec<f32>| g.iter().any(|v| *v != 0.0);

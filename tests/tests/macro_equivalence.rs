@@ -36,14 +36,16 @@ fn generated_step_equals_the_hand_written_step() {
     let s_fc2 = hand.0.forward_mut(x.clone().traced(hand_grads));
     let (s_fc2, tape) = s_fc2.split_tape();
     let s_logits = hand.1.forward_mut(s_fc2.clone().put_tape(tape));
-    let hint = hint_loss(hand.2.forward(s_fc2.retaped::<OwnedTape<f32, Cpu>>()), t_fc2);
-    let hand_loss = kd_with_ce_loss(s_logits, t_logits, &targets, &KdConfig::default()).add("hint.fc2", 100.0, hint);
+    let hint = hint_loss(hand.2.forward(s_fc2.retaped::<OwnedTape<f32, Cpu>>()), t_fc2).unwrap();
+    let hand_loss = kd_with_ce_loss(s_logits, t_logits, &targets, &KdConfig::default())
+        .unwrap()
+        .add("hint.fc2", 100.0, hint);
     let hand_terms = hand_loss.terms().to_vec();
     hand_grads = hand_loss.into_total().backward();
 
     // Generated.
     let grads = distiller.alloc_grads();
-    let macro_loss = Student::distill_loss(&mut distiller, &teacher, x.clone(), &targets, grads);
+    let macro_loss = Student::distill_loss(&mut distiller, &teacher, x.clone(), &targets, grads).unwrap();
     let macro_terms = macro_loss.terms().to_vec();
     assert_eq!(
         macro_terms.iter().map(|t| t.name).collect::<Vec<_>>(),

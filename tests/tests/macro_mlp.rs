@@ -56,6 +56,33 @@ fn a_wrong_label_count_is_an_error_not_a_panic() {
     );
 }
 
+/// An empty batch or a label out of range is the loss's error, named with the step; the
+/// student is not updated.
+#[test]
+fn an_empty_batch_or_a_bad_label_is_a_named_step_error() {
+    let dev = Cpu::seed_from_u64(3);
+    let teacher = dev.build_module::<Teacher, f32>();
+    let mut distiller = Student::build_distiller(&dev);
+    let probe: Tensor<(usize, Const<8>), f32, _> = dev.sample_normal_like(&(4, Const));
+    let before = distiller.student.forward(probe.clone()).as_vec();
+    let mut opt = Sgd::new(&distiller, SgdConfig::default());
+    let empty: Tensor<(usize, Const<8>), f32, _> = dev.zeros_like(&(0, Const));
+    let grads = distiller.alloc_grads();
+    let error = distill_step::<Student, _>(&mut distiller, &teacher, &mut opt, empty, &[], grads, 4).expect_err("an empty batch");
+    assert_eq!(
+        error.to_string(),
+        "step 4: kd_with_ce_loss: `student_logits` is empty (shape [0, 3]); a loss needs at least one sample; no update was applied"
+    );
+    let x: Tensor<(usize, Const<8>), f32, _> = dev.sample_normal_like(&(2, Const));
+    let grads = distiller.alloc_grads();
+    let error = distill_step::<Student, _>(&mut distiller, &teacher, &mut opt, x, &[0, 3], grads, 5).expect_err("a label out of range");
+    assert_eq!(
+        error.to_string(),
+        "step 5: kd_with_ce_loss: `targets[1]` is 3 but there are only 3 classes; no update was applied"
+    );
+    assert_eq!(distiller.student.forward(probe).as_vec(), before, "the student was not updated");
+}
+
 #[test]
 fn generated_models_save_load_and_move_like_dfdx_modules() {
     let dev = Cpu::seed_from_u64(1);

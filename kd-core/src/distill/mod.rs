@@ -13,7 +13,10 @@
 //!
 //! | key | meaning | default |
 //! |---|---|---|
-//! | `teacher = Path` | the teacher model (`teacher = Self`: self-distillation) | required |
+//! | `teacher = Path` | the teacher model (`teacher = Self`: self-distillation) | required (or `teachers`) |
+//! | `teachers(a = T1, b = T2)` | several teachers (2 to 6), each named; `Teacher` is the tuple `(T1, T2)` | — |
+//! | `teacher_weights(a = 2.0)` | a teacher's relative weight in the soft term (shares summing to 1) | 1 each |
+//! | `ensemble = average` or `each` | one `"kd"` term against the teachers' averaged probabilities, or a `"kd.<name>"` term per teacher ([`multi_teacher`](crate::loss::multi_teacher)) | `average` |
 //! | `input = [F]` or `[C, H, W]` | one sample's shape; the batch dimension is dynamic | required |
 //! | `temp = 4.0` | softmax temperature of the logit term (finite, > 0) | 4 |
 //! | `ce_weight = 0.1`, `kd_weight = 0.9` | weights of the hard CE and the `T²·KL` term | 0.1 / 0.9 |
@@ -48,7 +51,9 @@
 //! is pooled to the smaller).
 //!
 //! A student field joins a pairing with `#[distill(pair)]` (the teacher field of the same name)
-//! or `#[distill(pair = teacher_field)]`; `#[distill(pair, weight = 2.0)]` scales that pair's
+//! or `#[distill(pair = teacher_field)]`, and with several teachers `#[distill(pair =
+//! wide.field)]` names the teacher too (each teacher has its own pairings; FSP relates
+//! consecutive pairs of one teacher); `#[distill(pair, weight = 2.0)]` scales that pair's
 //! terms (an FSP term between two pairs takes the product of both pairs' weights). Each kind
 //! takes one method (`features(hint), features(nst)` for both), and kinds whose terms overlap
 //! (`relations(samples)` with `relations(sp)`) are a compile error, as is a `weight` on a field
@@ -56,8 +61,10 @@
 //! layer types at compile time ([`Width`]): a `Linear` for vectors, a 1×1 convolution for maps.
 //! With `input = [C, H, W]`, paired maps are checked at compile time to be alignable.
 //!
-//! The generated loss ([`Distill::distill_loss`]) returns [`LossTerms`]: `"ce"`, `"kd"`, then
-//! one named term per pair and kind (`"hint.fc2"`, `"attention.conv1"`, ...). Its maths is
+//! The generated loss ([`Distill::distill_loss`]) returns [`LossTerms`]: `"ce"`, `"kd"` (or
+//! `"kd.wide"`, `"kd.deep"`, ... with `ensemble = each`), then one named term per pair and kind
+//! (`"hint.fc2"`, `"attention.conv1"`, ...), or the first loss's
+//! [`LossError`](crate::LossError). Its maths is
 //! calls into [`crate::loss`]; a test checks it equals a hand-written dfdx step.
 //!
 //! ```
@@ -107,7 +114,9 @@
 //! ≤ 0, NaN or not a number, an empty `match()`, a kind that needs pairs without any (or a pair
 //! no kind uses), a missing `teacher` or `input`, a pairing naming a teacher field that does not
 //! exist, a layer without a known width, paired maps that cannot be aligned (naming both fields
-//! and both sizes), and the macro on an enum, tuple or unit struct. `tests/tests/ui/` holds one
+//! and both sizes), `teacher` together with `teachers(...)`, fewer than two teachers, a pairing
+//! that does not name its teacher among several (or names an unknown one), teachers whose
+//! logits differ from the student's, and the macro on an enum, tuple or unit struct. `tests/tests/ui/` holds one
 //! case per message.
 //!
 //! The folder's files: this one holds the contract the generated code implements, [`step`]
@@ -132,6 +141,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Gradients, OwnedTape};
 use dfdx::tensor_ops::Device;
 
+use crate::error::LossError;
 use crate::loss::{KdConfig, LossTerms};
 
 /// The built (on-device) type of a builder: `Built<Teacher>` is what `dev.build_module::<Teacher,
@@ -225,11 +235,22 @@ pub struct Settings {
     pub kd: KdConfig,
     /// Each feature, attention or relation term's name and weight, in loss order.
     pub terms: Vec<(&'static str, f64)>,
+    /// With `teachers(...)`: each teacher's name and relative weight in the soft term
+    /// (normalised to sum 1; [`crate::loss::multi_teacher`]). Empty for one teacher.
+    pub teachers: Vec<(&'static str, f64)>,
 }
 
 /// A [`Settings`] change that cannot apply.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SettingsError {
+    /// No teacher of this student has the name.
+    #[error("this student has no teacher `{name}`; its teachers are {known:?}")]
+    UnknownTeacher {
+        /// The name asked for.
+        name: String,
+        /// The student's teacher names.
+        known: Vec<&'static str>,
+    },
     /// No term of this student has the name.
     #[error("this student has no term `{name}`; its terms are {known:?}")]
     UnknownTerm {
@@ -265,15 +286,64 @@ impl Settings {
         }
     }
 
+    /// Sets the relative weight of the teacher called `name` (finite, ≥ 0).
+    pub fn set_teacher_weight(&mut self, name: &str, weight: f64) -> Result<(), SettingsError> {
+        crate::error::non_negative("teacher weight", weight)?;
+        let known: Vec<&'static str> = self.teachers.iter().map(|(teacher, _)| *teacher).collect();
+        match self.teachers.iter_mut().find(|(teacher, _)| *teacher == name) {
+            Some((_, slot)) => {
+                *slot = weight;
+                Ok(())
+            }
+            None => Err(SettingsError::UnknownTeacher {
+                name: name.to_string(),
+                known,
+            }),
+        }
+    }
+
     /// Checks the logit settings and every weight, naming the first bad one.
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.kd.validate()?;
         for (_, weight) in &self.terms {
             crate::error::non_negative("weight", *weight)?;
         }
+        for (_, weight) in &self.teachers {
+            crate::error::non_negative("teacher weight", *weight)?;
+        }
+        let total: f64 = self.teachers.iter().map(|(_, weight)| weight).sum();
+        if !self.teachers.is_empty() && total <= 0.0 {
+            return Err(SettingsError::Invalid(crate::Error::InvalidSetting {
+                argument: "teacher weights",
+                requirement: "not all 0",
+                value: total,
+            }));
+        }
         Ok(())
     }
 }
+
+/// Implemented only by a type for itself: the compile-time check that every teacher of
+/// `teachers(...)` gives logits of the student's type (the same classes), whose message names
+/// both logit types at the teacher's path.
+#[diagnostic::on_unimplemented(
+    message = "a teacher's logits `{Self}` differ from the student's `{Student}`",
+    label = "this teacher predicts other classes than the student",
+    note = "every teacher of `teachers(...)` must output the student's logits: the same number of classes and the same dtype"
+)]
+pub trait SameLogits<Student> {
+    /// The teacher's logits, as the student's type they are.
+    fn into_student_logits(self) -> Student;
+}
+
+impl<T> SameLogits<T> for T {
+    fn into_student_logits(self) -> T {
+        self
+    }
+}
+
+/// What a distiller's loss returns: the named terms, or the first loss's error.
+pub type DistillLoss<E> = Result<LossTerms<E, Cpu, OwnedTape<E, Cpu>>, LossError>;
 
 /// Implemented by `#[distill]` on a student: its teacher, its adapters and its loss. Every
 /// loss term comes from [`crate::loss`].
@@ -298,9 +368,13 @@ pub trait Distill: Sized {
     /// The loss of one batch with `settings`: `"ce"` and `"kd"` on the logits, then one named
     /// term per pairing and kind (`"hint.fc2"`, `"attention.conv2"`, ...).
     ///
+    /// # Errors
+    /// The first loss that fails names itself and the problem: an invalid setting, an empty
+    /// batch, targets that do not fit.
+    ///
     /// # Panics
-    /// If `settings` has another number of terms than [`Distill::settings`], or an invalid
-    /// value (the loss names it).
+    /// If `settings` has fewer terms than [`Distill::settings`] ([`distill_step_with`] checks
+    /// that first and returns [`StepError::Settings`]).
     fn distill_loss_with(
         distiller: &mut Self::Model,
         teacher: &Self::TeacherModel,
@@ -308,18 +382,21 @@ pub trait Distill: Sized {
         targets: &[usize],
         grads: Gradients<Self::Dtype, Cpu>,
         settings: &Settings,
-    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    ) -> DistillLoss<Self::Dtype>
     where
         Cpu: Device<Self::Dtype>;
 
     /// [`Distill::distill_loss_with`] the attribute's settings.
+    ///
+    /// # Errors
+    /// As [`Distill::distill_loss_with`].
     fn distill_loss(
         distiller: &mut Self::Model,
         teacher: &Self::TeacherModel,
         input: Self::Input,
         targets: &[usize],
         grads: Gradients<Self::Dtype, Cpu>,
-    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    ) -> DistillLoss<Self::Dtype>
     where
         Cpu: Device<Self::Dtype>,
     {
@@ -342,6 +419,9 @@ pub trait DistillFromLogits: Distill {
     fn teacher_logits(teacher: &Self::TeacherModel, input: Self::Input) -> Self::Logits;
 
     /// [`Distill::distill_loss_with`] with the teacher's logits given.
+    ///
+    /// # Errors
+    /// As [`Distill::distill_loss_with`].
     fn distill_loss_from_logits_with(
         distiller: &mut Self::Model,
         teacher_logits: Self::Logits,
@@ -349,18 +429,21 @@ pub trait DistillFromLogits: Distill {
         targets: &[usize],
         grads: Gradients<Self::Dtype, Cpu>,
         settings: &Settings,
-    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    ) -> DistillLoss<Self::Dtype>
     where
         Cpu: Device<Self::Dtype>;
 
     /// [`Distill::distill_loss`] with the teacher's logits given.
+    ///
+    /// # Errors
+    /// As [`Distill::distill_loss_with`].
     fn distill_loss_from_logits(
         distiller: &mut Self::Model,
         teacher_logits: Self::Logits,
         input: Self::Input,
         targets: &[usize],
         grads: Gradients<Self::Dtype, Cpu>,
-    ) -> LossTerms<Self::Dtype, Cpu, OwnedTape<Self::Dtype, Cpu>>
+    ) -> DistillLoss<Self::Dtype>
     where
         Cpu: Device<Self::Dtype>,
     {

@@ -46,6 +46,15 @@ pub enum StepError {
         /// How many samples the batch holds.
         batch: usize,
     },
+    /// A loss could not be computed from the batch (an empty batch, mismatched shapes, a
+    /// target out of range); no update was applied.
+    #[error("step {step}: {error}; no update was applied")]
+    Loss {
+        /// The step counter passed in.
+        step: usize,
+        /// The loss's error (boxed: it is rare, and keeps every step's `Result` small).
+        error: Box<crate::error::LossError>,
+    },
     /// The settings passed to a `*_with` step do not fit the student; nothing was computed.
     #[error("step {step}: the settings cannot be used: {message}")]
     Settings {
@@ -62,6 +71,16 @@ pub enum StepError {
         /// The optimiser's error.
         message: String,
     },
+}
+
+impl StepError {
+    /// `map_err` adapter: a [`LossError`](crate::error::LossError) at `step`.
+    pub fn loss(step: usize) -> impl Fn(crate::error::LossError) -> StepError {
+        move |error| StepError::Loss {
+            step,
+            error: Box::new(error),
+        }
+    }
 }
 
 /// What a step returns: every named term, and the gradient buffers for the next step.
@@ -111,7 +130,7 @@ where
 {
     check_labels(input.batch_size(), targets, step)?;
     check_settings::<M>(settings, step)?;
-    let loss = M::distill_loss_with(distiller, teacher, input, targets, grads, settings);
+    let loss = M::distill_loss_with(distiller, teacher, input, targets, grads, settings).map_err(StepError::loss(step))?;
     apply_step(loss, distiller, optimizer, step)
 }
 
@@ -155,19 +174,25 @@ where
 {
     check_labels(input.batch_size(), targets, step)?;
     check_settings::<M>(settings, step)?;
-    let loss = M::distill_loss_from_logits_with(distiller, teacher_logits, input, targets, grads, settings);
+    let loss =
+        M::distill_loss_from_logits_with(distiller, teacher_logits, input, targets, grads, settings).map_err(StepError::loss(step))?;
     apply_step(loss, distiller, optimizer, step)
 }
 
 /// Settings with the student's terms, in its order, each valid; or a named error.
 fn check_settings<M: Distill>(settings: &Settings, step: usize) -> Result<(), StepError> {
-    let expected: Vec<&'static str> = M::settings().terms.iter().map(|(name, _)| *name).collect();
-    let given: Vec<&'static str> = settings.terms.iter().map(|(name, _)| *name).collect();
-    if given != expected {
-        return Err(StepError::Settings {
-            step,
-            message: format!("they name the terms {given:?} but this student's are {expected:?}"),
-        });
+    let own = M::settings();
+    let names = |named: &[(&'static str, f64)]| named.iter().map(|(name, _)| *name).collect::<Vec<_>>();
+    for (what, given, expected) in [
+        ("terms", names(&settings.terms), names(&own.terms)),
+        ("teachers", names(&settings.teachers), names(&own.teachers)),
+    ] {
+        if given != expected {
+            return Err(StepError::Settings {
+                step,
+                message: format!("they name the {what} {given:?} but this student's are {expected:?}"),
+            });
+        }
     }
     settings.validate().map_err(|error| StepError::Settings {
         step,

@@ -22,7 +22,8 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{batch_size, expect_same_shape, scalar};
+use crate::error::{self, in_loss, LossError};
+use crate::ops::scalar;
 
 /// Settings of activation-boundary transfer, with the official defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,26 +58,28 @@ impl AbConfig {
 /// - `teacher_feat`: the teacher's **pre-ReLU** feature, untaped. Only its sign is used.
 /// - `margin`: `m` (> 0).
 ///
-/// # Panics
-/// If the shapes differ or `margin` is not finite and positive.
+/// # Errors
+/// If `margin` is not finite and positive, the features are empty, their shapes differ, or the
+/// teacher's feature holds a NaN or an infinity (its sign would be misread as "off").
 pub fn ab_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_feat: Tensor<S, E, D, T>,
     teacher_feat: Tensor<S, E, D>,
     margin: f64,
-) -> Tensor<Rank0, E, D, T> {
-    let margin = crate::error::expect_setting("ab_loss", crate::error::positive("margin", margin));
-    expect_same_shape(
-        "ab_loss",
-        ("student_feat", student_feat.shape()),
-        ("teacher_feat", teacher_feat.shape()),
-    );
-    let batch = batch_size(student_feat.shape());
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    let check = || {
+        let margin = error::positive("margin", margin)?;
+        let batch = error::non_empty("student_feat", student_feat.shape())?;
+        error::same_shape(("student_feat", student_feat.shape()), ("teacher_feat", teacher_feat.shape()))?;
+        error::finite_values("teacher_feat", &teacher_feat.as_vec())?;
+        Ok((margin, batch))
+    };
+    let (margin, batch) = check().map_err(in_loss("ab_loss"))?;
     let teacher_on = teacher_feat.gt(scalar::<E>(0.0));
     let m = scalar::<E>(margin);
     let (student, tape) = student_feat.split_tape();
     let below_margin = (student.retaped::<T>().negate() + m).relu().square();
     let above_minus_margin = (student.put_tape(tape) + m).relu().square();
-    teacher_on.choose(below_margin, above_minus_margin).sum() * scalar::<E>(1.0 / batch as f64)
+    Ok(teacher_on.choose(below_margin, above_minus_margin).sum() * scalar::<E>(1.0 / batch as f64))
 }
 
 #[cfg(test)]
@@ -91,7 +94,7 @@ mod tests {
     fn zero_once_every_student_neuron_clears_the_margin_on_the_teachers_side() {
         let teacher = teacher_feat();
         let student = teacher.gt(0.0).choose(teacher.clone() * 0.0 + 1.5, teacher.clone() * 0.0 - 1.5);
-        let loss = ab_loss(student.leaky_trace(), teacher, 1.0);
+        let loss = ab_loss(student.leaky_trace(), teacher, 1.0).unwrap();
         assert_close!(value_of(&loss), 0.0, Tolerance::F64);
     }
 
@@ -101,7 +104,7 @@ mod tests {
         let dev = Cpu::default();
         let student: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[0.25, -3.0]]);
         let teacher: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[2.0, -1.0]]);
-        let loss = ab_loss(student.leaky_trace(), teacher, 1.0);
+        let loss = ab_loss(student.leaky_trace(), teacher, 1.0).unwrap();
         assert_close!(value_of(&loss), 0.5625, Tolerance::F64);
         assert_close!(loss.backward().get(&student), [[-1.5, 0.0]], Tolerance::F64);
     }

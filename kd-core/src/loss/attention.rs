@@ -25,7 +25,8 @@ use rayon::prelude::*;
 use crate::spatial::pool_to_common_size;
 use crate::spatial::scratch::copy_of;
 
-use crate::ops::{expect_same_size, l2_normalize_last};
+use crate::error::{self, in_loss, LossError};
+use crate::ops::l2_normalize_last;
 
 /// How the difference of two attention maps becomes a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,15 +113,15 @@ fn channel_mean_square<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>
 /// - `p`: the power of the channel reduction (2 in the paper).
 /// - `convention`: see [`AtConvention`].
 ///
-/// # Panics
-/// If the batch sizes differ, one map is taller and the other wider, or `p` is not finite and
-/// positive.
+/// # Errors
+/// If a map is empty, the batch sizes differ, one map is taller and the other wider, or `p` is
+/// not finite and positive.
 pub fn at_loss<B, Cs, Ct, Hs, Ws, Ht, Wt, E, T>(
     student_feat: Tensor<(B, Cs, Hs, Ws), E, Cpu, T>,
     teacher_feat: Tensor<(B, Ct, Ht, Wt), E, Cpu>,
     p: f64,
     convention: AtConvention,
-) -> Tensor<Rank0, E, Cpu, T>
+) -> Result<Tensor<Rank0, E, Cpu, T>, LossError>
 where
     B: Dim,
     Cs: Dim,
@@ -133,24 +134,22 @@ where
     T: Tape<E, Cpu>,
     Cpu: Device<E>,
 {
-    crate::error::expect_setting("at_loss", crate::error::positive("p", p));
-    expect_same_size(
-        "at_loss",
-        "batch size",
-        ("student_feat", student_feat.shape().0.size()),
-        ("teacher_feat", teacher_feat.shape().0.size()),
-    );
+    let (student, teacher) = (("student_feat", student_feat.shape()), ("teacher_feat", teacher_feat.shape()));
+    error::positive("p", p)
+        .and_then(|_| error::paired_batch(student, teacher))
+        .and_then(|_| error::poolable(student, teacher))
+        .map_err(in_loss("at_loss"))?;
     let (student_feat, teacher_feat) = pool_to_common_size(student_feat, teacher_feat);
 
     let diff = attention_map(student_feat, p) - attention_map(teacher_feat, p);
-    match convention {
+    Ok(match convention {
         AtConvention::AuthorsCode => diff.square().mean(),
         AtConvention::Paper => {
             // sqrt(max(Σ d², ε²)): equal maps give a zero, finite gradient as in PyTorch.
             let eps = crate::ops::NORMALIZE_EPS;
             diff.square().sum::<_, Axis<1>>().clamp(eps * eps, f64::INFINITY).sqrt().mean()
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -163,9 +162,9 @@ mod tests {
 
     #[test]
     fn methods_md_test_vectors() {
-        let code = at_loss(student_feat(), teacher_feat(), 2.0, AtConvention::AuthorsCode);
+        let code = at_loss(student_feat(), teacher_feat(), 2.0, AtConvention::AuthorsCode).unwrap();
         assert_close!(value_of(&code), 0.0635282245, TABLE);
-        let paper = at_loss(student_feat(), teacher_feat(), 2.0, AtConvention::Paper);
+        let paper = at_loss(student_feat(), teacher_feat(), 2.0, AtConvention::Paper).unwrap();
         assert_close!(value_of(&paper), 0.4356470334, TABLE);
     }
 
@@ -176,7 +175,7 @@ mod tests {
         let norms = map.square().sum::<_, Axis<1>>().sqrt();
         assert_close!(norms, [1.0; 3], Tolerance::F64);
         for convention in [AtConvention::AuthorsCode, AtConvention::Paper] {
-            let loss = at_loss(feat.leaky_trace(), feat.clone() * 7.5, 2.0, convention);
+            let loss = at_loss(feat.leaky_trace(), feat.clone() * 7.5, 2.0, convention).unwrap();
             assert_close!(value_of(&loss), 0.0, Tolerance::rel_abs(0.0, 1e-11));
             let grads = loss.backward().get(&feat).as_vec();
             assert!(grads.iter().all(|g| g.is_finite() && g.abs() < 1e-9), "{grads:?}");
@@ -189,18 +188,18 @@ mod tests {
         let teacher = wavy::<Rank4<2, 5, 4, 6>>(4.0, 1.0);
         let pooled = crate::spatial::adaptive_avg_pool2d(teacher.clone(), (2, 3));
         for convention in [AtConvention::AuthorsCode, AtConvention::Paper] {
-            let direct = at_loss(student.clone(), pooled.clone(), 2.0, convention);
-            let automatic = at_loss(student.clone(), teacher.clone(), 2.0, convention);
+            let direct = at_loss(student.clone(), pooled.clone(), 2.0, convention).unwrap();
+            let automatic = at_loss(student.clone(), teacher.clone(), 2.0, convention).unwrap();
             assert_close!(value_of(&automatic), value_of(&direct), Tolerance::F64);
         }
     }
 
     #[test]
-    #[should_panic(expected = "one is taller and the other wider")]
     fn maps_without_a_smaller_one_are_a_clear_error() {
         let dev = Cpu::default();
         let student: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 3, 4, 2));
         let teacher: Tensor<(usize, usize, usize, usize), f64, _> = dev.zeros_like(&(2, 5, 2, 4));
-        let _ = at_loss(student, teacher, 2.0, AtConvention::AuthorsCode);
+        let error = at_loss(student, teacher, 2.0, AtConvention::AuthorsCode).unwrap_err().to_string();
+        assert!(error.contains("one is taller and the other wider"), "{error}");
     }
 }

@@ -18,9 +18,9 @@
 
 use dfdx::prelude::*;
 
-use crate::error::{self, positive, unit_interval};
+use crate::error::{self, in_loss, positive, unit_interval, LossError};
 use crate::loss::{cross_entropy_loss, kd_loss, LossTerms};
-use crate::ops::{batch_size, expect_same_shape, scalar};
+use crate::ops::scalar;
 
 /// Settings of Be Your Own Teacher, with the reference implementation's α and T.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,8 +63,8 @@ impl ByotConfig {
 /// - `student_feat`: the shallow head's bottleneck feature, taped.
 /// - `teacher_feat`: the deepest feature, untaped, of the same shape.
 ///
-/// # Panics
-/// If `config` is invalid or the shapes disagree.
+/// # Errors
+/// If `config` is invalid, an input is empty, the shapes disagree or a target is out of range.
 pub fn byot_loss<B, C, S, E, D, T>(
     student_logits: Tensor<(B, C), E, D, T>,
     teacher_logits: Tensor<(B, C), E, D>,
@@ -72,7 +72,7 @@ pub fn byot_loss<B, C, S, E, D, T>(
     student_feat: Tensor<S, E, D, T>,
     teacher_feat: Tensor<S, E, D>,
     config: &ByotConfig,
-) -> LossTerms<E, D, T>
+) -> Result<LossTerms<E, D, T>, LossError>
 where
     B: Dim,
     C: Dim,
@@ -81,24 +81,22 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
-    if let Err(error) = config.validate() {
-        panic!("byot_loss: {error}");
-    }
-    expect_same_shape(
-        "byot_loss",
-        ("student_feat", student_feat.shape()),
-        ("teacher_feat", teacher_feat.shape()),
-    );
+    let check = || {
+        config.validate()?;
+        let batch = error::paired_batch(("student_logits", student_logits.shape()), ("student_feat", student_feat.shape()))?;
+        error::same_shape(("student_feat", student_feat.shape()), ("teacher_feat", teacher_feat.shape()))?;
+        Ok(batch)
+    };
+    let batch = check().map_err(in_loss("byot_loss"))?;
     let (logits, tape) = student_logits.split_tape();
-    let ce = cross_entropy_loss(logits.clone().put_tape(tape), targets);
-    let kd = kd_loss(logits.retaped::<T>(), teacher_logits, config.temperature);
-    let numel = student_feat.shape().num_elements();
-    let per_sample = numel as f64 / batch_size(student_feat.shape()).max(1) as f64;
+    let ce = cross_entropy_loss(logits.clone().put_tape(tape), targets)?;
+    let kd = kd_loss(logits.retaped::<T>(), teacher_logits, config.temperature)?;
+    let per_sample = student_feat.shape().num_elements() as f64 / batch as f64;
     let feature = (student_feat - teacher_feat).square().mean() * scalar::<E>(per_sample);
-    LossTerms::new()
+    Ok(LossTerms::new()
         .add("ce", 1.0 - config.alpha, ce)
         .add("kd", config.alpha, kd)
-        .add("feature", config.feature_weight, feature)
+        .add("feature", config.feature_weight, feature))
 }
 
 /// One classifier's output: its logits and its bottleneck feature, both taped.
@@ -123,18 +121,15 @@ mod tests {
             temperature: 4.0,
             feature_weight: 0.5,
         };
-        let loss = byot_loss(
-            student_logits(),
-            teacher_logits(),
-            &LABELS,
-            student_embed(),
-            teacher_embed(),
-            &config,
-        );
+        // The features of the two samples: rows 0 and 2 of the shared embedding vectors.
+        let dev = Cpu::default();
+        let student_feat: Tensor<Rank2<2, 2>, f64, _> = dev.tensor([[1.0, 0.0], [3.0, 1.0]]);
+        let teacher_feat: Tensor<Rank2<2, 2>, f64, _> = dev.tensor([[0.5, 0.5], [2.0, -1.0]]);
+        let loss = byot_loss(student_logits(), teacher_logits(), &LABELS, student_feat, teacher_feat, &config).unwrap();
         assert_close!(loss.get("ce").unwrap_or(f64::NAN), 0.2702599809, TABLE);
         assert_close!(loss.get("kd").unwrap_or(f64::NAN), 0.2389909405, TABLE);
-        // rows: (0.5, −0.5), (−1, −1), (1, 2) ⇒ squared norms 0.5, 2, 5; batch mean 2.5.
-        assert_close!(loss.get("feature").unwrap_or(f64::NAN), 2.5, Tolerance::F64);
+        // rows: (0.5, −0.5), (1, 2) ⇒ squared norms 0.5, 5; batch mean 2.75.
+        assert_close!(loss.get("feature").unwrap_or(f64::NAN), 2.75, Tolerance::F64);
         let weights: Vec<f64> = loss.terms().iter().map(|t| t.weight).collect();
         assert_close!(weights, [0.6, 0.4, 0.5], Tolerance::F64);
     }

@@ -21,8 +21,8 @@
 use dfdx::prelude::*;
 
 use super::kd::tempered_log_probs;
-use crate::error::{self, expect_setting, positive};
-use crate::ops::{expect_same_shape, scalar};
+use crate::error::{self, in_loss, positive, LossError};
+use crate::ops::scalar;
 
 /// The ε of the official code's Pearson correlation.
 pub const DIST_EPS: f64 = 1e-8;
@@ -85,28 +85,21 @@ fn one_minus_mean_row_correlation<R: Dim, K: Dim, E: Dtype, D: Device<E>, T: Tap
 /// - `teacher_logits`: `(B, C)`, untaped.
 /// - `config`: β, γ and τ.
 ///
-/// # Panics
-/// If `config` is invalid or the shapes differ.
+/// # Errors
+/// If `config` is invalid, the logits are empty or their shapes differ.
 pub fn dist_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<(B, C), E, D, T>,
     teacher_logits: Tensor<(B, C), E, D>,
     config: &DistConfig,
-) -> Tensor<Rank0, E, D, T> {
-    if let Err(error) = config.validate() {
-        panic!("dist_loss: {error}");
-    }
-    let temperature = expect_setting("dist_loss", positive("temperature", config.temperature));
-    expect_same_shape(
-        "dist_loss",
-        ("student_logits", student_logits.shape()),
-        ("teacher_logits", teacher_logits.shape()),
-    );
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    config.validate().map_err(in_loss("dist_loss"))?;
+    let temperature = super::kd::check_logit_pair(&student_logits, &teacher_logits, config.temperature).map_err(in_loss("dist_loss"))?;
     let p_student = tempered_log_probs(student_logits, temperature).exp();
     let p_teacher = tempered_log_probs(teacher_logits, temperature).exp();
     let inter = one_minus_mean_row_correlation(p_student.retaped::<T>(), p_teacher.clone());
     let intra = one_minus_mean_row_correlation(p_student.permute::<(C, B), _>(), p_teacher.permute::<(C, B), _>());
     let t2 = temperature * temperature;
-    inter * scalar::<E>(config.beta * t2) + intra * scalar::<E>(config.gamma * t2)
+    Ok(inter * scalar::<E>(config.beta * t2) + intra * scalar::<E>(config.gamma * t2))
 }
 
 #[cfg(test)]
@@ -120,7 +113,7 @@ mod tests {
     #[test]
     fn a_student_equal_to_its_teacher_has_zero_loss_and_gradient() {
         let logits = wavy::<Rank2<4, 6>>(1.0, 3.0);
-        let loss = dist_loss(logits.leaky_trace(), logits.clone(), &DistConfig::default());
+        let loss = dist_loss(logits.leaky_trace(), logits.clone(), &DistConfig::default()).unwrap();
         // Only ε keeps the correlations below 1.
         assert_close!(value_of(&loss), 0.0, Tolerance::rel_abs(0.0, 1e-5));
         assert_close!(loss.backward().get(&logits), [[0.0; 6]; 4], Tolerance::rel_abs(0.0, 1e-5));
@@ -137,16 +130,20 @@ mod tests {
             gamma: 0.0,
             ..DistConfig::default()
         };
-        assert_close!(value_of(&dist_loss(student, teacher, &config)), 2.0, Tolerance::rel_abs(1e-7, 1e-7));
+        assert_close!(
+            value_of(&dist_loss(student, teacher, &config).unwrap()),
+            2.0,
+            Tolerance::rel_abs(1e-7, 1e-7)
+        );
     }
 
     #[test]
-    #[should_panic(expected = "dist_loss: `gamma` must be finite and >= 0, got NaN")]
     fn a_nan_weight_is_rejected_by_name() {
         let config = DistConfig {
             gamma: f64::NAN,
             ..DistConfig::default()
         };
-        let _ = dist_loss(student_logits(), teacher_logits(), &config);
+        let error = dist_loss(student_logits(), teacher_logits(), &config).unwrap_err().to_string();
+        assert!(error.contains("dist_loss: `gamma` must be finite and >= 0, got NaN"), "{error}");
     }
 }

@@ -10,7 +10,7 @@
 use dfdx::prelude::*;
 
 use super::{dist_loss, jsd_loss, kd_loss, reverse_kl_loss, tvd_loss, DistConfig};
-use crate::error::{self, unit_interval};
+use crate::error::{self, unit_interval, LossError};
 
 /// The divergence between the softened teacher and student distributions.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -70,14 +70,15 @@ impl Divergence {
 
 /// The logit term with `divergence` at `temperature` (times `T²`, as [`kd_loss`]).
 ///
-/// # Panics
-/// If `temperature` or the divergence's settings are invalid, or the shapes differ.
+/// # Errors
+/// If `temperature` or the divergence's settings are invalid, the logits are empty or their
+/// shapes differ (the error names the divergence's own loss function).
 pub fn divergence_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<(B, C), E, D, T>,
     teacher_logits: Tensor<(B, C), E, D>,
     temperature: f64,
     divergence: &Divergence,
-) -> Tensor<Rank0, E, D, T> {
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
     match *divergence {
         Divergence::ForwardKl => kd_loss(student_logits, teacher_logits, temperature),
         Divergence::ReverseKl => reverse_kl_loss(student_logits, teacher_logits, temperature),
@@ -104,14 +105,17 @@ mod tests {
             ..DistConfig::default()
         };
         let cases = [
-            (Divergence::ForwardKl, value_of(&kd_loss(s.clone(), t.clone(), 2.0))),
-            (Divergence::ReverseKl, value_of(&reverse_kl_loss(s.clone(), t.clone(), 2.0))),
-            (Divergence::JSD, value_of(&jsd_loss(s.clone(), t.clone(), 2.0, 0.5))),
-            (Divergence::Tvd, value_of(&tvd_loss(s.clone(), t.clone(), 2.0))),
-            (Divergence::DIST, value_of(&dist_loss(s.clone(), t.clone(), &dist))),
+            (Divergence::ForwardKl, value_of(&kd_loss(s.clone(), t.clone(), 2.0).unwrap())),
+            (
+                Divergence::ReverseKl,
+                value_of(&reverse_kl_loss(s.clone(), t.clone(), 2.0).unwrap()),
+            ),
+            (Divergence::JSD, value_of(&jsd_loss(s.clone(), t.clone(), 2.0, 0.5).unwrap())),
+            (Divergence::Tvd, value_of(&tvd_loss(s.clone(), t.clone(), 2.0).unwrap())),
+            (Divergence::DIST, value_of(&dist_loss(s.clone(), t.clone(), &dist).unwrap())),
         ];
         for (divergence, expected) in cases {
-            let value = value_of(&divergence_loss(s.clone(), t.clone(), 2.0, &divergence));
+            let value = value_of(&divergence_loss(s.clone(), t.clone(), 2.0, &divergence).unwrap());
             assert_close!(value, expected, Tolerance::F64);
         }
     }

@@ -18,8 +18,8 @@
 
 use dfdx::prelude::*;
 
-use crate::error::{self, positive};
-use crate::ops::{expect_same_shape, scalar};
+use crate::error::{self, in_loss, positive, LossError};
+use crate::ops::scalar;
 
 /// Settings of DKD, mdistiller's CIFAR-100 defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,28 +74,22 @@ fn decoupled_log_probs<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
 /// - `teacher_logits`: `(B, C)`, untaped.
 /// - `targets`: the class of each sample.
 ///
-/// # Panics
-/// If `config` is invalid, shapes differ, or a target is out of range.
+/// # Errors
+/// If `config` is invalid, the logits are empty, their shapes differ, or a target is out of
+/// range.
 pub fn dkd_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<(B, C), E, D, T>,
     teacher_logits: Tensor<(B, C), E, D>,
     targets: &[usize],
     config: &DkdConfig,
-) -> Tensor<Rank0, E, D, T> {
-    if let Err(error) = config.validate() {
-        panic!("dkd_loss: {error}");
-    }
-    expect_same_shape(
-        "dkd_loss",
-        ("student_logits", student_logits.shape()),
-        ("teacher_logits", teacher_logits.shape()),
-    );
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    config
+        .validate()
+        .and_then(|()| super::kd::check_logit_pair(&student_logits, &teacher_logits, config.temperature))
+        .and_then(|_| super::kd::check_targets(&student_logits, targets))
+        .map_err(in_loss("dkd_loss"))?;
     let shape = *student_logits.shape();
     let (batch, classes) = (shape.0.size(), shape.1.size());
-    crate::ops::expect_same_size("dkd_loss", "batch size", ("student_logits", batch), ("targets", targets.len()));
-    if let Some((row, &bad)) = targets.iter().enumerate().find(|(_, &y)| y >= classes) {
-        panic!("dkd_loss: `targets[{row}]` is {bad} but there are only {classes} classes");
-    }
     let one_hot: Vec<E> = (0..batch * classes)
         .map(|k| {
             if targets[k / classes] == k % classes {
@@ -116,5 +110,5 @@ pub fn dkd_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     let tckd = (kl_term(s_target, t_target) + kl_term(s_other, t_other)).sum();
     let nckd = ((s_rest.negate() + t_rest.clone()) * t_rest.exp()).sum();
     let scale = t * t / batch as f64;
-    tckd * scalar::<E>(config.alpha * scale) + nckd * scalar::<E>(config.beta * scale)
+    Ok(tckd * scalar::<E>(config.alpha * scale) + nckd * scalar::<E>(config.beta * scale))
 }

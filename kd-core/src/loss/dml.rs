@@ -13,6 +13,7 @@
 
 use dfdx::prelude::*;
 
+use crate::error::{Error, LossError};
 use crate::loss::{cross_entropy_loss, kd_loss, LossTerms};
 use crate::ops::scalar;
 
@@ -24,28 +25,27 @@ use crate::ops::scalar;
 /// - `peer_logits`: the other peers' logits, untaped (at least one).
 /// - `targets`: the class of each sample.
 ///
-/// # Panics
-/// If `peer_logits` is empty, or shapes or targets are inconsistent.
+/// # Errors
+/// If `peer_logits` is empty, the logits are empty, or shapes or targets are inconsistent.
 pub fn dml_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<(B, C), E, D, T>,
     peer_logits: &[Tensor<(B, C), E, D>],
     targets: &[usize],
-) -> LossTerms<E, D, T> {
-    assert!(
-        !peer_logits.is_empty(),
-        "dml_loss: `peer_logits` is empty; mutual learning needs at least one peer"
-    );
+) -> Result<LossTerms<E, D, T>, LossError> {
     let (student, tape) = student_logits.split_tape();
-    let ce = cross_entropy_loss(student.clone().put_tape(tape), targets);
-    let kl = peer_logits
-        .iter()
-        .map(|peer| kd_loss(student.retaped::<T>(), peer.clone(), 1.0))
-        .reduce(|sum, term| sum + term)
-        .map(|sum| sum * scalar::<E>(1.0 / peer_logits.len() as f64));
-    match kl {
-        Some(kl) => LossTerms::new().add("ce", 1.0, ce).add("kl", 1.0, kl),
-        None => unreachable!("peer_logits was checked to be non-empty"),
+    let ce = cross_entropy_loss(student.clone().put_tape(tape), targets)?;
+    let mut kl = None;
+    for peer in peer_logits {
+        let term = kd_loss(student.retaped::<T>(), peer.clone(), 1.0)?;
+        kl = Some(match kl {
+            None => term,
+            Some(sum) => sum + term,
+        });
     }
+    let kl = kl.ok_or(Error::NoItems { argument: "peer_logits" }.in_loss("dml_loss"))?;
+    Ok(LossTerms::new()
+        .add("ce", 1.0, ce)
+        .add("kl", 1.0, kl * scalar::<E>(1.0 / peer_logits.len() as f64)))
 }
 
 #[cfg(test)]
@@ -57,16 +57,19 @@ mod tests {
 
     #[test]
     fn kl_to_a_peer_is_methods_md_kd_at_t1_and_zero_to_itself() {
-        let loss = dml_loss(student_logits(), &[teacher_logits()], &LABELS);
+        let loss = dml_loss(student_logits(), &[teacher_logits()], &LABELS).unwrap();
         assert_close!(loss.get("kl").unwrap_or(f64::NAN), 0.1676312889, TABLE);
         assert_close!(loss.get("ce").unwrap_or(f64::NAN), 0.2702599809, TABLE);
-        let alone = dml_loss(student_logits(), &[student_logits(), student_logits()], &LABELS);
+        let alone = dml_loss(student_logits(), &[student_logits(), student_logits()], &LABELS).unwrap();
         assert_close!(alone.get("kl").unwrap_or(f64::NAN), 0.0, Tolerance::F64);
     }
 
     #[test]
-    #[should_panic(expected = "dml_loss: `peer_logits` is empty")]
     fn needs_a_peer() {
-        let _ = dml_loss(student_logits(), &[], &LABELS);
+        let error = dml_loss(student_logits(), &[], &LABELS)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("dml_loss: `peer_logits` is empty"), "{error}");
     }
 }

@@ -19,7 +19,8 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{expect_same_shape, expect_same_size, scalar};
+use crate::error::{self, in_loss, LossError};
+use crate::ops::scalar;
 
 /// How the difference of FSP matrices is reduced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,12 +37,13 @@ pub enum FspConvention {
 /// When the two layers differ in size, the larger map is adaptive-average-pooled to the smaller
 /// one first (RepDistiller `FSP.compute_fsp`).
 ///
-/// # Panics
-/// If the batch sizes differ, or one map is taller and the other wider.
+/// # Errors
+/// If a map is empty, the batch sizes differ, or one map is taller and the other wider.
+#[allow(clippy::type_complexity)]
 pub fn fsp_matrix<B, C1, C2, H1, W1, H2, W2, E, D, T, R>(
     first: Tensor<(B, C1, H1, W1), E, D, T>,
     second: Tensor<(B, C2, H2, W2), E, D, R>,
-) -> Tensor<(B, C1, C2), E, D, T>
+) -> Result<Tensor<(B, C1, C2), E, D, T>, LossError>
 where
     B: Dim,
     C1: Dim,
@@ -55,19 +57,17 @@ where
     T: Tape<E, D> + Merge<R>,
     R: Tape<E, D>,
 {
-    expect_same_size(
-        "fsp_matrix",
-        "batch size",
-        ("first", first.shape().0.size()),
-        ("second", second.shape().0.size()),
-    );
+    let (named_first, named_second) = (("first", first.shape()), ("second", second.shape()));
+    error::paired_batch(named_first, named_second)
+        .and_then(|_| error::poolable(named_first, named_second))
+        .map_err(in_loss("fsp_matrix"))?;
     let (first, second) = crate::spatial::pool_to_common_size(first, second);
     let (b1, c1, h1, w1) = *first.shape();
     let c2 = second.shape().1;
     let positions = h1 * w1;
     let first = first.reshape_like(&(b1, c1, positions));
     let second = second.reshape_like(&(b1, c2, positions)).permute::<_, Axes3<0, 2, 1>>();
-    first.matmul(second) * scalar::<E>(1.0 / positions as f64)
+    Ok(first.matmul(second) * scalar::<E>(1.0 / positions as f64))
 }
 
 /// The FSP loss of one pair of layers, from the student's and the teacher's FSP matrices.
@@ -77,24 +77,22 @@ where
 /// - `teacher_fsp`: `fsp_matrix` of the corresponding teacher layers, untaped.
 /// - `convention`: see [`FspConvention`].
 ///
-/// # Panics
-/// If the matrices' shapes differ.
+/// # Errors
+/// If the matrices are empty or their shapes differ.
 pub fn fsp_loss<B: Dim, C1: Dim, C2: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_fsp: Tensor<(B, C1, C2), E, D, T>,
     teacher_fsp: Tensor<(B, C1, C2), E, D>,
     convention: FspConvention,
-) -> Tensor<Rank0, E, D, T> {
-    expect_same_shape(
-        "fsp_loss",
-        ("student_fsp", student_fsp.shape()),
-        ("teacher_fsp", teacher_fsp.shape()),
-    );
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    error::non_empty("student_fsp", student_fsp.shape())
+        .and_then(|_| error::same_shape(("student_fsp", student_fsp.shape()), ("teacher_fsp", teacher_fsp.shape())))
+        .map_err(in_loss("fsp_loss"))?;
     let (_, c1, c2) = *student_fsp.shape();
     let mean_sq = (student_fsp - teacher_fsp).square().mean();
-    match convention {
+    Ok(match convention {
         FspConvention::Paper => mean_sq * scalar::<E>((c1.size() * c2.size()) as f64),
         FspConvention::RepDistiller => mean_sq,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -107,11 +105,15 @@ mod tests {
     // methods.md pairs (F¹, F²) = (f_s, f_t) for the "student" and (f_t, f_s) for the "teacher".
     #[test]
     fn methods_md_test_vectors() {
-        let student = || fsp_matrix(student_feat(), teacher_feat());
-        let teacher = || fsp_matrix(teacher_feat(), student_feat());
-        assert_close!(value_of(&fsp_loss(student(), teacher(), FspConvention::Paper)), 1.328125, TABLE);
+        let student = || fsp_matrix(student_feat(), teacher_feat()).unwrap();
+        let teacher = || fsp_matrix(teacher_feat(), student_feat()).unwrap();
         assert_close!(
-            value_of(&fsp_loss(student(), teacher(), FspConvention::RepDistiller)),
+            value_of(&fsp_loss(student(), teacher(), FspConvention::Paper).unwrap()),
+            1.328125,
+            TABLE
+        );
+        assert_close!(
+            value_of(&fsp_loss(student(), teacher(), FspConvention::RepDistiller).unwrap()),
             0.33203125,
             TABLE
         );
@@ -123,8 +125,8 @@ mod tests {
         let second = crate::loss::test_vectors::wavy::<Rank4<2, 2, 2, 2>>(2.0, 1.0);
         let pooled = crate::spatial::adaptive_avg_pool2d(first.clone(), (2, 2));
         crate::assert_close!(
-            fsp_matrix(first, second.clone()),
-            fsp_matrix(pooled, second),
+            fsp_matrix(first, second.clone()).unwrap(),
+            fsp_matrix(pooled, second).unwrap(),
             crate::testing::Tolerance::F64
         );
     }

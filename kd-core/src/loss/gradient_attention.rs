@@ -31,13 +31,17 @@
 use dfdx::nn::Module;
 use dfdx::prelude::*;
 
+use crate::error::{self, in_loss, LossError};
 use crate::loss::cross_entropy_loss;
-use crate::ops::{expect_same_shape, scalar, value_of};
+use crate::ops::{scalar, value_of};
 
 /// The input gradient `∂L_CE(model(input), targets)/∂input`, untaped.
 ///
 /// Model parameters receive gradients in a throw-away accumulator; the model is not changed.
-pub fn input_gradient<M, S, B, C, E, D>(model: &M, input: Tensor<S, E, D>, targets: &[usize]) -> Tensor<S, E, D>
+///
+/// # Errors
+/// If `targets` does not fit the model's logits (see [`cross_entropy_loss`]).
+pub fn input_gradient<M, S, B, C, E, D>(model: &M, input: Tensor<S, E, D>, targets: &[usize]) -> Result<Tensor<S, E, D>, LossError>
 where
     M: Module<Tensor<S, E, D, OwnedTape<E, D>>, Output = Tensor<(B, C), E, D, OwnedTape<E, D>>>,
     S: Shape,
@@ -47,8 +51,8 @@ where
     D: Device<E>,
 {
     let logits = model.forward(input.leaky_trace());
-    let grads = cross_entropy_loss(logits, targets).backward();
-    grads.get(&input)
+    let grads = cross_entropy_loss(logits, targets)?.backward();
+    Ok(grads.get(&input))
 }
 
 /// `½ ‖J_S − J_T‖²`, with the gradient for the student's parameters as documented in the module.
@@ -61,16 +65,16 @@ where
 /// - `fd_step`: the finite-difference step `h` in input units (> 0); `1e-3` suits f32 inputs of
 ///   unit scale, f64 tolerates `1e-5`.
 ///
-/// # Panics
-/// If `fd_step` is not finite and positive, or `teacher_input_grad` has another shape than
-/// `input`.
+/// # Errors
+/// If `fd_step` is not finite and positive, `input` is empty, `teacher_input_grad` has another
+/// shape than `input`, or `targets` does not fit the student's logits.
 pub fn gradient_at_loss<M, S, B, C, E, D>(
     student: &M,
     input: Tensor<S, E, D, OwnedTape<E, D>>,
     targets: &[usize],
     teacher_input_grad: Tensor<S, E, D>,
     fd_step: f64,
-) -> Tensor<Rank0, E, D, OwnedTape<E, D>>
+) -> Result<Tensor<Rank0, E, D, OwnedTape<E, D>>, LossError>
 where
     M: Module<Tensor<S, E, D, OwnedTape<E, D>>, Output = Tensor<(B, C), E, D, OwnedTape<E, D>>>,
     S: Shape,
@@ -79,14 +83,15 @@ where
     E: Dtype,
     D: Device<E>,
 {
-    let h = crate::error::expect_setting("gradient_at_loss", crate::error::positive("fd_step", fd_step));
-    expect_same_shape(
-        "gradient_at_loss",
-        ("input", input.shape()),
-        ("teacher_input_grad", teacher_input_grad.shape()),
-    );
+    let h = error::positive("fd_step", fd_step)
+        .and_then(|h| {
+            error::non_empty("input", input.shape())?;
+            error::same_shape(("input", input.shape()), ("teacher_input_grad", teacher_input_grad.shape()))?;
+            Ok(h)
+        })
+        .map_err(in_loss("gradient_at_loss"))?;
     let (input, tape) = input.split_tape();
-    let difference = input_gradient(student, input.clone(), targets) - teacher_input_grad;
+    let difference = input_gradient(student, input.clone(), targets)? - teacher_input_grad;
     let half_sq_norm = value_of(&(difference.clone().square().sum() * scalar::<E>(0.5)));
     let norm = (2.0 * half_sq_norm).sqrt();
 
@@ -96,13 +101,13 @@ where
     } else {
         difference
     };
-    let ce_plus = cross_entropy_loss(student.forward((input.clone() + step.clone()).put_tape(tape)), targets);
-    let ce_minus = cross_entropy_loss(student.forward((input - step).retaped::<OwnedTape<E, D>>()), targets);
+    let ce_plus = cross_entropy_loss(student.forward((input.clone() + step.clone()).put_tape(tape)), targets)?;
+    let ce_minus = cross_entropy_loss(student.forward((input - step).retaped::<OwnedTape<E, D>>()), targets)?;
     let slope = if norm > 0.0 { norm / (2.0 * h) } else { 0.0 };
     let surrogate = (ce_plus - ce_minus) * scalar::<E>(slope);
     // Shift by a constant so the value is ½‖v‖² while the gradient stays the HVP.
     let offset = half_sq_norm - value_of(&surrogate);
-    surrogate + scalar::<E>(offset)
+    Ok(surrogate + scalar::<E>(offset))
 }
 
 #[cfg(test)]
@@ -112,13 +117,18 @@ mod tests {
     type Net = dfdx::nn::modules::Linear<2, 3, f64, Cpu>;
 
     #[test]
-    #[should_panic(expected = "gradient_at_loss: `fd_step` must be finite and > 0, got 0")]
     fn finite_difference_step_is_checked_by_name() {
         let dev = Cpu::default();
         let model: Net = dev.build_module::<dfdx::nn::builders::Linear<2, 3>, f64>();
         let input: Tensor<Rank2<2, 2>, f64, _> = dev.ones();
-        let teacher_grad = input_gradient(&model, input.clone(), &[0, 1]);
-        let _ = gradient_at_loss(&model, input.leaky_trace(), &[0, 1], teacher_grad, 0.0);
+        let teacher_grad = input_gradient(&model, input.clone(), &[0, 1]).unwrap();
+        let error = gradient_at_loss(&model, input.leaky_trace(), &[0, 1], teacher_grad, 0.0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("gradient_at_loss: `fd_step` must be finite and > 0, got 0"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -126,8 +136,8 @@ mod tests {
         let dev = Cpu::default();
         let model: Net = dev.build_module::<dfdx::nn::builders::Linear<2, 3>, f64>();
         let input: Tensor<Rank2<2, 2>, f64, _> = dev.tensor([[0.5, -1.0], [2.0, 0.25]]);
-        let teacher_grad = input_gradient(&model, input.clone(), &[2, 0]);
-        let loss = gradient_at_loss(&model, input.traced(model.alloc_grads()), &[2, 0], teacher_grad, 1e-4);
+        let teacher_grad = input_gradient(&model, input.clone(), &[2, 0]).unwrap();
+        let loss = gradient_at_loss(&model, input.traced(model.alloc_grads()), &[2, 0], teacher_grad, 1e-4).unwrap();
         assert_eq!(value_of(&loss), 0.0);
         let grads = loss.backward();
         assert!(grads.get(&model.weight).as_vec().iter().all(|g| *g == 0.0));

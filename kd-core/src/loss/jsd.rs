@@ -27,7 +27,7 @@ use dfdx::prelude::*;
 
 use super::kd::{check_logit_pair, sum_classes_mean_rest_times_t2, tempered_log_probs};
 use super::{kd_loss, reverse_kl_loss};
-use crate::error::{expect_setting, unit_interval};
+use crate::error::{in_loss, unit_interval, LossError};
 use crate::ops::scalar;
 
 /// `T² · JSD(β)(p_t, p_s)` with TRL's convention (β = 0: forward KL, β = 1: reverse KL),
@@ -39,17 +39,18 @@ use crate::ops::scalar;
 /// - `temperature`: `T`, finite and > 0.
 /// - `beta`: the teacher's weight in the mixture, in `[0, 1]`.
 ///
-/// # Panics
-/// If `temperature` is not finite and positive, `beta` is outside `[0, 1]`, or the shapes'
-/// runtime sizes differ.
+/// # Errors
+/// If `temperature` is not finite and positive, `beta` is outside `[0, 1]`, the logits are
+/// empty or their runtime shapes differ.
 pub fn jsd_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<S, E, D, T>,
     teacher_logits: Tensor<S, E, D>,
     temperature: f64,
     beta: f64,
-) -> Tensor<Rank0, E, D, T> {
-    let beta = expect_setting("jsd_loss", unit_interval("beta", beta));
-    let temperature = check_logit_pair("jsd_loss", &student_logits, &teacher_logits, temperature);
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    let (beta, temperature) = unit_interval("beta", beta)
+        .and_then(|beta| Ok((beta, check_logit_pair(&student_logits, &teacher_logits, temperature)?)))
+        .map_err(in_loss("jsd_loss"))?;
     if beta == 0.0 {
         return kd_loss(student_logits, teacher_logits, temperature);
     }
@@ -67,7 +68,7 @@ pub fn jsd_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     let log_m = top.retaped::<T>() + ((a - top.retaped::<T>()).exp() + (top - b).negate().exp()).ln();
     let teacher_part = (log_m.retaped::<T>().negate() + log_p_teacher) * p_teacher * scalar::<E>(beta);
     let student_part = (log_p_student - log_m) * p_student * scalar::<E>(1.0 - beta);
-    sum_classes_mean_rest_times_t2(teacher_part + student_part, temperature)
+    Ok(sum_classes_mean_rest_times_t2(teacher_part + student_part, temperature))
 }
 
 #[cfg(test)]
@@ -95,7 +96,7 @@ mod tests {
     fn matches_the_definition_between_the_ends() {
         let (student, teacher) = (wavy::<Rank2<1, 6>>(1.0, 3.0), wavy::<Rank2<1, 6>>(2.0, 3.0));
         for (temperature, beta) in [(1.0, 0.5), (2.0, 0.1), (4.0, 0.9)] {
-            let ours = value_of(&jsd_loss(student.clone(), teacher.clone(), temperature, beta));
+            let ours = value_of(&jsd_loss(student.clone(), teacher.clone(), temperature, beta).unwrap());
             let expected = by_definition(&student.as_vec(), &teacher.as_vec(), temperature, beta);
             assert_close!(ours, expected, Tolerance::F64);
         }
@@ -104,14 +105,14 @@ mod tests {
     #[test]
     fn the_ends_are_the_two_kls() {
         let (student, teacher) = (wavy::<Rank2<3, 5>>(1.0, 3.0), wavy::<Rank2<3, 5>>(2.0, 3.0));
-        let forward = value_of(&kd_loss(student.clone(), teacher.clone(), 2.0));
-        let reverse = value_of(&reverse_kl_loss(student.clone(), teacher.clone(), 2.0));
+        let forward = value_of(&kd_loss(student.clone(), teacher.clone(), 2.0).unwrap());
+        let reverse = value_of(&reverse_kl_loss(student.clone(), teacher.clone(), 2.0).unwrap());
         assert_close!(
-            value_of(&jsd_loss(student.clone(), teacher.clone(), 2.0, 0.0)),
+            value_of(&jsd_loss(student.clone(), teacher.clone(), 2.0, 0.0).unwrap()),
             forward,
             Tolerance::F64
         );
-        assert_close!(value_of(&jsd_loss(student, teacher, 2.0, 1.0)), reverse, Tolerance::F64);
+        assert_close!(value_of(&jsd_loss(student, teacher, 2.0, 1.0).unwrap()), reverse, Tolerance::F64);
     }
 
     /// The symmetric JSD is at most ln 2 (times T²), reached by disjoint distributions.
@@ -120,7 +121,7 @@ mod tests {
         let dev = Dev::default();
         let student: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[300.0, -300.0]]);
         let teacher: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[-300.0, 300.0]]);
-        let loss = jsd_loss(student.leaky_trace(), teacher, 1.0, 0.5);
+        let loss = jsd_loss(student.leaky_trace(), teacher, 1.0, 0.5).unwrap();
         assert_close!(value_of(&loss), std::f64::consts::LN_2, Tolerance::F64);
         assert!(loss.backward().get(&student).as_vec().iter().all(|g| g.is_finite()));
     }
@@ -128,14 +129,14 @@ mod tests {
     #[test]
     fn a_student_equal_to_its_teacher_has_zero_loss_and_gradient() {
         let logits = wavy::<Rank2<3, 5>>(1.0, 4.0);
-        let loss = jsd_loss(logits.leaky_trace(), logits.clone(), 2.0, 0.5);
+        let loss = jsd_loss(logits.leaky_trace(), logits.clone(), 2.0, 0.5).unwrap();
         assert_close!(value_of(&loss), 0.0, Tolerance::F64);
         assert_close!(loss.backward().get(&logits), [[0.0; 5]; 3], Tolerance::F64);
     }
 
     #[test]
-    #[should_panic(expected = "jsd_loss: `beta` must be in [0, 1], got 1.5")]
     fn beta_outside_the_unit_interval_is_rejected_by_name() {
-        let _ = jsd_loss(student_logits(), teacher_logits(), 1.0, 1.5);
+        let error = jsd_loss(student_logits(), teacher_logits(), 1.0, 1.5).unwrap_err().to_string();
+        assert!(error.contains("jsd_loss: `beta` must be in [0, 1], got 1.5"), "{error}");
     }
 }

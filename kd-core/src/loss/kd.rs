@@ -33,7 +33,7 @@
 
 use dfdx::prelude::*;
 
-use crate::error::{self, expect_setting, positive};
+use crate::error::{self, in_loss, positive, LossError};
 use crate::loss::{divergence_loss, Divergence, LossTerms};
 use crate::ops::scalar;
 
@@ -99,36 +99,38 @@ impl KdConfig {
 /// # Shapes
 /// Both `(B, C)` (or `(..., C)`), the same shape.
 ///
-/// # Panics
-/// If `temperature` is not finite and positive, or the shapes' runtime sizes differ.
+/// # Errors
+/// If `temperature` is not finite and positive, the logits are empty or their runtime shapes
+/// differ.
 pub fn kd_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<S, E, D, T>,
     teacher_logits: Tensor<S, E, D>,
     temperature: f64,
-) -> Tensor<Rank0, E, D, T> {
-    let temperature = check_logit_pair("kd_loss", &student_logits, &teacher_logits, temperature);
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    let temperature = check_logit_pair(&student_logits, &teacher_logits, temperature).map_err(in_loss("kd_loss"))?;
     let log_p_student = tempered_log_probs(student_logits, temperature);
     let log_p_teacher = tempered_log_probs(teacher_logits, temperature);
     let p_teacher = log_p_teacher.clone().exp();
-    sum_classes_mean_rest_times_t2((log_p_student.negate() + log_p_teacher) * p_teacher, temperature)
+    Ok(sum_classes_mean_rest_times_t2(
+        (log_p_student.negate() + log_p_teacher) * p_teacher,
+        temperature,
+    ))
 }
 
-/// Checks what every logit divergence needs (a finite, positive temperature and equal shapes),
-/// naming `function`; returns the temperature.
-#[track_caller]
+/// Checks what every logit divergence needs (a finite, positive temperature, non-empty logits
+/// and equal shapes); returns the temperature.
 pub(crate) fn check_logit_pair<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    function: &'static str,
     student_logits: &Tensor<S, E, D, T>,
     teacher_logits: &Tensor<S, E, D>,
     temperature: f64,
-) -> f64 {
-    let temperature = expect_setting(function, positive("temperature", temperature));
-    crate::ops::expect_same_shape(
-        function,
+) -> error::Result<f64> {
+    let temperature = positive("temperature", temperature)?;
+    error::non_empty("student_logits", student_logits.shape())?;
+    error::same_shape(
         ("student_logits", student_logits.shape()),
         ("teacher_logits", teacher_logits.shape()),
-    );
-    temperature
+    )?;
+    Ok(temperature)
 }
 
 /// `log_softmax(logits / T)` over the last (class) axis.
@@ -156,52 +158,55 @@ pub(crate) fn sum_classes_mean_rest_times_t2<S: Shape, E: Dtype, D: Device<E>, T
 /// - `student_logits`: raw scores `(B, C)`, **not** the output of softmax.
 /// - `targets`: one class index per row, each `< C`.
 ///
-/// # Panics
-/// If `targets.len() != B` or a target is out of range.
+/// # Errors
+/// If the logits are empty, `targets.len() != B` or a target is out of range.
 pub fn cross_entropy_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<(B, C), E, D, T>,
     targets: &[usize],
-) -> Tensor<Rank0, E, D, T> {
-    let (batch, classes) = *student_logits.shape();
-    let (batch, classes) = (batch.size(), classes.size());
-    crate::ops::expect_same_size(
-        "cross_entropy_loss",
-        "batch size",
-        ("student_logits", batch),
-        ("targets", targets.len()),
-    );
-    if let Some((row, &bad)) = targets.iter().enumerate().find(|(_, &y)| y >= classes) {
-        panic!("cross_entropy_loss: `targets[{row}]` is {bad} but there are only {classes} classes");
-    }
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    check_targets(&student_logits, targets).map_err(in_loss("cross_entropy_loss"))?;
     let dev = student_logits.device().clone();
     let index = dev.tensor_from_vec(targets.to_vec(), (student_logits.shape().0,));
-    student_logits.log_softmax::<Axis<1>>().select(index).mean().negate()
+    Ok(student_logits.log_softmax::<Axis<1>>().select(index).mean().negate())
+}
+
+/// Checks that `(B, C)` logits are non-empty and `targets` holds one class `< C` per row.
+pub(crate) fn check_targets<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    student_logits: &Tensor<(B, C), E, D, T>,
+    targets: &[usize],
+) -> error::Result<()> {
+    let (batch, classes) = *student_logits.shape();
+    error::non_empty("student_logits", student_logits.shape())?;
+    error::class_targets("student_logits", (batch.size(), classes.size()), targets)
 }
 
 /// Hinton's full objective: `ce_weight · CE(student, targets) + kd_weight · kd_loss`, returned
 /// as [`LossTerms`] with the terms named `"ce"` and `"kd"`. With another
 /// [`KdConfig::divergence`] the `"kd"` term is that divergence ([`divergence_loss`]).
 ///
-/// # Panics
-/// If `config` is invalid (see [`KdConfig::validate`]) or the shapes disagree.
+/// # Errors
+/// If `config` is invalid (see [`KdConfig::validate`]), the logits are empty, their shapes
+/// disagree or a target is out of range.
 pub fn kd_with_ce_loss<B: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<(B, C), E, D, T>,
     teacher_logits: Tensor<(B, C), E, D>,
     targets: &[usize],
     config: &KdConfig,
-) -> LossTerms<E, D, T> {
-    if let Err(error) = config.validate() {
-        panic!("kd_with_ce_loss: {error}");
-    }
+) -> Result<LossTerms<E, D, T>, LossError> {
+    let checked = config
+        .validate()
+        .and_then(|()| check_logit_pair(&student_logits, &teacher_logits, config.temperature))
+        .and_then(|_| check_targets(&student_logits, targets));
+    checked.map_err(in_loss("kd_with_ce_loss"))?;
     let (student_logits, tape) = student_logits.split_tape();
-    let ce = cross_entropy_loss(student_logits.clone().put_tape(tape), targets);
+    let ce = cross_entropy_loss(student_logits.clone().put_tape(tape), targets)?;
     let kd = divergence_loss(
         student_logits.retaped::<T>(),
         teacher_logits,
         config.temperature,
         &config.divergence,
-    );
-    LossTerms::new().add("ce", config.ce_weight, ce).add("kd", config.kd_weight, kd)
+    )?;
+    Ok(LossTerms::new().add("ce", config.ce_weight, ce).add("kd", config.kd_weight, kd))
 }
 
 #[cfg(test)]
@@ -214,18 +219,26 @@ mod tests {
 
     #[test]
     fn methods_md_test_vectors() {
-        let soft = kd_loss(student_logits(), teacher_logits(), 4.0);
+        let soft = kd_loss(student_logits(), teacher_logits(), 4.0).unwrap();
         assert_close!(value_of(&soft), 0.2389909405, TABLE);
-        assert_close!(value_of(&kd_loss(student_logits(), teacher_logits(), 1.0)), 0.1676312889, TABLE);
-        assert_close!(value_of(&cross_entropy_loss(student_logits(), &LABELS)), 0.2702599809, TABLE);
-        let total = kd_with_ce_loss(student_logits(), teacher_logits(), &LABELS, &KdConfig::default());
+        assert_close!(
+            value_of(&kd_loss(student_logits(), teacher_logits(), 1.0).unwrap()),
+            0.1676312889,
+            TABLE
+        );
+        assert_close!(
+            value_of(&cross_entropy_loss(student_logits(), &LABELS).unwrap()),
+            0.2702599809,
+            TABLE
+        );
+        let total = kd_with_ce_loss(student_logits(), teacher_logits(), &LABELS, &KdConfig::default()).unwrap();
         assert_close!(total.value(), 0.2421178446, TABLE);
     }
 
     #[test]
     fn a_student_equal_to_its_teacher_has_zero_loss_and_gradient() {
         let logits = wavy::<Rank2<4, 7>>(1.0, 5.0);
-        let loss = kd_loss(logits.leaky_trace(), logits.clone(), 3.0);
+        let loss = kd_loss(logits.leaky_trace(), logits.clone(), 3.0).unwrap();
         assert_close!(value_of(&loss), 0.0, Tolerance::F64);
         assert_close!(loss.backward().get(&logits), [[0.0; 7]; 4], Tolerance::F64);
     }
@@ -235,7 +248,7 @@ mod tests {
     fn gradient_is_t_times_probability_difference_over_batch() {
         let (student, teacher) = (wavy::<Rank2<4, 7>>(1.0, 5.0), wavy::<Rank2<4, 7>>(2.0, 5.0));
         for temperature in [1.0, 4.0, 20.0] {
-            let grads = kd_loss(student.leaky_trace(), teacher.clone(), temperature).backward();
+            let grads = kd_loss(student.leaky_trace(), teacher.clone(), temperature).unwrap().backward();
             let p_s = (student.clone() / temperature).softmax::<Axis<1>>();
             let p_t = (teacher.clone() / temperature).softmax::<Axis<1>>();
             let expected = (p_s - p_t) * (temperature / 4.0);
@@ -247,7 +260,7 @@ mod tests {
     fn equals_dfdx_kl_div_times_t_squared_where_that_is_finite() {
         let (student, teacher) = (wavy::<Rank2<3, 5>>(3.0, 2.0), wavy::<Rank2<3, 5>>(4.0, 2.0));
         let t = 4.0;
-        let ours = kd_loss(student.leaky_trace(), teacher.clone(), t);
+        let ours = kd_loss(student.leaky_trace(), teacher.clone(), t).unwrap();
         let dfdx_kl = dfdx::losses::kl_div_with_logits_loss(student.leaky_trace() / t, (teacher / t).softmax::<Axis<1>>()) * (t * t);
         assert_close!(value_of(&ours), value_of(&dfdx_kl), Tolerance::F64);
         assert_close!(ours.backward().get(&student), dfdx_kl.backward().get(&student), Tolerance::F64);
@@ -259,7 +272,7 @@ mod tests {
         let student: Tensor<Rank2<2, 3>, f32, _> = dev.tensor([[100.0, -100.0, 0.0], [-100.0, 100.0, 50.0]]);
         let teacher: Tensor<Rank2<2, 3>, f32, _> = dev.tensor([[-100.0, 100.0, 0.0], [100.0, -100.0, -50.0]]);
         for temperature in [1.0, 20.0] {
-            let loss = kd_loss(student.leaky_trace(), teacher.clone(), temperature);
+            let loss = kd_loss(student.leaky_trace(), teacher.clone(), temperature).unwrap();
             assert!(value_of(&loss).is_finite(), "T = {temperature}: {}", value_of(&loss));
             let grads = loss.backward().get(&student).as_vec();
             assert!(grads.iter().all(|g| g.is_finite()), "T = {temperature}: {grads:?}");
@@ -280,21 +293,21 @@ mod tests {
     #[test]
     fn sequence_logits_average_over_every_position() {
         let (student, teacher) = (wavy::<Rank3<2, 3, 5>>(6.0, 3.0), wavy::<Rank3<2, 3, 5>>(7.0, 3.0));
-        let sequence = kd_loss(student.clone(), teacher.clone(), 2.0);
-        let flat = kd_loss(student.reshape::<Rank2<6, 5>>(), teacher.reshape::<Rank2<6, 5>>(), 2.0);
+        let sequence = kd_loss(student.clone(), teacher.clone(), 2.0).unwrap();
+        let flat = kd_loss(student.reshape::<Rank2<6, 5>>(), teacher.reshape::<Rank2<6, 5>>(), 2.0).unwrap();
         assert_close!(value_of(&sequence), value_of(&flat), Tolerance::F64);
     }
 
     #[test]
-    #[should_panic(expected = "kd_loss: `temperature` must be finite and > 0, got 0")]
     fn zero_temperature_is_rejected_by_name() {
-        let _ = kd_loss(student_logits(), teacher_logits(), 0.0);
+        let error = kd_loss(student_logits(), teacher_logits(), 0.0).unwrap_err().to_string();
+        assert!(error.contains("kd_loss: `temperature` must be finite and > 0, got 0"), "{error}");
     }
 
     #[test]
-    #[should_panic(expected = "`temperature` must be finite and > 0, got NaN")]
     fn nan_temperature_is_rejected_by_name() {
-        let _ = kd_loss(student_logits(), teacher_logits(), f64::NAN);
+        let error = kd_loss(student_logits(), teacher_logits(), f64::NAN).unwrap_err().to_string();
+        assert!(error.contains("`temperature` must be finite and > 0, got NaN"), "{error}");
     }
 
     #[test]
@@ -307,18 +320,24 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "cross_entropy_loss: `targets[1]` is 3 but there are only 3 classes")]
     fn out_of_range_target_is_rejected_by_index() {
-        let _ = cross_entropy_loss(student_logits(), &[0, 3]);
+        let error = cross_entropy_loss(student_logits(), &[0, 3]).unwrap_err().to_string();
+        assert!(
+            error.contains("cross_entropy_loss: `targets[1]` is 3 but there are only 3 classes"),
+            "{error}"
+        );
     }
 
     #[test]
-    #[should_panic(expected = "kd_loss: `student_logits` has shape [2, 3] but `teacher_logits` has shape [3, 3]")]
     fn runtime_shape_mismatch_names_both_arguments() {
         let dev = Dev::default();
         let student: Tensor<(usize, Const<3>), f64, _> = dev.zeros_like(&(2, Const));
         let teacher: Tensor<(usize, Const<3>), f64, _> = dev.zeros_like(&(3, Const));
-        let _ = kd_loss(student, teacher, 4.0);
+        let error = kd_loss(student, teacher, 4.0).unwrap_err().to_string();
+        assert!(
+            error.contains("kd_loss: `student_logits` has shape [2, 3] but `teacher_logits` has shape [3, 3]"),
+            "{error}"
+        );
     }
 }
 
@@ -334,8 +353,8 @@ mod precision {
     fn f32_error_against_temperature() {
         let (student, teacher) = (wavy::<Rank2<64, 100>>(1.0, 8.0), wavy::<Rank2<64, 100>>(2.0, 8.0));
         let relative = |t: f64| {
-            let exact = value_of(&kd_loss(student.clone(), teacher.clone(), t));
-            let single = value_of(&kd_loss(student.clone().to_dtype::<f32>(), teacher.clone().to_dtype::<f32>(), t));
+            let exact = value_of(&kd_loss(student.clone(), teacher.clone(), t).unwrap());
+            let single = value_of(&kd_loss(student.clone().to_dtype::<f32>(), teacher.clone().to_dtype::<f32>(), t).unwrap());
             ((single - exact) / exact).abs()
         };
         let errors: Vec<f64> = [1.0, 4.0, 20.0, 100.0].into_iter().map(relative).collect();

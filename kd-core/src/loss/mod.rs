@@ -5,6 +5,12 @@
 //! `student_feat`, `teacher_feat`, `targets`, ...). The teacher's tensors are untaped
 //! (`Tensor<S, E, D>`), so the teacher receiving no gradient is a fact of the types.
 //!
+//! Every loss returns `Result<_, `[`LossError`](crate::LossError)`>` and never panics on its
+//! inputs: an empty batch, batches of different sizes, a non-finite or out-of-range temperature,
+//! weight or kernel parameter, a target out of range, and (for AB, which reads only the
+//! teacher's sign) a NaN or infinite teacher value each come back as a named error (the
+//! `loss_contract` tests).
+//!
 //! Each loss returns the *unweighted* term; the weights live in the method's config struct and
 //! are applied when terms are summed with [`LossTerms`], which also records every named term's
 //! value for logging and for the NaN guard.
@@ -15,6 +21,7 @@
 //! | reverse KL (MiniLLM) | [`reverse_kl`] | `T² · KL(p_s ‖ p_t)`, as `kd` |
 //! | generalised JSD (GKD) | [`jsd`] | TRL's: `β·KL(p_t‖m) + (1−β)·KL(p_s‖m)`, `m = β p_t + (1−β) p_s`, times `T²` |
 //! | total variation | [`tvd`] | `T² · ½‖p_s − p_t‖₁`, mean over batch |
+//! | several teachers | [`multi_teacher`] | `D(p̄ ‖ p_s)`, `p̄` the weighted average at `T`, or a term per teacher |
 //! | DIST | [`dist`] | `τ²·(1 − ρ)` per sample across classes and per class across the batch |
 //! | FitNet hints | [`fitnet`] | MSE, mean over all elements, through a typed adapter |
 //! | NST | [`nst`] | MMD² of L2-normalised channel maps, means over `B·C·C` |
@@ -41,6 +48,7 @@ pub mod fsp;
 pub mod gradient_attention;
 pub mod jsd;
 pub mod kd;
+pub mod multi_teacher;
 pub mod nst;
 pub mod reverse_kl;
 pub mod rkd;
@@ -64,6 +72,7 @@ pub use fsp::{fsp_loss, fsp_matrix, FspConvention};
 pub use gradient_attention::{gradient_at_loss, input_gradient};
 pub use jsd::jsd_loss;
 pub use kd::{cross_entropy_loss, kd_loss, kd_with_ce_loss, KdConfig};
+pub use multi_teacher::{ensemble_teacher_logits, multi_teacher_kd_with_ce_loss, Ensemble};
 pub use nst::{nst_loss, NstKernel};
 pub use reverse_kl::reverse_kl_loss;
 pub use rkd::{rkd_angle_loss, rkd_distance_loss, RkdConfig};

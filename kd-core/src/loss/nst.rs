@@ -21,7 +21,8 @@ use dfdx::prelude::*;
 
 use crate::spatial::pool_to_common_size;
 
-use crate::ops::{expect_same_size, l2_normalize_last, scalar};
+use crate::error::{self, in_loss, Error, LossError};
+use crate::ops::{l2_normalize_last, scalar};
 
 /// The kernel of the MMD.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,6 +48,28 @@ impl Default for NstKernel {
         Self::Polynomial {
             degree: crate::defaults::NST_KERNEL_DEGREE,
             constant: crate::defaults::NST_KERNEL_CONSTANT,
+        }
+    }
+}
+
+impl NstKernel {
+    /// Checks the kernel's parameters: a polynomial degree of at least 1 and a finite, non-negative
+    /// constant (a positive-definite kernel; degree 0 would make every MMD zero), a finite,
+    /// positive Gaussian σ.
+    pub fn validate(&self) -> error::Result<()> {
+        match *self {
+            NstKernel::Linear => Ok(()),
+            NstKernel::Polynomial { degree, constant } => {
+                if degree < 1 {
+                    return Err(Error::InvalidSetting {
+                        argument: "degree",
+                        requirement: ">= 1",
+                        value: f64::from(degree),
+                    });
+                }
+                error::non_negative("constant", constant).map(|_| ())
+            }
+            NstKernel::Gaussian { sigma } => error::positive("sigma", sigma).map(|_| ()),
         }
     }
 }
@@ -89,14 +112,14 @@ fn kernel_matrix<B: Dim, M: Dim, N: Dim, E: Dtype, D: Device<E>, T: Tape<E, D> +
 /// - `teacher_feat`: `(B, C_t, H, W)`, untaped; `C_t` may differ from `C_s`.
 /// - `kernel`: the MMD kernel ([`NstKernel::default`] is the paper's polynomial, d = 2, c = 0).
 ///
-/// # Panics
-/// If the batch sizes differ, one map is taller and the other wider, or a Gaussian `sigma` is
-/// not finite and positive.
+/// # Errors
+/// If `kernel` is invalid ([`NstKernel::validate`]), a map is empty, the batch sizes differ, or
+/// one map is taller and the other wider.
 pub fn nst_loss<B, Cs, Ct, Hs, Ws, Ht, Wt, E, D, T>(
     student_feat: Tensor<(B, Cs, Hs, Ws), E, D, T>,
     teacher_feat: Tensor<(B, Ct, Ht, Wt), E, D>,
     kernel: NstKernel,
-) -> Tensor<Rank0, E, D, T>
+) -> Result<Tensor<Rank0, E, D, T>, LossError>
 where
     B: Dim,
     Cs: Dim,
@@ -109,15 +132,12 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
-    if let NstKernel::Gaussian { sigma } = kernel {
-        crate::error::expect_setting("nst_loss", crate::error::positive("sigma", sigma));
-    }
-    expect_same_size(
-        "nst_loss",
-        "batch size",
-        ("student_feat", student_feat.shape().0.size()),
-        ("teacher_feat", teacher_feat.shape().0.size()),
-    );
+    let (student, teacher) = (("student_feat", student_feat.shape()), ("teacher_feat", teacher_feat.shape()));
+    kernel
+        .validate()
+        .and_then(|()| error::paired_batch(student, teacher))
+        .and_then(|_| error::poolable(student, teacher))
+        .map_err(in_loss("nst_loss"))?;
     let (student_feat, teacher_feat) = pool_to_common_size(student_feat, teacher_feat);
 
     let student = normalized_channel_maps(student_feat);
@@ -125,7 +145,7 @@ where
     let teacher_teacher = kernel_matrix(teacher.clone(), teacher.clone(), kernel).mean();
     let student_student = kernel_matrix(student.retaped::<T>(), student.retaped::<T>(), kernel).mean();
     let student_teacher = kernel_matrix(student, teacher, kernel).mean();
-    student_student + teacher_teacher + student_teacher * scalar::<E>(-2.0)
+    Ok(student_student + teacher_teacher + student_teacher * scalar::<E>(-2.0))
 }
 
 #[cfg(test)]
@@ -138,7 +158,7 @@ mod tests {
 
     #[test]
     fn methods_md_test_vector() {
-        let loss = nst_loss(student_feat(), teacher_feat(), NstKernel::default());
+        let loss = nst_loss(student_feat(), teacher_feat(), NstKernel::default()).unwrap();
         assert_close!(value_of(&loss), 0.3574558987, TABLE);
     }
 
@@ -146,14 +166,16 @@ mod tests {
     fn identical_distributions_have_zero_mmd_for_every_kernel() {
         let feat = wavy::<Rank4<2, 3, 2, 2>>(5.0, 1.0);
         for kernel in [NstKernel::Linear, NstKernel::default(), NstKernel::Gaussian { sigma: 0.7 }] {
-            let loss = nst_loss(feat.leaky_trace(), feat.clone() * 3.0, kernel);
+            let loss = nst_loss(feat.leaky_trace(), feat.clone() * 3.0, kernel).unwrap();
             assert_close!(value_of(&loss), 0.0, Tolerance::rel_abs(0.0, 1e-12));
         }
     }
 
     #[test]
-    #[should_panic(expected = "nst_loss: `sigma` must be finite and > 0, got 0")]
     fn gaussian_bandwidth_is_checked_by_name() {
-        let _ = nst_loss(student_feat(), teacher_feat(), NstKernel::Gaussian { sigma: 0.0 });
+        let error = nst_loss(student_feat(), teacher_feat(), NstKernel::Gaussian { sigma: 0.0 })
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("nst_loss: `sigma` must be finite and > 0, got 0"), "{error}");
     }
 }

@@ -22,6 +22,7 @@
 use dfdx::prelude::*;
 
 use super::kd::{check_logit_pair, sum_classes_mean_rest_times_t2, tempered_log_probs};
+use crate::error::{in_loss, LossError};
 
 /// `T² · KL(softmax(student_logits/T) ‖ softmax(teacher_logits/T))`, summed over the last
 /// (class) axis and averaged over the others.
@@ -31,18 +32,22 @@ use super::kd::{check_logit_pair, sum_classes_mean_rest_times_t2, tempered_log_p
 /// - `teacher_logits`: raw scores of the teacher, untaped.
 /// - `temperature`: `T`, finite and > 0.
 ///
-/// # Panics
-/// If `temperature` is not finite and positive, or the shapes' runtime sizes differ.
+/// # Errors
+/// If `temperature` is not finite and positive, the logits are empty or their runtime shapes
+/// differ.
 pub fn reverse_kl_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<S, E, D, T>,
     teacher_logits: Tensor<S, E, D>,
     temperature: f64,
-) -> Tensor<Rank0, E, D, T> {
-    let temperature = check_logit_pair("reverse_kl_loss", &student_logits, &teacher_logits, temperature);
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    let temperature = check_logit_pair(&student_logits, &teacher_logits, temperature).map_err(in_loss("reverse_kl_loss"))?;
     let log_p_student = tempered_log_probs(student_logits, temperature);
     let log_p_teacher = tempered_log_probs(teacher_logits, temperature);
     let p_student = log_p_student.retaped::<T>().exp();
-    sum_classes_mean_rest_times_t2((log_p_student - log_p_teacher) * p_student, temperature)
+    Ok(sum_classes_mean_rest_times_t2(
+        (log_p_student - log_p_teacher) * p_student,
+        temperature,
+    ))
 }
 
 #[cfg(test)]
@@ -59,8 +64,8 @@ mod tests {
     fn is_forward_kl_with_the_roles_swapped() {
         let (student, teacher) = (wavy::<Rank2<4, 7>>(1.0, 5.0), wavy::<Rank2<4, 7>>(2.0, 5.0));
         for temperature in [1.0, 4.0] {
-            let reverse = value_of(&reverse_kl_loss(student.clone(), teacher.clone(), temperature));
-            let forward_swapped = value_of(&kd_loss(teacher.clone(), student.clone(), temperature));
+            let reverse = value_of(&reverse_kl_loss(student.clone(), teacher.clone(), temperature).unwrap());
+            let forward_swapped = value_of(&kd_loss(teacher.clone(), student.clone(), temperature).unwrap());
             assert_close!(reverse, forward_swapped, Tolerance::F64);
         }
     }
@@ -68,14 +73,17 @@ mod tests {
     #[test]
     fn a_student_equal_to_its_teacher_has_zero_loss_and_gradient() {
         let logits = wavy::<Rank2<3, 5>>(1.0, 4.0);
-        let loss = reverse_kl_loss(logits.leaky_trace(), logits.clone(), 2.0);
+        let loss = reverse_kl_loss(logits.leaky_trace(), logits.clone(), 2.0).unwrap();
         assert_close!(value_of(&loss), 0.0, Tolerance::F64);
         assert_close!(loss.backward().get(&logits), [[0.0; 5]; 3], Tolerance::F64);
     }
 
     #[test]
-    #[should_panic(expected = "reverse_kl_loss: `temperature` must be finite and > 0, got 0")]
     fn zero_temperature_is_rejected_by_name() {
-        let _ = reverse_kl_loss(student_logits(), teacher_logits(), 0.0);
+        let error = reverse_kl_loss(student_logits(), teacher_logits(), 0.0).unwrap_err().to_string();
+        assert!(
+            error.contains("reverse_kl_loss: `temperature` must be finite and > 0, got 0"),
+            "{error}"
+        );
     }
 }

@@ -22,7 +22,8 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{expect_same_size, flatten_batch, l2_normalize_last, scalar};
+use crate::error::{self, in_loss, Error, LossError};
+use crate::ops::{flatten_batch, l2_normalize_last, scalar};
 
 /// Weights of the two RKD terms; RepDistiller's defaults (25, 50).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,25 +70,23 @@ fn normalized_distances<E: Dtype, D: Device<E>, T: Tape<E, D>>(embed: Tensor<(us
 /// - `student_embed`: `(B, ...)`, taped.
 /// - `teacher_embed`: `(B, ...)`, untaped; may be wider or narrower than the student's.
 ///
-/// # Panics
-/// If the batch sizes differ or `B < 2` (no distance to normalise by).
+/// # Errors
+/// If an embedding is empty, the batch sizes differ or `B < 2` (no distance to normalise by).
 pub fn rkd_distance_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_embed: Tensor<S1, E, D, T>,
     teacher_embed: Tensor<S2, E, D>,
-) -> Tensor<Rank0, E, D, T> {
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    let check = || match error::paired_batch(("student_embed", student_embed.shape()), ("teacher_embed", teacher_embed.shape()))? {
+        got @ 0..=1 => Err(Error::TooFewSamples {
+            argument: "student_embed",
+            needed: 2,
+            got,
+        }),
+        _ => Ok(()),
+    };
+    check().map_err(in_loss("rkd_distance_loss"))?;
     let (student, teacher) = (flatten_batch(student_embed), flatten_batch(teacher_embed));
-    expect_same_size(
-        "rkd_distance_loss",
-        "batch size",
-        ("student_embed", student.shape().0),
-        ("teacher_embed", teacher.shape().0),
-    );
-    assert!(
-        student.shape().0 >= 2,
-        "rkd_distance_loss: needs a batch of at least 2 samples, got {}",
-        student.shape().0
-    );
-    normalized_distances(student).huber_error(normalized_distances(teacher), 1.0).mean()
+    Ok(normalized_distances(student).huber_error(normalized_distances(teacher), 1.0).mean())
 }
 
 /// Unit difference vectors `u_ij = normalize(e_j − e_i)`: `(B, B, D)`.
@@ -114,20 +113,16 @@ fn angles<E: Dtype, D: Device<E>, T: Tape<E, D>>(embed: Tensor<(usize, usize), E
 /// - `student_embed`: `(B, ...)`, taped.
 /// - `teacher_embed`: `(B, ...)`, untaped.
 ///
-/// # Panics
-/// If the batch sizes differ.
+/// # Errors
+/// If an embedding is empty or the batch sizes differ.
 pub fn rkd_angle_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_embed: Tensor<S1, E, D, T>,
     teacher_embed: Tensor<S2, E, D>,
-) -> Tensor<Rank0, E, D, T> {
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    error::paired_batch(("student_embed", student_embed.shape()), ("teacher_embed", teacher_embed.shape()))
+        .map_err(in_loss("rkd_angle_loss"))?;
     let (student, teacher) = (flatten_batch(student_embed), flatten_batch(teacher_embed));
-    expect_same_size(
-        "rkd_angle_loss",
-        "batch size",
-        ("student_embed", student.shape().0),
-        ("teacher_embed", teacher.shape().0),
-    );
-    angles(student).huber_error(angles(teacher), 1.0).mean()
+    Ok(angles(student).huber_error(angles(teacher), 1.0).mean())
 }
 
 #[cfg(test)]
@@ -141,8 +136,8 @@ mod tests {
 
     #[test]
     fn methods_md_test_vectors() {
-        let distance = rkd_distance_loss(student_embed(), teacher_embed());
-        let angle = rkd_angle_loss(student_embed(), teacher_embed());
+        let distance = rkd_distance_loss(student_embed(), teacher_embed()).unwrap();
+        let angle = rkd_angle_loss(student_embed(), teacher_embed()).unwrap();
         assert_close!(value_of(&distance), 0.0056644223, TABLE);
         assert_close!(value_of(&angle), 0.0136656323, TABLE);
         let config = RkdConfig::default();
@@ -157,22 +152,25 @@ mod tests {
         let embed = wavy::<Rank2<5, 3>>(4.0, 2.0);
         let moved = embed.clone() * 3.5 + 1.25;
         assert_close!(
-            value_of(&rkd_distance_loss(embed.leaky_trace(), moved.clone())),
+            value_of(&rkd_distance_loss(embed.leaky_trace(), moved.clone()).unwrap()),
             0.0,
             Tolerance::rel_abs(0.0, 1e-12)
         );
         assert_close!(
-            value_of(&rkd_angle_loss(embed.leaky_trace(), moved)),
+            value_of(&rkd_angle_loss(embed.leaky_trace(), moved).unwrap()),
             0.0,
             Tolerance::rel_abs(0.0, 1e-12)
         );
     }
 
     #[test]
-    #[should_panic(expected = "rkd_distance_loss: needs a batch of at least 2 samples, got 1")]
     fn a_single_sample_has_no_distances() {
         let dev = Cpu::default();
         let one: Tensor<Rank2<1, 3>, f64, _> = dev.ones();
-        let _ = rkd_distance_loss(one.clone(), one);
+        let error = rkd_distance_loss(one.clone(), one).unwrap_err().to_string();
+        assert!(
+            error.contains("rkd_distance_loss: `student_embed` needs a batch of at least 2 samples, got 1"),
+            "{error}"
+        );
     }
 }

@@ -16,7 +16,8 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{expect_same_size, flatten_batch, l2_normalize_last};
+use crate::error::{self, in_loss, LossError};
+use crate::ops::{flatten_batch, l2_normalize_last};
 
 /// Row-normalised batch similarity `(B, B)` of a flattened feature.
 fn normalized_similarity<E: Dtype, D: Device<E>, T: Tape<E, D>>(feat: Tensor<(usize, usize), E, D, T>) -> Tensor<(usize, usize), E, D, T> {
@@ -30,21 +31,16 @@ fn normalized_similarity<E: Dtype, D: Device<E>, T: Tape<E, D>>(feat: Tensor<(us
 /// - `student_feat`: `(B, ...)`, taped.
 /// - `teacher_feat`: `(B, ...)`, untaped.
 ///
-/// # Panics
-/// If the batch sizes differ.
+/// # Errors
+/// If a feature is empty or the batch sizes differ.
 pub fn sp_loss<S1: Shape, S2: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_feat: Tensor<S1, E, D, T>,
     teacher_feat: Tensor<S2, E, D>,
-) -> Tensor<Rank0, E, D, T> {
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    error::paired_batch(("student_feat", student_feat.shape()), ("teacher_feat", teacher_feat.shape())).map_err(in_loss("sp_loss"))?;
     let (student, teacher) = (flatten_batch(student_feat), flatten_batch(teacher_feat));
-    expect_same_size(
-        "sp_loss",
-        "batch size",
-        ("student_feat", student.shape().0),
-        ("teacher_feat", teacher.shape().0),
-    );
     // mean over B² elements = ‖·‖²_F / B².
-    (normalized_similarity(student) - normalized_similarity(teacher)).square().mean()
+    Ok((normalized_similarity(student) - normalized_similarity(teacher)).square().mean())
 }
 
 #[cfg(test)]
@@ -57,13 +53,13 @@ mod tests {
 
     #[test]
     fn methods_md_test_vector() {
-        assert_close!(value_of(&sp_loss(student_feat(), teacher_feat())), 0.0630317106, TABLE);
+        assert_close!(value_of(&sp_loss(student_feat(), teacher_feat()).unwrap()), 0.0630317106, TABLE);
     }
 
     #[test]
     fn invariant_to_feature_scale() {
         let feat = wavy::<Rank4<3, 2, 2, 2>>(2.0, 1.0);
-        let loss = sp_loss(feat.leaky_trace(), feat.clone() * 0.01);
+        let loss = sp_loss(feat.leaky_trace(), feat.clone() * 0.01).unwrap();
         assert_close!(value_of(&loss), 0.0, Tolerance::rel_abs(0.0, 1e-12));
     }
 }

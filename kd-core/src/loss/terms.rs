@@ -23,10 +23,11 @@ pub struct Term {
 /// let student: Tensor<Rank2<2, 3>, f32, _> = dev.sample_normal();
 /// let teacher: Tensor<Rank2<2, 3>, f32, _> = dev.sample_normal();
 /// let loss = LossTerms::new()
-///     .add("ce", 0.1, cross_entropy_loss(student.leaky_trace(), &[0, 2]))
-///     .add("kd", 0.9, kd_loss(student.leaky_trace(), teacher, 4.0));
+///     .add("ce", 0.1, cross_entropy_loss(student.leaky_trace(), &[0, 2])?)
+///     .add("kd", 0.9, kd_loss(student.leaky_trace(), teacher, 4.0)?);
 /// assert_eq!(loss.terms().len(), 2);
 /// let _grads = loss.into_total().backward();
+/// # Ok::<(), kd_core::LossError>(())
 /// ```
 pub struct LossTerms<E: Dtype, D: Device<E>, T: Tape<E, D>> {
     total: Option<Tensor<Rank0, E, D, T>>,

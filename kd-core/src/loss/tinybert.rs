@@ -19,28 +19,24 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{expect_same_shape, scalar};
+use crate::error::{in_loss, LossError};
+use crate::ops::scalar;
 
 /// `−mean_n Σ_c softmax(teacher/T)_c · log_softmax(student/T)_c` (no `T²`: TinyBERT's form; the
 /// gradient equals `kd_loss`'s divided by `T²`).
 ///
-/// # Panics
-/// If the shapes differ or `temperature` is not finite and positive.
+/// # Errors
+/// If `temperature` is not finite and positive, the logits are empty or their shapes differ.
 pub fn soft_cross_entropy_loss<N: Dim, C: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<(N, C), E, D, T>,
     teacher_logits: Tensor<(N, C), E, D>,
     temperature: f64,
-) -> Tensor<Rank0, E, D, T> {
-    crate::error::expect_setting("soft_cross_entropy_loss", crate::error::positive("temperature", temperature));
-    expect_same_shape(
-        "soft_cross_entropy_loss",
-        ("student_logits", student_logits.shape()),
-        ("teacher_logits", teacher_logits.shape()),
-    );
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    super::kd::check_logit_pair(&student_logits, &teacher_logits, temperature).map_err(in_loss("soft_cross_entropy_loss"))?;
     let inverse = scalar::<E>(1.0 / temperature);
     let log_student = (student_logits * inverse).log_softmax::<Axis<1>>();
     let teacher = (teacher_logits * inverse).softmax::<Axis<1>>();
-    (log_student * teacher).sum::<_, Axis<1>>().mean().negate()
+    Ok((log_student * teacher).sum::<_, Axis<1>>().mean().negate())
 }
 
 #[cfg(test)]
@@ -66,9 +62,9 @@ mod tests {
         };
         let (ps, pt) = (rows(&s.array()), rows(&t.array()));
         let expected: f64 = -(0..2).map(|n| (0..3).map(|c| pt[n][c] * ps[n][c].ln()).sum::<f64>()).sum::<f64>() / 2.0;
-        let loss = soft_cross_entropy_loss(s.leaky_trace(), t.clone(), temperature);
+        let loss = soft_cross_entropy_loss(s.leaky_trace(), t.clone(), temperature).unwrap();
         assert!((loss.array() - expected).abs() < 1e-12, "{} vs {expected}", loss.array());
-        let kl = crate::loss::kd_loss(s.clone(), t.clone(), temperature).array() / (temperature * temperature);
+        let kl = crate::loss::kd_loss(s.clone(), t.clone(), temperature).unwrap().array() / (temperature * temperature);
         let entropy: f64 = -(0..2).map(|n| (0..3).map(|c| pt[n][c] * pt[n][c].ln()).sum::<f64>()).sum::<f64>() / 2.0;
         assert!((expected - (kl + entropy)).abs() < 1e-12, "soft CE = KL + H(teacher)");
 
@@ -80,7 +76,9 @@ mod tests {
             let f = |delta: f64| {
                 let mut v = values.clone();
                 v[i] += delta;
-                soft_cross_entropy_loss(dev.tensor_from_vec(v, (Const::<2>, Const::<3>)), t.clone(), temperature).array()
+                soft_cross_entropy_loss(dev.tensor_from_vec(v, (Const::<2>, Const::<3>)), t.clone(), temperature)
+                    .unwrap()
+                    .array()
             };
             let numeric = (f(h) - f(-h)) / (2.0 * h);
             assert!((a - numeric).abs() < 1e-8, "element {i}: {a} vs {numeric}");

@@ -18,6 +18,7 @@
 use dfdx::prelude::*;
 
 use super::kd::{check_logit_pair, sum_classes_mean_rest_times_t2, tempered_log_probs};
+use crate::error::{in_loss, LossError};
 use crate::ops::scalar;
 
 /// `T² · ½ ‖softmax(student_logits/T) − softmax(teacher_logits/T)‖₁`, summed over the last
@@ -28,17 +29,21 @@ use crate::ops::scalar;
 /// - `teacher_logits`: raw scores of the teacher, untaped.
 /// - `temperature`: `T`, finite and > 0.
 ///
-/// # Panics
-/// If `temperature` is not finite and positive, or the shapes' runtime sizes differ.
+/// # Errors
+/// If `temperature` is not finite and positive, the logits are empty or their runtime shapes
+/// differ.
 pub fn tvd_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     student_logits: Tensor<S, E, D, T>,
     teacher_logits: Tensor<S, E, D>,
     temperature: f64,
-) -> Tensor<Rank0, E, D, T> {
-    let temperature = check_logit_pair("tvd_loss", &student_logits, &teacher_logits, temperature);
+) -> Result<Tensor<Rank0, E, D, T>, LossError> {
+    let temperature = check_logit_pair(&student_logits, &teacher_logits, temperature).map_err(in_loss("tvd_loss"))?;
     let p_student = tempered_log_probs(student_logits, temperature).exp();
     let p_teacher = tempered_log_probs(teacher_logits, temperature).exp();
-    sum_classes_mean_rest_times_t2((p_student - p_teacher).abs() * scalar::<E>(0.5), temperature)
+    Ok(sum_classes_mean_rest_times_t2(
+        (p_student - p_teacher).abs() * scalar::<E>(0.5),
+        temperature,
+    ))
 }
 
 #[cfg(test)]
@@ -55,7 +60,7 @@ mod tests {
         let dev = Dev::default();
         let student: Tensor<Rank2<1, 3>, f64, _> = dev.tensor([[400.0, -400.0, -400.0]]);
         let teacher: Tensor<Rank2<1, 3>, f64, _> = dev.tensor([[-400.0, 400.0, -400.0]]);
-        assert_close!(value_of(&tvd_loss(student, teacher, 1.0)), 1.0, Tolerance::F64);
+        assert_close!(value_of(&tvd_loss(student, teacher, 1.0).unwrap()), 1.0, Tolerance::F64);
     }
 
     /// Hand-computed: p_s = (½, ½), p_t = (e/(1+e), 1/(1+e)) at T = 1.
@@ -65,15 +70,15 @@ mod tests {
         let student: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[0.0, 0.0]]);
         let teacher: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[1.0, 0.0]]);
         let e = std::f64::consts::E;
-        let loss = tvd_loss(student.leaky_trace(), teacher, 1.0);
+        let loss = tvd_loss(student.leaky_trace(), teacher, 1.0).unwrap();
         assert_close!(value_of(&loss), e / (1.0 + e) - 0.5, Tolerance::F64);
         // d/ds₀ ½(|σ(s₀−s₁) − p| + |p − σ(s₀−s₁)|) = −σ'(0) = −¼ (p_s[0] < p_t[0]), and +¼ for s₁.
         assert_close!(loss.backward().get(&student), [[-0.25, 0.25]], Tolerance::F64);
     }
 
     #[test]
-    #[should_panic(expected = "tvd_loss: `temperature` must be finite and > 0, got -1")]
     fn negative_temperature_is_rejected_by_name() {
-        let _ = tvd_loss(student_logits(), teacher_logits(), -1.0);
+        let error = tvd_loss(student_logits(), teacher_logits(), -1.0).unwrap_err().to_string();
+        assert!(error.contains("tvd_loss: `temperature` must be finite and > 0, got -1"), "{error}");
     }
 }

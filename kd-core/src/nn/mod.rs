@@ -121,7 +121,7 @@ mod tests {
         let mut losses = Vec::new();
         for _ in 0..40 {
             let logits = net.forward_mut(x.trace(grads));
-            let loss = crate::loss::cross_entropy_loss(logits, &targets);
+            let loss = crate::loss::cross_entropy_loss(logits, &targets).unwrap();
             losses.push(crate::ops::value_of(&loss));
             grads = loss.backward();
             opt.update(&mut net, &grads).expect("update");

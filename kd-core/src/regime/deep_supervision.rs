@@ -17,6 +17,7 @@
 
 use dfdx::prelude::*;
 
+use crate::error::{Error, LossError};
 pub use crate::loss::byot::Head;
 use crate::loss::{byot_loss, cross_entropy_loss, ByotConfig, LossTerms};
 
@@ -33,22 +34,27 @@ const HEAD_TERMS: [[&str; 3]; MAX_SHALLOW_HEADS] = [
 /// The BYOT objective of a network's heads, shallowest first and deepest last; with
 /// `self_distillation = None`, plain deep supervision (CE on every head).
 ///
-/// # Panics
-/// If there are no heads, more than [`MAX_SHALLOW_HEADS`] shallow ones, or the configuration is
-/// invalid.
+/// # Errors
+/// If there are no heads, more than [`MAX_SHALLOW_HEADS`] shallow ones, the configuration is
+/// invalid, or a head's loss fails (empty batch, targets out of range).
 pub fn deep_supervision_loss<const C: usize, S: Shape>(
     mut heads: Vec<Head<C, S>>,
     targets: &[usize],
     self_distillation: Option<&ByotConfig>,
-) -> LossTerms<f32, Cpu, OwnedTape<f32, Cpu>> {
-    let deepest = heads.pop().expect("deep_supervision_loss: no heads");
-    assert!(
-        heads.len() <= MAX_SHALLOW_HEADS,
-        "deep_supervision_loss: {} shallow heads; at most {MAX_SHALLOW_HEADS}",
-        heads.len()
-    );
+) -> Result<LossTerms<f32, Cpu, OwnedTape<f32, Cpu>>, LossError> {
+    let deepest = heads
+        .pop()
+        .ok_or(Error::NoItems { argument: "heads" }.in_loss("deep_supervision_loss"))?;
+    if heads.len() > MAX_SHALLOW_HEADS {
+        let problem = Error::TooManyItems {
+            argument: "heads",
+            most: MAX_SHALLOW_HEADS + 1,
+            got: heads.len() + 1,
+        };
+        return Err(problem.in_loss("deep_supervision_loss"));
+    }
     let (deepest_logits, deepest_feature) = (deepest.logits.retaped::<NoneTape>(), deepest.feature.retaped::<NoneTape>());
-    let mut loss = LossTerms::new().add("deepest.ce", 1.0, cross_entropy_loss(deepest.logits, targets));
+    let mut loss = LossTerms::new().add("deepest.ce", 1.0, cross_entropy_loss(deepest.logits, targets)?);
     // The deepest feature's tape is dropped: only the shallow heads' terms reach it, detached.
     drop(deepest.feature);
     for (index, head) in heads.into_iter().enumerate() {
@@ -67,11 +73,11 @@ pub fn deep_supervision_loss<const C: usize, S: Shape>(
                     head.feature,
                     deepest_feature.clone(),
                     config,
-                ),
+                )?,
                 rename,
             ),
-            None => loss.add(names[0], 1.0, cross_entropy_loss(head.logits, targets)),
+            None => loss.add(names[0], 1.0, cross_entropy_loss(head.logits, targets)?),
         };
     }
-    loss
+    Ok(loss)
 }

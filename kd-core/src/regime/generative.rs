@@ -19,6 +19,7 @@
 
 use dfdx::prelude::*;
 
+use crate::error::{self, in_loss, LossError};
 use crate::loss::{hint_loss, LossTerms};
 
 /// The weights of the generator objective.
@@ -49,26 +50,45 @@ type Taped = OwnedTape<f32, Cpu>;
 pub type FeaturePair<F> = (&'static str, Tensor<F, f32, Cpu, Taped>, Tensor<F, f32, Cpu>);
 
 /// Mean absolute error, `mean |a − b|`.
-pub fn l1_loss<S: Shape, T: Tape<f32, Cpu>>(output: Tensor<S, f32, Cpu, T>, target: Tensor<S, f32, Cpu>) -> Tensor<Rank0, f32, Cpu, T> {
-    (output - target).abs().mean()
+///
+/// # Errors
+/// If `output` is empty or the shapes differ.
+pub fn l1_loss<S: Shape, T: Tape<f32, Cpu>>(
+    output: Tensor<S, f32, Cpu, T>,
+    target: Tensor<S, f32, Cpu>,
+) -> Result<Tensor<Rank0, f32, Cpu, T>, LossError> {
+    error::non_empty("output", output.shape())
+        .and_then(|_| error::same_shape(("output", output.shape()), ("target", target.shape())))
+        .map_err(in_loss("l1_loss"))?;
+    Ok((output - target).abs().mean())
 }
 
 /// The non-saturating generator term: `BCE(D(fake), 1)`.
-pub fn adversarial_loss<S: Shape, T: Tape<f32, Cpu>>(fake_logits: Tensor<S, f32, Cpu, T>) -> Tensor<Rank0, f32, Cpu, T> {
+///
+/// # Errors
+/// If `fake_logits` is empty.
+pub fn adversarial_loss<S: Shape, T: Tape<f32, Cpu>>(fake_logits: Tensor<S, f32, Cpu, T>) -> Result<Tensor<Rank0, f32, Cpu, T>, LossError> {
+    error::non_empty("fake_logits", fake_logits.shape()).map_err(in_loss("adversarial_loss"))?;
     let ones = fake_logits.device().ones_like(fake_logits.shape());
-    binary_cross_entropy_with_logits_loss(fake_logits, ones)
+    Ok(binary_cross_entropy_with_logits_loss(fake_logits, ones))
 }
 
 /// The discriminator objective: `"d_real"` = `BCE(D(real), 1)` and `"d_fake"` = `BCE(D(fake), 0)`.
+///
+/// # Errors
+/// If either batch is empty.
 pub fn discriminator_loss<S: Shape>(
     real_logits: Tensor<S, f32, Cpu, Taped>,
     fake_logits: Tensor<S, f32, Cpu, Taped>,
-) -> LossTerms<f32, Cpu, Taped> {
+) -> Result<LossTerms<f32, Cpu, Taped>, LossError> {
+    error::non_empty("real_logits", real_logits.shape())
+        .and_then(|_| error::non_empty("fake_logits", fake_logits.shape()))
+        .map_err(in_loss("discriminator_loss"))?;
     let ones = real_logits.device().ones_like(real_logits.shape());
     let zeros = fake_logits.device().zeros_like(fake_logits.shape());
-    LossTerms::new()
+    Ok(LossTerms::new()
         .add("d_real", 1.0, binary_cross_entropy_with_logits_loss(real_logits, ones))
-        .add("d_fake", 1.0, binary_cross_entropy_with_logits_loss(fake_logits, zeros))
+        .add("d_fake", 1.0, binary_cross_entropy_with_logits_loss(fake_logits, zeros)))
 }
 
 /// The student generator's objective: `"recon"`, one `"distill.<name>"` per adapted feature
@@ -79,18 +99,21 @@ pub fn discriminator_loss<S: Shape>(
 /// - `features`: `(name, adapted student feature, teacher feature)`, already through the 1×1
 ///   adapters (taped) and of equal shapes.
 /// - `fake_logits`: the discriminator's logits on `student_output`, taped through the student.
+///
+/// # Errors
+/// If an output or feature is empty or a pair's shapes differ.
 pub fn generator_distill_loss<S: Shape, F: Shape, L: Shape>(
     student_output: Tensor<S, f32, Cpu, Taped>,
     teacher_output: Tensor<S, f32, Cpu>,
     features: Vec<FeaturePair<F>>,
     fake_logits: Tensor<L, f32, Cpu, Taped>,
     config: &GanCompressionConfig,
-) -> LossTerms<f32, Cpu, Taped> {
-    let mut loss = LossTerms::new().add("recon", config.recon, l1_loss(student_output, teacher_output));
+) -> Result<LossTerms<f32, Cpu, Taped>, LossError> {
+    let mut loss = LossTerms::new().add("recon", config.recon, l1_loss(student_output, teacher_output)?);
     for (name, student, teacher) in features {
-        loss = loss.add(name, config.distill, hint_loss(student, teacher));
+        loss = loss.add(name, config.distill, hint_loss(student, teacher)?);
     }
-    loss.add("gan", config.gan, adversarial_loss(fake_logits))
+    Ok(loss.add("gan", config.gan, adversarial_loss(fake_logits)?))
 }
 
 /// Peak signal-to-noise ratio in dB of images in `[0, 1]`: `10 · log10(1 / MSE)`.
@@ -108,14 +131,15 @@ mod tests {
         let dev = Cpu::default();
         let a: Tensor<Rank1<4>, f32, _> = dev.tensor([0.0, 0.5, 1.0, 0.25]);
         let b: Tensor<Rank1<4>, f32, _> = dev.tensor([0.5, 0.5, 0.0, 0.25]);
-        assert!((l1_loss(a.clone(), b.clone()).array() - 0.375).abs() < 1e-6);
+        assert!((l1_loss(a.clone(), b.clone()).unwrap().array() - 0.375).abs() < 1e-6);
         // BCE(z, 1) = ln(1 + e^{−z}); at z = 0, ln 2.
         let logits: Tensor<Rank1<2>, f32, _> = dev.zeros();
-        assert!((adversarial_loss(logits).array() - std::f32::consts::LN_2).abs() < 1e-6);
+        assert!((adversarial_loss(logits).unwrap().array() - std::f32::consts::LN_2).abs() < 1e-6);
         let d = discriminator_loss(
             dev.tensor([10.0f32, 10.0]).leaky_trace(),
             dev.tensor([-10.0f32, -10.0]).leaky_trace(),
-        );
+        )
+        .unwrap();
         assert!(d.value() < 1e-3, "a perfect discriminator has a near-zero loss: {}", d.value());
         assert!((psnr(&[0.0, 0.0], &[0.1, 0.1]) - 20.0).abs() < 1e-5);
     }

@@ -14,6 +14,7 @@
 
 use dfdx::prelude::*;
 
+use crate::error::{Error, LossError};
 use crate::loss::{cosine_embedding_loss, cross_entropy_loss, hint_loss, soft_cross_entropy_loss, LossTerms};
 use crate::nn::transformer::Outputs;
 
@@ -61,33 +62,26 @@ impl Default for DistilBertConfig {
 
 /// The DistilBERT objective of a student of the teacher's width `D`.
 ///
-/// # Panics
-/// If either model has no layer.
+/// # Errors
+/// If either model has no layer, or a term's loss fails (empty batch, targets out of range).
 pub fn distilbert_loss<const V: usize, const D: usize>(
     student: Outputs<V, D, Taped>,
     teacher: Outputs<V, D, NoneTape>,
     targets: &[usize],
     config: &DistilBertConfig,
-) -> LossTerms<f32, Cpu, Taped> {
+) -> Result<LossTerms<f32, Cpu, Taped>, LossError> {
+    let no_layer = |argument| Error::NoItems { argument }.in_loss("distilbert_loss");
+    let student_last = student.hidden.into_iter().last().ok_or(no_layer("student.hidden"))?;
+    let teacher_last = teacher.hidden.into_iter().last().ok_or(no_layer("teacher.hidden"))?;
     let (logits, tape) = student.logits.split_tape();
     let t2 = config.temperature * config.temperature;
-    let soft = soft_cross_entropy_loss(logits.clone().put_tape(tape), teacher.logits, config.temperature) * t2 as f32;
-    let ce = cross_entropy_loss(logits.retaped::<Taped>(), targets);
-    let student_last = student
-        .hidden
-        .into_iter()
-        .last()
-        .expect("distilbert_loss: the student has no layer");
-    let teacher_last = teacher
-        .hidden
-        .into_iter()
-        .last()
-        .expect("distilbert_loss: the teacher has no layer");
-    LossTerms::new().add("soft_ce", config.soft, soft).add("ce", config.ce, ce).add(
+    let soft = soft_cross_entropy_loss(logits.clone().put_tape(tape), teacher.logits, config.temperature)? * t2 as f32;
+    let ce = cross_entropy_loss(logits.retaped::<Taped>(), targets)?;
+    Ok(LossTerms::new().add("soft_ce", config.soft, soft).add("ce", config.ce, ce).add(
         "cos",
         config.cos,
-        cosine_embedding_loss(student_last, teacher_last),
-    )
+        cosine_embedding_loss(student_last, teacher_last)?,
+    ))
 }
 
 /// TinyBERT's term weights (1 each in the paper) and prediction temperature (1).
@@ -115,26 +109,35 @@ impl Default for TinyBertConfig {
 /// `project` maps a student state `(N, DS)` to the teacher's width (the learned `W_h`; the
 /// embeddings go through `project_embedding`, the `W_e`).
 ///
-/// # Panics
-/// If the student has more than four layers, the depths do not map uniformly, or the two models
-/// have different numbers of attention heads.
+/// # Errors
+/// If the student has more than four layers, the depths do not map uniformly, the two models
+/// have different numbers of attention heads, or a term's loss fails.
 pub fn tinybert_loss<const V: usize, const DS: usize, const DT: usize>(
     student: Outputs<V, DS, Taped>,
     teacher: Outputs<V, DT, NoneTape>,
     project: impl Fn(Tensor<(usize, Const<DS>), f32, Cpu, Taped>) -> Tensor<(usize, Const<DT>), f32, Cpu, Taped>,
     project_embedding: impl Fn(Tensor<(usize, Const<DS>), f32, Cpu, Taped>) -> Tensor<(usize, Const<DT>), f32, Cpu, Taped>,
     config: &TinyBertConfig,
-) -> LossTerms<f32, Cpu, Taped> {
+) -> Result<LossTerms<f32, Cpu, Taped>, LossError> {
     let (student_layers, teacher_layers) = (student.hidden.len(), teacher.hidden.len());
-    assert!(
-        student_layers <= HIDDEN.len(),
-        "tinybert_loss: at most {} student layers",
-        HIDDEN.len()
-    );
+    let in_tinybert = |problem: Error| problem.in_loss("tinybert_loss");
+    if student_layers > HIDDEN.len() {
+        return Err(in_tinybert(Error::TooManyItems {
+            argument: "student.hidden",
+            most: HIDDEN.len(),
+            got: student_layers,
+        }));
+    }
+    if student_layers == 0 || !teacher_layers.is_multiple_of(student_layers) {
+        return Err(in_tinybert(Error::LayerMap {
+            student_layers,
+            teacher_layers,
+        }));
+    }
     let mut loss = LossTerms::new().add(
         "embedding",
         config.layer,
-        hint_loss(project_embedding(student.embedding), teacher.embedding),
+        hint_loss(project_embedding(student.embedding), teacher.embedding)?,
     );
     let (mut teacher_hidden, mut teacher_scores): (Vec<_>, Vec<_>) = (
         teacher.hidden.into_iter().map(Some).collect(),
@@ -145,22 +148,23 @@ pub fn tinybert_loss<const V: usize, const DS: usize, const DT: usize>(
         let (Some(target_hidden), Some(target_scores)) = (teacher_hidden[g].take(), teacher_scores[g].take()) else {
             unreachable!("the uniform map is injective")
         };
-        assert_eq!(
-            scores.shape().1,
-            target_scores.shape().1,
-            "tinybert_loss: attention needs as many heads in the student as in the teacher"
-        );
-        loss = loss.add(HIDDEN[m], config.layer, hint_loss(project(hidden), target_hidden)).add(
+        crate::error::same_size(
+            "attention heads",
+            ("student.scores", scores.shape().1),
+            ("teacher.scores", target_scores.shape().1),
+        )
+        .map_err(in_tinybert)?;
+        loss = loss.add(HIDDEN[m], config.layer, hint_loss(project(hidden), target_hidden)?).add(
             ATTENTION[m],
             config.layer,
-            hint_loss(scores, target_scores),
+            hint_loss(scores, target_scores)?,
         );
     }
-    loss.add(
+    Ok(loss.add(
         "prediction",
         config.prediction,
-        soft_cross_entropy_loss(student.logits, teacher.logits, config.temperature),
-    )
+        soft_cross_entropy_loss(student.logits, teacher.logits, config.temperature)?,
+    ))
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ pub fn mutual_step<X: Clone, const C: usize>(
             .filter(|(l, _)| *l != k)
             .map(|(_, d)| d.clone())
             .collect();
-        all_terms.push(peer.update(dml_loss(logits, &others, targets), step)?);
+        all_terms.push(peer.update(dml_loss(logits, &others, targets).map_err(StepError::loss(step))?, step)?);
     }
     Ok(all_terms)
 }
@@ -147,7 +147,7 @@ mod tests {
         for (k, peer_terms) in terms.iter().enumerate() {
             let expected: f64 = (0..3)
                 .filter(|&l| l != k)
-                .map(|l| crate::ops::value_of(&kd_loss(before[k].clone(), before[l].clone(), 1.0)))
+                .map(|l| crate::ops::value_of(&kd_loss(before[k].clone(), before[l].clone(), 1.0).unwrap()))
                 .sum::<f64>()
                 / 2.0;
             let kl = peer_terms.iter().find(|t| t.name == "kl").map(|t| t.value).expect("a kl term");

@@ -194,17 +194,20 @@ impl<const I: usize, const H: usize, const A: usize, const C: usize> NetAugMlp<I
 
     /// One step's objective: `"tiny.ce"` (weight 1) and `"augmented.ce"` (weight `alpha`) with
     /// `extra` extra units.
+    ///
+    /// # Errors
+    /// If the batch is empty or a target is out of range.
     pub fn loss(
         &self,
         input: Tensor<(usize, Const<I>), f32, Cpu, Taped>,
         targets: &[usize],
         extra: usize,
         alpha: f64,
-    ) -> LossTerms<f32, Cpu, Taped> {
+    ) -> Result<LossTerms<f32, Cpu, Taped>, crate::error::LossError> {
         let (input, tape) = input.split_tape();
-        let tiny = cross_entropy_loss(self.tiny.forward(input.clone().put_tape(tape)), targets);
-        let augmented = cross_entropy_loss(self.forward_augmented(input.retaped::<Taped>(), extra), targets);
-        LossTerms::new().add("tiny.ce", 1.0, tiny).add("augmented.ce", alpha, augmented)
+        let tiny = cross_entropy_loss(self.tiny.forward(input.clone().put_tape(tape)), targets)?;
+        let augmented = cross_entropy_loss(self.forward_augmented(input.retaped::<Taped>(), extra), targets)?;
+        Ok(LossTerms::new().add("tiny.ce", 1.0, tiny).add("augmented.ce", alpha, augmented))
     }
 }
 
@@ -232,7 +235,7 @@ mod tests {
         let loss = LossTerms::new().add(
             "augmented.ce",
             1.0,
-            cross_entropy_loss(model.forward_augmented(x.traced(grads), 3), &[0, 1, 0, 1, 1]),
+            cross_entropy_loss(model.forward_augmented(x.traced(grads), 3), &[0, 1, 0, 1, 1]).unwrap(),
         );
         let mut grads = loss.into_total().backward();
         assert!(

@@ -23,6 +23,9 @@ pub enum TrainError {
         /// What is wrong.
         problem: String,
     },
+    /// A loss outside a training step (an evaluation) could not be computed.
+    #[error(transparent)]
+    Loss(Box<crate::error::LossError>),
     /// A step failed (inside an epoch; [`run_epochs`](super::run_epochs) turns it into [`TrainError::Stopped`]).
     #[error(transparent)]
     Step(#[from] StepError),
@@ -44,4 +47,10 @@ pub enum TrainError {
         /// The checkpoint folder.
         kept: PathBuf,
     },
+}
+
+impl From<crate::error::LossError> for TrainError {
+    fn from(error: crate::error::LossError) -> Self {
+        TrainError::Loss(Box::new(error))
+    }
 }

@@ -29,6 +29,7 @@ where
 {
     check_labels(input.batch_size(), targets, step)?;
     let logits = model.forward_mut(crate::spatial::trace_input(input, grads));
-    let loss = LossTerms::new().add("ce", 1.0, crate::loss::cross_entropy_loss(logits, targets));
+    let ce = crate::loss::cross_entropy_loss(logits, targets).map_err(StepError::loss(step))?;
+    let loss = LossTerms::new().add("ce", 1.0, ce);
     apply_step(loss, model, optimizer, step)
 }

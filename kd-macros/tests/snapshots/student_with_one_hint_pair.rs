@@ -238,6 +238,7 @@ const _: () = {
                     divergence: __kd::loss::Divergence::ForwardKl,
                 },
                 terms: ::std::vec![("hint.fc", __kd::weights::HINT * 1f64)],
+                teachers: ::std::vec![],
             }
         }
         fn distill_loss_with(
@@ -247,7 +248,10 @@ const _: () = {
             targets: &[usize],
             grads: __kd::Gradients<f32, __kd::Cpu>,
             settings: &__kd::Settings,
-        ) -> __kd::loss::LossTerms<f32, __kd::Cpu, __kd::OwnedTape<f32, __kd::Cpu>>
+        ) -> __kd::Result<
+            __kd::loss::LossTerms<f32, __kd::Cpu, __kd::OwnedTape<f32, __kd::Cpu>>,
+            __kd::LossError,
+        >
         where
             __kd::Cpu: __kd::Device<f32>,
         {
@@ -268,7 +272,7 @@ const _: () = {
                 __kd_teacher_logits,
                 targets,
                 &settings.kd,
-            );
+            )?;
             let __kd_terms = __kd_terms
                 .add(
                     "hint.fc",
@@ -281,9 +285,9 @@ const _: () = {
                             >(&__kd_student_taps.fc),
                         ),
                         __kd_teacher_taps.fc.clone(),
-                    ),
+                    )?,
                 );
-            __kd_terms
+            __kd::Result::Ok(__kd_terms)
         }
     }
 };
