@@ -11,6 +11,7 @@
 //! | [`regimes`] | `kd run --regime`: Born-Again, DML, BYOT, NetAug (and the two below) |
 //! | [`generative`] | GAN Compression-style MNIST denoising |
 //! | [`language`] | DistilBERT/TinyBERT-style character models |
+//! | [`teachers`] | two different teachers, one student (`#[distill(teachers(...))]`) |
 //! | [`models`] | every model the experiments train |
 //! | [`recipes`] | the CNN experiments' shared recipe: optimiser, schedule, training on labels, distilling |
 //! | [`inputs`] | batches as tensors, evaluation |
@@ -33,3 +34,4 @@ pub mod regimes;
 pub mod report;
 pub mod reproduce;
 pub mod settings;
+pub mod teachers;

@@ -1,6 +1,7 @@
 //! Every model the experiments train, in one place: Hinton et al.'s MNIST MLPs, the CNN pair
-//! of the method comparison with one `#[distill]` student per method, the Born-Again CNN and the
-//! character language models. The BYOT CNN, the GAN generators and LeNet-5 are kd-core's
+//! of the method comparison with one `#[distill]` student per method, the Born-Again CNN, the
+//! second teacher and the students of the two-teacher experiment, and the character language
+//! models. The BYOT CNN, the GAN generators and LeNet-5 are kd-core's
 //! reference architectures ([`kd_core::models`]).
 
 use dfdx::prelude::*;
@@ -134,6 +135,32 @@ cnn_student!(
 cnn_student!(
     /// Born-again generations: the student architecture taught by its previous generation.
     distill(teacher = Self, input = [1, 28, 28], temp = 4.0) BornAgainCnn { conv1: [], conv2: [], fc: [] }
+);
+
+// The second teacher of the two-teacher experiment, and its students.
+
+/// A teacher unlike [`CnnTeacher`]: one wide 5×5 convolution per stage and a wider classifier.
+#[model]
+pub struct WideCnnTeacher {
+    conv1: Conv2D<1, 32, 5, 1, 2>,
+    relu1: ReLU,
+    pool1: MaxPool2D<2, 2>,
+    conv2: Conv2D<32, 48, 5, 1, 2>,
+    relu2: ReLU,
+    pool2: MaxPool2D<2, 2>,
+    flat: Flatten2D<2352>,
+    fc: Linear<2352, 256>,
+    relu3: ReLU,
+    head: Linear<256, 10>,
+}
+
+cnn_student!(
+    /// Hinton et al. from the wide teacher alone: logits at T = 4.
+    distill(teacher = WideCnnTeacher, input = [1, 28, 28], temp = 4.0) KdFromWideStudent { conv1: [], conv2: [], fc: [] }
+);
+cnn_student!(
+    /// Both teachers: the soft term against their averaged probabilities at T = 4.
+    distill(teachers(deep = CnnTeacher, wide = WideCnnTeacher), input = [1, 28, 28], temp = 4.0) AveragedTeachersStudent { conv1: [], conv2: [], fc: [] }
 );
 
 // Character language models on Debian's fortunes.

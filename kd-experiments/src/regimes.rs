@@ -90,7 +90,8 @@ pub struct Row {
 }
 
 impl Row {
-    fn trained(model: impl Into<String>, fitted: &Fitted) -> Row {
+    /// The row of a trained model: its last test errors, wall time and curve.
+    pub fn trained(model: impl Into<String>, fitted: &Fitted) -> Row {
         Row {
             model: model.into(),
             test_errors: final_errors(fitted),

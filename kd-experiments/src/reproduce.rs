@@ -59,11 +59,13 @@ pub enum Group {
     Gan,
     /// DistilBERT/TinyBERT-style character language models.
     Language,
+    /// Two different teachers, one student.
+    Teachers,
 }
 
 impl Group {
     /// Every group, in the report's order.
-    pub const ALL: [Group; 8] = [
+    pub const ALL: [Group; 9] = [
         Group::Hinton,
         Group::Methods,
         Group::BornAgain,
@@ -72,6 +74,7 @@ impl Group {
         Group::Netaug,
         Group::Gan,
         Group::Language,
+        Group::Teachers,
     ];
 
     /// The name on the command line and in the result files.
@@ -85,6 +88,7 @@ impl Group {
             Group::Netaug => "netaug",
             Group::Gan => "gan",
             Group::Language => "language",
+            Group::Teachers => "teachers",
         }
     }
 
@@ -153,6 +157,10 @@ impl Group {
                 rows.iter()
                     .map(|row| Ok((row.model.clone(), test_errors(&row.fitted, &row.model)?)))
                     .collect::<Result<_, Error>>()?
+            }
+            Group::Teachers => {
+                let (train, test, _) = crate::settings::load(&options)?;
+                errors(crate::teachers::two_teachers(&options, &train, &test)?)
             }
             Group::BornAgain | Group::Dml | Group::Byot | Group::Netaug => {
                 let (train, test, _) = crate::settings::load(&options)?;
@@ -434,6 +442,37 @@ pub fn comparisons() -> Vec<Comparison> {
                 "GLUE: a distilled student better than one pre-trained alone",
                 Metric::BitsPerCharacter,
             ),
+        ));
+    }
+    let multi = direction_only(
+        "You, Xu, Xu & Tao 2017 (Learning from Multiple Teacher Networks)",
+        "CIFAR-10/100, SVHN: a student of several teachers better than one of a single teacher or alone",
+        Metric::TestErrors,
+    );
+    for (experiment, baseline, method) in [
+        (
+            "Two teachers (averaged) vs student alone",
+            crate::teachers::ALONE,
+            crate::teachers::FROM_BOTH_AVERAGED,
+        ),
+        (
+            "Two teachers (averaged) vs teacher A alone",
+            crate::teachers::FROM_DEEP,
+            crate::teachers::FROM_BOTH_AVERAGED,
+        ),
+        (
+            "Two teachers (averaged) vs teacher B alone",
+            crate::teachers::FROM_WIDE,
+            crate::teachers::FROM_BOTH_AVERAGED,
+        ),
+    ] {
+        rows.push(row(
+            experiment,
+            Group::Teachers,
+            Some(crate::teachers::DEEP_TEACHER),
+            baseline,
+            method,
+            multi.clone(),
         ));
     }
     rows

@@ -664,10 +664,11 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         let student_logits_ty =
             quote!(<__kd::Built<#ident, #dtype> as __kd::Module<__kd::Tensor<#input_shape, #dtype, __kd::Cpu>>>::Output);
         let as_student_logits = student.teachers.iter().zip(&teacher_logit_vars).map(|(t, logits)| {
-            respanned(
-                quote!(__kd::SameLogits::<#student_logits_ty>::into_student_logits(#logits)),
-                t.path.span(),
-            )
+            // The local is respanned with its use, so it resolves even when the attribute comes
+            // from a macro_rules! expansion; the error then points at the teacher.
+            let local = respanned(quote!(__kd_logits), t.path.span());
+            let into = respanned(quote!(__kd::SameLogits::<#student_logits_ty>::into_student_logits), t.path.span());
+            quote!({ let #local = #logits; #into(#local) })
         });
         quote! {
             __kd::loss::multi_teacher_kd_with_ce_loss(

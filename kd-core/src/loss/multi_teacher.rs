@@ -20,6 +20,11 @@
 //! softmax at `T` is `p̄` exactly), so every [`Divergence`](super::Divergence) works with an
 //! ensemble. `log p̄` is a log-sum-exp of `log ŵ_k + log_softmax(z_k/T)`: it stays finite where
 //! a teacher's probabilities underflow, and a teacher of weight 0 is left out.
+//!
+//! With the forward KL the two modes differ in value but not in the student's gradient:
+//! `∂/∂z_s T²·KL(p̄ ‖ p_s) = T(p_s − p̄)/B = Σ_k ŵ_k · T(p_s − p_k)/B`, the gradient of the
+//! weighted per-teacher terms. They train differently only with another divergence (reverse
+//! KL, JSD, TVD, DIST), whose gradient is not linear in the teacher's probabilities.
 
 use dfdx::prelude::*;
 
@@ -248,6 +253,29 @@ mod tests {
             .collect();
         assert_close!(grads.get(&student).as_vec(), expected, Tolerance::F64);
         let _ = dev;
+    }
+
+    #[test]
+    fn with_forward_kl_both_modes_give_the_same_gradient_and_with_reverse_kl_they_do_not() {
+        let student = wavy::<Rank2<3, 4>>(5.0, 2.0);
+        let teachers = [wavy::<Rank2<3, 4>>(6.0, 3.0), wavy::<Rank2<3, 4>>(7.0, 2.0)];
+        let weights = [("kd.a", 1.0), ("kd.b", 3.0)];
+        let gradient = |divergence: Divergence, ensemble: Ensemble| {
+            let config = KdConfig::default().with_divergence(divergence);
+            let loss = multi_teacher_kd_with_ce_loss(student.leaky_trace(), &teachers, &weights, &[0, 1, 2], &config, ensemble).unwrap();
+            loss.into_total().backward().get(&student).as_vec()
+        };
+        let (average, each) = (
+            gradient(Divergence::ForwardKl, Ensemble::Average),
+            gradient(Divergence::ForwardKl, Ensemble::Each),
+        );
+        assert_close!(average, each, Tolerance::F64);
+        let (average, each) = (
+            gradient(Divergence::ReverseKl, Ensemble::Average),
+            gradient(Divergence::ReverseKl, Ensemble::Each),
+        );
+        let largest = average.iter().zip(&each).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(largest > 1e-3, "reverse KL: {largest}");
     }
 
     #[test]

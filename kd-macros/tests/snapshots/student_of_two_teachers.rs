@@ -337,22 +337,28 @@ const _: () = {
             let __kd_terms = __kd::loss::multi_teacher_kd_with_ce_loss(
                 __kd_student_logits,
                 &[
-                    __kd::SameLogits::<
-                        <__kd::Built<
-                            Student,
-                            f32,
-                        > as __kd::Module<
-                            __kd::Tensor<(usize, __kd::Const<4usize>), f32, __kd::Cpu>,
-                        >>::Output,
-                    >::into_student_logits(__kd_teacher_logits_0),
-                    __kd::SameLogits::<
-                        <__kd::Built<
-                            Student,
-                            f32,
-                        > as __kd::Module<
-                            __kd::Tensor<(usize, __kd::Const<4usize>), f32, __kd::Cpu>,
-                        >>::Output,
-                    >::into_student_logits(__kd_teacher_logits_1),
+                    {
+                        let __kd_logits = __kd_teacher_logits_0;
+                        __kd::SameLogits::<
+                            <__kd::Built<
+                                Student,
+                                f32,
+                            > as __kd::Module<
+                                __kd::Tensor<(usize, __kd::Const<4usize>), f32, __kd::Cpu>,
+                            >>::Output,
+                        >::into_student_logits(__kd_logits)
+                    },
+                    {
+                        let __kd_logits = __kd_teacher_logits_1;
+                        __kd::SameLogits::<
+                            <__kd::Built<
+                                Student,
+                                f32,
+                            > as __kd::Module<
+                                __kd::Tensor<(usize, __kd::Const<4usize>), f32, __kd::Cpu>,
+                            >>::Output,
+                        >::into_student_logits(__kd_logits)
+                    },
                 ],
                 &[
                     ("kd.wide", settings.teachers[0].1),
