@@ -99,6 +99,14 @@ enum Command {
         /// Each student's epochs.
         #[arg(long, default_value_t = 3)]
         epochs: usize,
+        /// The distilled students' temperature and weights over their epochs, as JSON: each of
+        /// `temperature`, `ce_weight`, `kd_weight` is `{"kind": "constant", "value": v}`,
+        /// `{"kind": "linear" | "cosine", "from": a, "to": b}` or `{"kind": "step", "initial": a,
+        /// "factor": f, "every": n}`. Each epoch's values go in its metrics.
+        ///
+        /// Example: --kd-schedule '{"temperature": {"kind": "linear", "from": 8, "to": 2}, "ce_weight": {"kind": "constant", "value": 0.1}, "kd_weight": {"kind": "constant", "value": 0.9}}'
+        #[arg(long, value_parser = parse_kd_schedule)]
+        kd_schedule: Option<kd_core::train::KdSchedule>,
         /// Continue an interrupted run from its newest checkpoints (same settings).
         #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
@@ -277,6 +285,12 @@ impl ValueEnum for DatasetChoice {
     }
 }
 
+fn parse_kd_schedule(json: &str) -> Result<kd_core::train::KdSchedule, String> {
+    let schedule: kd_core::train::KdSchedule = serde_json::from_str(json).map_err(|e| format!("not a KD schedule: {e}"))?;
+    schedule.validate().map_err(|e| e.to_string())?;
+    Ok(schedule)
+}
+
 fn parse_group(name: &str) -> Result<Group, String> {
     Group::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Group::ALL.iter().map(|g| g.name()).collect();
@@ -336,6 +350,7 @@ fn main() -> ExitCode {
             train_images,
             teacher_epochs,
             epochs,
+            kd_schedule,
             resume,
             overwrite,
         } => {
@@ -356,13 +371,14 @@ fn main() -> ExitCode {
                 teacher_epochs,
                 epochs,
                 resume,
+                kd_schedule,
             };
             let regimes: Vec<Regime> = regimes.into_iter().map(|r| r.0).collect();
             let settings = serde_json::json!({
                 "methods": options.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
                 "regimes": regimes.iter().map(|r| r.name()).collect::<Vec<_>>(),
                 "dataset": options.dataset.name(), "seed": seed, "train_images": train_images,
-                "teacher_epochs": teacher_epochs, "epochs": epochs,
+                "teacher_epochs": teacher_epochs, "epochs": epochs, "kd_schedule": options.kd_schedule,
             });
             let held = match RunFolder::open(&options.out, "run", &settings, start(resume, overwrite)) {
                 Ok(held) => held,

@@ -107,6 +107,28 @@ fn an_unknown_method_is_refused_with_the_list() {
 }
 
 #[test]
+fn a_bad_kd_schedule_is_refused_by_setting() {
+    let refused = |schedule: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_kd"))
+            .args(["run", "--method", "kd", "--kd-schedule", schedule])
+            .output()
+            .expect("kd runs");
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+    let constant = |value: f64| format!(r#"{{"kind": "constant", "value": {value}}}"#);
+    let cooling = format!(
+        r#"{{"temperature": {{"kind": "linear", "from": 8, "to": 0}}, "ce_weight": {}, "kd_weight": {}}}"#,
+        constant(0.1),
+        constant(0.9)
+    );
+    let stderr = refused(&cooling);
+    assert!(stderr.contains("`temperature` must be finite and > 0, got 0"), "{stderr}");
+    let stderr = refused(r#"{"temperature": {"kind": "exponential"}}"#);
+    assert!(stderr.contains("not a KD schedule") && stderr.contains("exponential"), "{stderr}");
+}
+
+#[test]
 fn regimes_report_generations_peers_and_heads() {
     let out = tempfile::tempdir().expect("tempdir");
     let args = [

@@ -7,7 +7,7 @@ use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors, TensorCollection};
 use dfdx::optim::{AdamConfig, Optimizer};
 use dfdx::prelude::*;
 use kd_core::data::mnist::Split;
-use kd_core::distill::{distill_step, Distill, Distiller};
+use kd_core::distill::{distill_step_with, Distill, Distiller, Settings};
 use kd_core::train::{run_epochs, supervised_step, Adam, Fitted, Guard, Record, Stage, TrainError};
 
 use crate::inputs::{evaluate_images, image_batch, Images, Logits};
@@ -96,7 +96,9 @@ where
 }
 
 /// Distils student `S` from `teacher` with its `#[distill]`-generated loss; `seed` fixes the
-/// initial weights and the data order. Returns the record and the trained student and adapters.
+/// initial weights and the data order. With `options.kd_schedule` the logit term's temperature
+/// and weights follow it, epoch by epoch, and each epoch's record holds them. Returns the record
+/// and the trained student and adapters.
 pub fn distil<S, Student, Adapters, TeacherModel>(
     name: &str,
     teacher: &TeacherModel,
@@ -113,15 +115,28 @@ where
 {
     let mut distiller = S::build_distiller(&Cpu::seed_from_u64(seed ^ 0x5EED));
     let schedule = |epoch| learning_rate(epoch, options.epochs);
+    let settings_of = |epoch: usize| {
+        let mut settings: Settings = S::settings();
+        if let Some(kd_schedule) = &options.kd_schedule {
+            settings.kd = kd_schedule.config(&settings.kd, epoch, options.epochs);
+        }
+        settings
+    };
     let fitted = run_epochs(
         &stage(name, options.epochs, seed, train, options, &schedule),
         &mut distiller,
         &mut adam(),
         |epoch, batch, distiller, optimizer, grads| {
             let (x, y) = image_batch(&epoch.dev, train, batch.indices);
-            distill_step::<S, _>(distiller, teacher, optimizer, x, &y, grads, batch.step)
+            distill_step_with::<S, _>(distiller, teacher, optimizer, x, &y, grads, batch.step, &settings_of(epoch.index))
         },
-        |distiller, epoch| Ok(test_record(&distiller.student, &epoch.dev, test)),
+        |distiller, epoch| {
+            let mut record = test_record(&distiller.student, &epoch.dev, test);
+            if let Some(kd_schedule) = &options.kd_schedule {
+                kd_schedule.record(&mut record, epoch.index, options.epochs);
+            }
+            Ok(record)
+        },
     )?;
     Ok((fitted, distiller))
 }

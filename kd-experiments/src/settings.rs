@@ -1,5 +1,6 @@
 //! The settings the CNN experiments share (`kd run`'s flags), and their data.
 
+use kd_core::train::KdSchedule;
 use std::path::PathBuf;
 
 use kd_core::data::mnist::Split;
@@ -119,6 +120,9 @@ pub struct Options {
     pub epochs: usize,
     /// Continue from the newest checkpoints under `out`.
     pub resume: bool,
+    /// The logit term's temperature and weights over each student's epochs (the student's
+    /// `#[distill]` settings when `None`); each epoch's values go in its metrics.
+    pub kd_schedule: Option<KdSchedule>,
 }
 
 impl Default for Options {
@@ -133,6 +137,7 @@ impl Default for Options {
             teacher_epochs: 4,
             epochs: 3,
             resume: false,
+            kd_schedule: None,
         }
     }
 }
