@@ -91,11 +91,29 @@ impl Kind {
     }
 }
 
+/// A setting as written: a number literal, or a path to a `const` (checked at compile time by
+/// the generated code, since its value is not known to the macro).
+#[derive(Debug, Clone)]
+pub enum Number {
+    Literal(f64),
+    Const(syn::Path),
+}
+
+impl Number {
+    /// The literal's value; `None` for a `const`.
+    pub fn literal(&self) -> Option<f64> {
+        match self {
+            Number::Literal(value) => Some(*value),
+            Number::Const(_) => None,
+        }
+    }
+}
+
 /// One entry of `match(...)`.
 #[derive(Debug, Clone)]
 pub struct Match {
     pub kind: Kind,
-    pub weight: Option<f64>,
+    pub weight: Option<Sp<Number>>,
     pub span: Span,
 }
 
@@ -136,9 +154,9 @@ pub struct Distill {
     pub teacher_weights: Vec<(syn::Ident, f64)>,
     pub teacher_weights_span: Option<Span>,
     pub ensemble: Option<Sp<Ensemble>>,
-    pub temperature: Option<Sp<f64>>,
-    pub ce_weight: Option<Sp<f64>>,
-    pub kd_weight: Option<Sp<f64>>,
+    pub temperature: Option<Sp<Number>>,
+    pub ce_weight: Option<Sp<Number>>,
+    pub kd_weight: Option<Sp<Number>>,
     pub logits: Option<Sp<Divergence>>,
     pub matches: Vec<Match>,
     pub match_span: Option<Span>,
@@ -213,17 +231,52 @@ fn parse_number(expr: &syn::Expr) -> Option<f64> {
 /// `key = number`, checked against `valid` (with `requirement` in the message).
 fn number(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &str, valid: fn(f64) -> bool, requirement: &str) -> syn::Result<Option<Sp<f64>>> {
     let expr: syn::Expr = meta.value()?.parse()?;
-    match parse_number(&expr) {
-        Some(value) if valid(value) => Ok(Some(Sp { value, span: expr.span() })),
+    Ok(checked_number(cx, &expr, key, valid, requirement, "a number"))
+}
+
+/// A number literal checked against `valid`, or an error at it.
+fn checked_number(cx: &Ctxt, expr: &syn::Expr, key: &str, valid: fn(f64) -> bool, requirement: &str, what: &str) -> Option<Sp<f64>> {
+    match parse_number(expr) {
+        Some(value) if valid(value) => Some(Sp { value, span: expr.span() }),
         Some(value) => {
-            cx.error_spanned_by(&expr, format!("`{key}` must be {requirement}, got {value}"));
-            Ok(None)
+            cx.error_spanned_by(expr, format!("`{key}` must be {requirement}, got {value}"));
+            None
         }
         None => {
-            cx.error_spanned_by(&expr, format!("`{key}` must be a number, such as `{key} = 4.0`"));
-            Ok(None)
+            cx.error_spanned_by(expr, format!("`{key}` must be {what}, such as `{key} = 4.0`"));
+            None
         }
     }
+}
+
+/// `key = number` or `key = path::TO_CONST`: a literal is checked here against `valid`, a
+/// `const` by the generated code.
+fn number_or_const(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+    valid: fn(f64) -> bool,
+    requirement: &str,
+) -> syn::Result<Option<Sp<Number>>> {
+    let expr: syn::Expr = meta.value()?.parse()?;
+    if let syn::Expr::Path(path) = &expr {
+        let special = matches!(
+            path.path.segments.last().map(|s| s.ident.to_string()).as_deref(),
+            Some("NAN" | "INFINITY")
+        );
+        if !special && path.qself.is_none() {
+            return Ok(Some(Sp {
+                value: Number::Const(path.path.clone()),
+                span: expr.span(),
+            }));
+        }
+    }
+    Ok(
+        checked_number(cx, &expr, key, valid, requirement, "a number or a `const`").map(|value| Sp {
+            value: Number::Literal(value.value),
+            span: value.span,
+        }),
+    )
 }
 
 fn positive(value: f64) -> bool {
@@ -328,11 +381,11 @@ impl Distill {
                     attr.ensemble = value.map(|value| Sp { value, span: word.span() });
                 }
                 // #[distill(temp = 4.0)]
-                TEMP => attr.temperature = number(cx, &meta, TEMP, positive, "a finite number > 0")?,
-                // #[distill(ce_weight = 0.1)]
-                CE_WEIGHT => attr.ce_weight = number(cx, &meta, CE_WEIGHT, non_negative, "a finite number >= 0")?,
+                TEMP => attr.temperature = number_or_const(cx, &meta, TEMP, positive, "a finite number > 0")?,
+                // #[distill(ce_weight = 0.1)] or #[distill(ce_weight = crate::CE_WEIGHT)]
+                CE_WEIGHT => attr.ce_weight = number_or_const(cx, &meta, CE_WEIGHT, non_negative, "a finite number >= 0")?,
                 // #[distill(kd_weight = 0.9)]
-                KD_WEIGHT => attr.kd_weight = number(cx, &meta, KD_WEIGHT, non_negative, "a finite number >= 0")?,
+                KD_WEIGHT => attr.kd_weight = number_or_const(cx, &meta, KD_WEIGHT, non_negative, "a finite number >= 0")?,
                 // #[distill(logits = jsd(beta = 0.5))]
                 LOGITS => attr.logits = parse_divergence(cx, meta.value()?)?,
                 // #[distill(match(features, attention(gradient), relations(samples)))]
@@ -512,7 +565,7 @@ fn parse_kind(cx: &Ctxt, kind: &ParseNestedMeta<'_>) -> syn::Result<Option<Match
                     cx.error_at(option_span, format!("duplicate option `weight` in `{name}(...)`"));
                     return skip_value(&option);
                 }
-                m.weight = number(cx, &option, WEIGHT, non_negative, "a finite number >= 0")?.map(|w| w.value);
+                m.weight = number_or_const(cx, &option, WEIGHT, non_negative, "a finite number >= 0")?;
                 return Ok(());
             }
             if let Some(first) = &method {

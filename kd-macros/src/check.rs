@@ -19,7 +19,7 @@ pub fn check(cx: &Ctxt, student: &Student<'_>) {
 fn check_logits_are_used(cx: &Ctxt, student: &Student<'_>) {
     let attr = &student.attr;
     if let (Some(logits), Some(kd_weight)) = (&attr.logits, &attr.kd_weight) {
-        if kd_weight.value == 0.0 {
+        if kd_weight.value.literal() == Some(0.0) {
             cx.error_at(
                 logits.span,
                 "`logits` chooses the divergence of the soft term, but `kd_weight = 0` turns that term off; remove one of them",
@@ -32,7 +32,8 @@ fn check_logits_are_used(cx: &Ctxt, student: &Student<'_>) {
 /// before this check).
 fn check_something_trains(cx: &Ctxt, student: &Student<'_>) {
     let attr = &student.attr;
-    let zero = |weight: &Option<crate::attr::Sp<f64>>| weight.as_ref().filter(|w| w.value == 0.0).map(|w| w.span);
+    let zero =
+        |weight: &Option<crate::attr::Sp<crate::attr::Number>>| weight.as_ref().filter(|w| w.value.literal() == Some(0.0)).map(|w| w.span);
     if let (Some(_), Some(kd_span)) = (zero(&attr.ce_weight), zero(&attr.kd_weight)) {
         if attr.match_entries == 0 {
             cx.error_at(

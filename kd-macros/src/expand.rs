@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Model, Pair, Student};
-use crate::attr::{self, Attention, Divergence, Features, Kind, Relations};
+use crate::attr::{self, Attention, Divergence, Features, Kind, Number, Relations, Sp};
 use crate::check;
 use crate::ctxt::Ctxt;
 
@@ -362,6 +362,49 @@ struct Term {
     value: TokenStream,
 }
 
+/// A setting's value in the generated code: the literal, or the `const` as `f64`.
+fn number_tokens(number: &Number) -> TokenStream {
+    match number {
+        Number::Literal(value) => float_literal(*value),
+        Number::Const(path) => quote_spanned!(path.span()=> ((#path) as ::core::primitive::f64)),
+    }
+}
+
+/// The compile-time checks of the settings given as `const`s, which the macro cannot read:
+/// a failed one stops the build with a message naming the setting and the `const`.
+fn const_checks(attr: &attr::Distill) -> TokenStream {
+    let temperature = attr.temperature.as_ref().map(|t| ("temp", &t.value, true));
+    let weights = [("ce_weight", &attr.ce_weight), ("kd_weight", &attr.kd_weight)]
+        .into_iter()
+        .filter_map(|(key, weight)| weight.as_ref().map(|w| (key, &w.value, false)));
+    let kinds = attr
+        .matches
+        .iter()
+        .filter_map(|m| m.weight.as_ref().map(|w| ("weight", &w.value, false)));
+    let checks = temperature
+        .into_iter()
+        .chain(weights)
+        .chain(kinds)
+        .filter_map(|(key, number, strictly)| {
+            let Number::Const(path) = number else { return None };
+            let written = quote!(#path).to_string().replace(' ', "");
+            let (test, requirement) = if strictly {
+                (quote!(>), "finite and > 0")
+            } else {
+                (quote!(>=), "finite and >= 0")
+            };
+            let message = format!("`{key} = {written}` must be {requirement}");
+            Some(quote_spanned! {path.span()=>
+                const _: () = ::core::assert!(
+                    ((#path) as ::core::primitive::f64) #test 0.0
+                        && ((#path) as ::core::primitive::f64) < <::core::primitive::f64>::INFINITY,
+                    #message
+                );
+            })
+        });
+    quote!(#(#checks)*)
+}
+
 fn float_literal(value: f64) -> TokenStream {
     let literal = proc_macro2::Literal::f64_suffixed(value);
     quote!(#literal)
@@ -469,13 +512,13 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let dtype = attr.dtype.clone().unwrap_or_else(|| format_ident!("f32"));
     let tape = quote!(__kd::OwnedTape<#dtype, __kd::Cpu>);
     let input_shape = input_shape(attr);
-    let setting = |given: Option<f64>, default: &str| match given {
-        Some(value) => float_literal(value),
+    let setting = |given: Option<&Sp<Number>>, default: &str| match given {
+        Some(number) => number_tokens(&number.value),
         None => default_weight(default),
     };
-    let temperature = setting(attr.temperature.as_ref().map(|t| t.value), "temperature");
-    let ce_weight = setting(attr.ce_weight.as_ref().map(|t| t.value), "ce_weight");
-    let kd_weight = setting(attr.kd_weight.as_ref().map(|t| t.value), "kd_weight");
+    let temperature = setting(attr.temperature.as_ref(), "temperature");
+    let ce_weight = setting(attr.ce_weight.as_ref(), "ce_weight");
+    let kd_weight = setting(attr.kd_weight.as_ref(), "kd_weight");
 
     // One adapter per pair that a hint or an activation boundary goes through.
     let needs_adapter = attr
@@ -508,7 +551,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     for m in &attr.matches {
         // A term's weight: the kind's, times the weight of every pair it takes part in.
         let weight_of = |kind: &str, pairs: &[&Pair<'_>]| {
-            let base = m.weight.map(float_literal).unwrap_or_else(|| default_weight(kind));
+            let base = m.weight.as_ref().map_or_else(|| default_weight(kind), |w| number_tokens(&w.value));
             let scale = float_literal(pairs.iter().map(|p| p.weight).product());
             quote!(#base * #scale)
         };
@@ -602,6 +645,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         }
     }
     let size_checks = size_checks(student);
+    let const_checks = const_checks(attr);
     let term_names = terms.iter().map(|t| &t.name);
     let setting_names = terms.iter().map(|t| &t.name);
     let term_indices = (0..terms.len()).map(syn::Index::from);
@@ -757,11 +801,12 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     };
 
     quote! {
-        #[allow(non_camel_case_types, clippy::type_complexity)]
+        #[allow(non_camel_case_types, clippy::type_complexity, clippy::unnecessary_cast)]
         const _: () = {
             use #krate::__private as __kd;
 
             #size_checks
+            #const_checks
 
             #[automatically_derived]
             impl __kd::Distill for #ident {

@@ -8,6 +8,42 @@ mod common;
 
 use common::{Student, Teacher};
 
+/// The temperature, read from a `const`.
+const COOL: f64 = 2.5;
+
+mod weights {
+    /// A hint weight in another module, of another float type.
+    pub const HINT: f32 = 40.0;
+}
+
+/// A student whose settings name `const`s.
+#[kd_core::distill(teacher = Teacher, temp = COOL, kd_weight = 0.5, input = [8], match(features(weight = weights::HINT)))]
+pub struct ConstStudent {
+    fc1: Linear<8, 6>,
+    act1: ReLU,
+    #[distill(pair)]
+    fc2: Linear<6, 6>,
+    act2: ReLU,
+    head: Linear<6, 3>,
+}
+
+#[test]
+fn settings_may_name_consts() {
+    let settings = ConstStudent::settings();
+    assert_eq!((settings.kd.temperature, settings.kd.kd_weight), (2.5, 0.5));
+    assert_eq!(settings.terms, [("hint.fc2", 40.0)]);
+    let dev = Cpu::seed_from_u64(4);
+    let teacher = dev.build_module::<Teacher, f32>();
+    let mut distiller = ConstStudent::build_distiller(&dev);
+    let mut opt = Sgd::new(&distiller, SgdConfig::default());
+    let x: Tensor<(usize, Const<8>), f32, _> = dev.sample_normal_like(&(4, Const));
+    let grads = distiller.alloc_grads();
+    let (terms, _) =
+        distill_step::<ConstStudent, _>(&mut distiller, &teacher, &mut opt, x, &[0, 1, 2, 0], grads, 0).expect("a finite step");
+    let weights: Vec<(&str, f64)> = terms.iter().map(|t| (t.name, t.weight)).collect();
+    assert_eq!(weights, [("ce", 0.1), ("kd", 0.5), ("hint.fc2", 40.0)]);
+}
+
 #[test]
 fn generated_step_trains_and_names_terms() {
     let dev = Cpu::seed_from_u64(0);

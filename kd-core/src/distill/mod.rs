@@ -25,6 +25,10 @@
 //! | `dtype = f64` | float type of the generated code | `f32` |
 //! | `crate = "path"` | where kd-core is, if renamed | `::kd_core` |
 //!
+//! `temp`, `ce_weight`, `kd_weight` and a kind's `weight` also take a path to a `const` of any
+//! numeric type (`temp = crate::TEMPERATURE`); the generated code checks its value at compile
+//! time (``evaluation panicked: `temp = TEMPERATURE` must be finite and > 0``).
+//!
 //! Every number written here is a default, not a constant: [`Distill::settings`] returns them
 //! as [`Settings`], which a training loop may change between steps (a
 //! [`KdSchedule`](crate::train::KdSchedule) for the temperature and weights, or

@@ -180,7 +180,7 @@ const _: () = {
         }
     }
 };
-#[allow(non_camel_case_types, clippy::type_complexity)]
+#[allow(non_camel_case_types, clippy::type_complexity, clippy::unnecessary_cast)]
 const _: () = {
     use ::kd_core::__private as __kd;
     #[automatically_derived]
