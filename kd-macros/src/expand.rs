@@ -154,6 +154,8 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
     let ident = model.ident;
     let names: Vec<&syn::Ident> = model.fields.iter().map(|f| f.ident).collect();
     let tys: Vec<&syn::Type> = model.fields.iter().map(|f| f.ty).collect();
+    // The layers as nested pairs `(L0, (L1, (..., ())))`: any depth chains (`SpatialChain`).
+    let layers = tys.iter().rev().fold(quote!(()), |rest, ty| quote!((#ty, #rest)));
     let params: Vec<syn::Ident> = (0..names.len()).map(|i| format_ident!("__KdF{}", i)).collect();
     let positions = 0..names.len();
     let name_types: Vec<TokenStream> = names.iter().map(|n| field_name_type(n)).collect();
@@ -199,7 +201,7 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
 
             #[automatically_derived]
             impl __kd::ModelLayers for #ident {
-                type Layers = (#(#tys,)*);
+                type Layers = #layers;
             }
             #(
                 #[automatically_derived]
@@ -341,7 +343,7 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
             const _: () = {
                 struct #marker;
                 const STUDENT: (usize, usize) = __kd::size_after(&[#(#chain),*], #position, (#height, #width));
-                const TEACHER: (usize, usize) = __kd::size_after(#teacher_chain, #teacher_position, (#height, #width));
+                const TEACHER: (usize, usize) = __kd::size_after_chain(#teacher_chain, #teacher_position, (#height, #width));
                 __kd::require_aligned::<#marker, { __kd::alignable(STUDENT, TEACHER, #pooling) }, { STUDENT.0 }, { STUDENT.1 }, { TEACHER.0 }, { TEACHER.1 }>();
             };
         }

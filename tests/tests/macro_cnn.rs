@@ -246,3 +246,54 @@ fn nst_gradient_attention_and_self_distillation_generate_their_terms() {
     let unit = kd_core::distill::weights::FSP;
     assert_eq!(fsp, [("fsp.conv1.conv2", 2.0 * unit), ("fsp.conv2.conv3", 6.0 * unit)]);
 }
+
+/// Twenty-one layers, past the sixteen that the teacher's layer chain once allowed.
+#[model]
+struct DeepTeacher {
+    c1: Conv2D<1, 4, 3, 1, 1>,
+    r1: ReLU,
+    c2: Conv2D<4, 4, 3, 1, 1>,
+    r2: ReLU,
+    c3: Conv2D<4, 4, 3, 1, 1>,
+    r3: ReLU,
+    c4: Conv2D<4, 4, 3, 1, 1>,
+    r4: ReLU,
+    c5: Conv2D<4, 4, 3, 1, 1>,
+    r5: ReLU,
+    c6: Conv2D<4, 4, 3, 1, 1>,
+    r6: ReLU,
+    c7: Conv2D<4, 4, 3, 1, 1>,
+    r7: ReLU,
+    c8: Conv2D<4, 4, 3, 1, 1>,
+    r8: ReLU,
+    pool: MaxPool2D<2, 2>,
+    c9: Conv2D<4, 8, 3, 1, 1>,
+    r9: ReLU,
+    flat: Flatten2D<128>,
+    head: Linear<128, 3>,
+}
+
+/// Pairs with the deep teacher's nineteenth layer; the 4×4 maps are checked at compile time.
+#[distill(teacher = DeepTeacher, input = [1, 8, 8], match(attention))]
+struct StudentOfDeep {
+    conv1: Conv2D<1, 4, 3, 1, 1>,
+    relu1: ReLU,
+    pool: MaxPool2D<2, 2>,
+    #[distill(pair = c9)]
+    conv2: Conv2D<4, 8, 3, 1, 1>,
+    relu2: ReLU,
+    flat: Flatten2D<128>,
+    head: Linear<128, 3>,
+}
+
+#[test]
+fn a_teacher_of_any_depth_pairs_with_size_checks() {
+    let dev = Cpu::seed_from_u64(9);
+    let teacher = dev.build_module::<DeepTeacher, f32>();
+    let mut distiller = StudentOfDeep::build_distiller(&dev);
+    let mut opt = Adam::new(&distiller, AdamConfig::default());
+    let x: Tensor<(usize, Const<1>, usize, usize), f32, _> = dev.sample_normal_like(&(2, Const, 8, 8));
+    let grads = distiller.alloc_grads();
+    let (terms, _) = distill_step::<StudentOfDeep, _>(&mut distiller, &teacher, &mut opt, x, &[0, 2], grads, 0).expect("a finite step");
+    assert_eq!(terms.iter().map(|t| t.name).collect::<Vec<_>>(), ["ce", "kd", "attention.conv2"]);
+}

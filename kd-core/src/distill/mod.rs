@@ -134,7 +134,7 @@ mod step;
 pub use crate::defaults as weights;
 pub use crate::tap::{tap, TappedModule, TappedModuleMut};
 pub use fields::{Char, ModelField, ModelLayers};
-pub use size::{alignable, require_aligned, size_after, AlignedMaps, Spatial, SpatialChain, SpatialEffect};
+pub use size::{alignable, require_aligned, size_after, size_after_chain, AlignedMaps, EffectList, Spatial, SpatialChain, SpatialEffect};
 pub use step::{
     apply_step, check_labels, distill_step, distill_step_from_logits, distill_step_from_logits_with, distill_step_with, StepError,
     StepOutput,

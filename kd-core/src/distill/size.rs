@@ -213,35 +213,54 @@ mod spatial_tests {
         assert!(alignable((14, 14), (7, 7), true) && !alignable((14, 14), (7, 7), false));
         assert!(!alignable((14, 7), (7, 14), true));
     }
+
+    #[test]
+    fn a_chain_has_no_length_limit() {
+        type Pool = crate::nn::builders::MaxPool2D<2, 2>;
+        type Relu = dfdx::nn::builders::ReLU;
+        // Forty layers: a pool, then 39 activations; the pool is counted once.
+        type Deep = (Pool, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, Tail))))))))));
+        type Tail = (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, Tail2))))))))));
+        type Tail2 = (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, Tail3))))))))));
+        type Tail3 = (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Relu, (Pool, ()))))))))));
+        const AFTER_39: (usize, usize) = size_after_chain(<Deep as SpatialChain>::EFFECTS, 39, (28, 28));
+        const AFTER_ALL: (usize, usize) = size_after_chain(<Deep as SpatialChain>::EFFECTS, 100, (28, 28));
+        assert_eq!((AFTER_39, AFTER_ALL), ((14, 14), (7, 7)));
+    }
 }
 
-/// The spatial effects of a model's layers in order, for a tuple of layer builders.
+/// A model's layer effects, first to last, as a list built at compile time (so a model may have
+/// any number of layers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectList {
+    /// After the last layer.
+    End,
+    /// A layer's effect, then the layers after it.
+    Then(SpatialEffect, &'static EffectList),
+}
+
+/// The spatial effects of a model's layers in order: `#[model]` writes its layers as the
+/// nested pairs `(L0, (L1, (L2, ())))`, whose effects chain without a length limit.
 pub trait SpatialChain {
-    /// One effect per layer.
-    const EFFECTS: &'static [SpatialEffect];
+    /// The layers' effects.
+    const EFFECTS: &'static EffectList;
 }
 
-macro_rules! spatial_chain {
-    ($($layer:ident),+) => {
-        impl<$($layer: Spatial),+> SpatialChain for ($($layer,)+) {
-            const EFFECTS: &'static [SpatialEffect] = &[$($layer::EFFECT),+];
-        }
-    };
+impl SpatialChain for () {
+    const EFFECTS: &'static EffectList = &EffectList::End;
 }
 
-spatial_chain!(L0);
-spatial_chain!(L0, L1);
-spatial_chain!(L0, L1, L2);
-spatial_chain!(L0, L1, L2, L3);
-spatial_chain!(L0, L1, L2, L3, L4);
-spatial_chain!(L0, L1, L2, L3, L4, L5);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6, L7);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6, L7, L8);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6, L7, L8, L9);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14);
-spatial_chain!(L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15);
+impl<Layer: Spatial, Rest: SpatialChain> SpatialChain for (Layer, Rest) {
+    const EFFECTS: &'static EffectList = &EffectList::Then(Layer::EFFECT, Rest::EFFECTS);
+}
+
+/// The `(height, width)` after the first `layers` effects of `chain`, from `input`.
+pub const fn size_after_chain(chain: &EffectList, layers: usize, input: (usize, usize)) -> (usize, usize) {
+    let (mut size, mut rest, mut i) = (input, chain, 0);
+    while let (true, EffectList::Then(effect, next)) = (i < layers, rest) {
+        size = effect.apply(size);
+        rest = next;
+        i += 1;
+    }
+    size
+}

@@ -8,7 +8,7 @@ const _: () = {
     use ::kd_core::__private as __kd;
     #[automatically_derived]
     impl __kd::ModelLayers for Student {
-        type Layers = (Linear<4, 3>, Linear<3, 2>);
+        type Layers = (Linear<4, 3>, (Linear<3, 2>, ()));
     }
     #[automatically_derived]
     impl __kd::ModelField<(__kd::Char<'f'>, __kd::Char<'c'>)> for Student {
