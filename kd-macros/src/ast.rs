@@ -101,6 +101,15 @@ pub struct Pair<'a> {
     /// Which of [`Student::teachers`] the field belongs to.
     pub teacher_index: usize,
     pub weight: f64,
+    /// The pair's own kinds (`#[distill(pair, features(hint))]`); empty: the container's.
+    pub kinds: Vec<attr::Match>,
+}
+
+impl Pair<'_> {
+    /// Whether the pair uses the container's `match(...)` (it names no kinds of its own).
+    pub fn uses_defaults(&self) -> bool {
+        self.kinds.is_empty()
+    }
 }
 
 /// One teacher: its name under `teachers(...)` (none for `teacher = ...`), its builder type
@@ -191,6 +200,7 @@ impl<'a> Student<'a> {
                     teacher: field,
                     teacher_index,
                     weight: f.attr.weight.unwrap_or(1.0),
+                    kinds: f.attr.kinds.clone(),
                 })
             })
             .collect();
@@ -200,6 +210,15 @@ impl<'a> Student<'a> {
             teachers,
             pairs,
         })
+    }
+
+    /// The kinds pair `p` transfers: its own, or the container's.
+    pub fn kinds_of<'s>(&'s self, p: &'s Pair<'_>) -> &'s [attr::Match] {
+        if p.uses_defaults() {
+            &self.attr.matches
+        } else {
+            &p.kinds
+        }
     }
 
     /// Whether the student learns from several teachers (`teachers(...)`).

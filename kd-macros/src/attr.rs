@@ -74,6 +74,16 @@ impl Kind {
         }
     }
 
+    /// How many pairs one term of this kind relates: 0 (the input gradient), 1, or 2
+    /// (consecutive pairs, FSP).
+    pub fn pairs_needed(&self) -> usize {
+        match self {
+            Kind::Attention(Attention::Gradient) => 0,
+            Kind::Relations(Relations::Layers) => 2,
+            _ => 1,
+        }
+    }
+
     /// The kind as it is written in `match(...)`.
     pub fn written(&self) -> &'static str {
         match self {
@@ -399,21 +409,7 @@ impl Distill {
                     meta.parse_nested_meta(|kind| {
                         attr.match_entries += 1;
                         if let Some(m) = parse_kind(cx, &kind)? {
-                            let shared = |other: &Match| m.kind.terms().iter().find(|t| other.kind.terms().contains(t)).copied();
-                            match attr.matches.iter().find_map(|other| Some((other, shared(other)?))) {
-                                Some((other, _)) if other.kind.terms() == m.kind.terms() => {
-                                    cx.error_at(m.span, format!("duplicate kind `{}` in match(...)", key_of(&kind)))
-                                }
-                                Some((other, term)) => cx.error_at(
-                                    m.span,
-                                    format!(
-                                        "`{}` adds the `{term}` term, which `{}` already adds; keep one of them",
-                                        m.kind.written(),
-                                        other.kind.written()
-                                    ),
-                                ),
-                                None => attr.matches.push(m),
-                            }
+                            push_kind(cx, &mut attr.matches, m, &key_of(&kind), "match(...)");
                         }
                         Ok(())
                     })?;
@@ -467,6 +463,32 @@ impl Distill {
         }
         attr.written = seen;
         attr
+    }
+}
+
+/// Adds `m` to `kinds` unless a kind there already adds one of its terms (an error at `m`).
+fn push_kind(cx: &Ctxt, kinds: &mut Vec<Match>, m: Match, written: &str, list: &str) -> bool {
+    let shared = |other: &Match| m.kind.terms().iter().find(|t| other.kind.terms().contains(t)).copied();
+    match kinds.iter().find_map(|other| Some((other, shared(other)?))) {
+        Some((other, _)) if other.kind.terms() == m.kind.terms() => {
+            cx.error_at(m.span, format!("duplicate kind `{written}` in {list}"));
+            false
+        }
+        Some((other, term)) => {
+            cx.error_at(
+                m.span,
+                format!(
+                    "`{}` adds the `{term}` term, which `{}` already adds; keep one of them",
+                    m.kind.written(),
+                    other.kind.written()
+                ),
+            );
+            false
+        }
+        None => {
+            kinds.push(m);
+            true
+        }
     }
 }
 
@@ -616,7 +638,8 @@ pub struct PairTarget {
 }
 
 /// `#[distill(pair)]`, `#[distill(pair = teacher_field)]`, `#[distill(pair = wide.field)]`,
-/// `#[distill(pair = t, weight = 2.0)]` on a student field.
+/// `#[distill(pair = t, weight = 2.0)]`, `#[distill(pair, features(hint), attention)]` on a
+/// student field.
 #[derive(Debug, Clone)]
 pub struct FieldAttr {
     /// Present when the field is paired; what it names (the same field when omitted).
@@ -624,6 +647,8 @@ pub struct FieldAttr {
     pub pair_span: Option<Span>,
     pub weight: Option<f64>,
     pub weight_span: Option<Span>,
+    /// The kinds of knowledge this pair uses instead of the container's `match(...)`.
+    pub kinds: Vec<Match>,
     /// Whether this field's attribute had a mistake (later checks then stay quiet about it).
     pub had_error: bool,
 }
@@ -635,6 +660,7 @@ impl FieldAttr {
             pair_span: None,
             weight: None,
             weight_span: None,
+            kinds: Vec::new(),
             had_error: false,
         };
         let mut seen = Vec::new();
@@ -642,8 +668,32 @@ impl FieldAttr {
             let result = attr.parse_nested_meta(|meta| {
                 let key = key_of(&meta);
                 let span = meta.path.span();
+                if MATCH_KINDS.contains(&key.as_str()) {
+                    // #[distill(pair, features(hint), attention)]: this pair's own kinds.
+                    match parse_kind(cx, &meta)? {
+                        Some(m) if m.kind.pairs_needed() != 1 => {
+                            cx.error_at(
+                                m.span,
+                                format!(
+                                    "`{}` is not a kind of one pair; write it in the container's `match(...)`",
+                                    m.kind.written()
+                                ),
+                            );
+                            field.had_error = true;
+                        }
+                        Some(m) => {
+                            if !push_kind(cx, &mut field.kinds, m, &key, "this field's kinds") {
+                                field.had_error = true;
+                            }
+                        }
+                        None => field.had_error = true,
+                    }
+                    return Ok(());
+                }
                 if !FIELD_KEYS.contains(&key.as_str()) {
-                    unknown(cx, "field key", &key, span, &FIELD_KEYS);
+                    let mut candidates = FIELD_KEYS.to_vec();
+                    candidates.extend(MATCH_KINDS);
+                    unknown(cx, "field key", &key, span, &candidates);
                     field.had_error = true;
                     return skip_value(&meta);
                 }
@@ -680,6 +730,13 @@ impl FieldAttr {
                 field.had_error = true;
                 cx.syn_error(error);
             }
+        }
+        if let (Some(m), None) = (field.kinds.first(), &field.pair) {
+            cx.error_at(
+                m.span,
+                "kinds on a field choose what its pair transfers, and this field is not paired; write `#[distill(pair, ...)]`",
+            );
+            field.had_error = true;
         }
         if let (Some(span), None) = (field.weight_span, &field.pair) {
             cx.error_at(

@@ -3,7 +3,7 @@
 use proc_macro2::Span;
 
 use crate::ast::Student;
-use crate::attr::{Kind, Relations};
+use crate::attr::Kind;
 use crate::ctxt::Ctxt;
 use crate::symbol::MAX_TEACHERS;
 
@@ -133,18 +133,17 @@ fn check_matches_have_pairs(cx: &Ctxt, student: &Student<'_>) {
     if student.attr.match_entries != student.attr.matches.len() || student.model.fields.iter().any(|f| f.attr.had_error) {
         return;
     }
-    let pairs = student.pairs.len();
+    // The container's kinds go to the pairs that name no kinds of their own.
+    let on_defaults = || student.pairs.iter().filter(|p| p.uses_defaults());
+    let pairs = on_defaults().count();
+    let own_kinds = pairs < student.pairs.len();
     // relations(layers) relates consecutive pairs of one teacher.
     let most_with_one_teacher = (0..student.teachers.len())
-        .map(|k| student.pairs.iter().filter(|p| p.teacher_index == k).count())
+        .map(|k| on_defaults().filter(|p| p.teacher_index == k).count())
         .max()
         .unwrap_or(0);
     for m in &student.attr.matches {
-        let needed = match m.kind {
-            Kind::Attention(crate::attr::Attention::Gradient) => 0,
-            Kind::Relations(Relations::Layers) => 2,
-            _ => 1,
-        };
+        let needed = m.kind.pairs_needed();
         let available = if needed == 2 { most_with_one_teacher } else { pairs };
         if available < needed {
             let message = if needed == 2 && student.has_several_teachers() {
@@ -155,7 +154,12 @@ fn check_matches_have_pairs(cx: &Ctxt, student: &Student<'_>) {
                 } else {
                     "a student field"
                 };
-                format!("this kind of knowledge needs {what} marked `#[distill(pair)]` (or `#[distill(pair = teacher_field)]`)")
+                let unless = if own_kinds {
+                    " that names no kinds of its own (a field's kinds replace `match(...)` for its pair)"
+                } else {
+                    ""
+                };
+                format!("this kind of knowledge needs {what} marked `#[distill(pair)]` (or `#[distill(pair = teacher_field)]`){unless}")
             };
             cx.error_at(m.span, message);
         }
@@ -166,12 +170,12 @@ fn check_matches_have_pairs(cx: &Ctxt, student: &Student<'_>) {
         .iter()
         .any(|m| !matches!(m.kind, Kind::Attention(crate::attr::Attention::Gradient)));
     if !uses_pairs {
-        for field in &student.model.fields {
+        for field in student.model.fields.iter().filter(|f| f.attr.kinds.is_empty()) {
             if let Some(span) = field.attr.pair_span {
                 cx.error_at(
                     span,
                     format!(
-                        "field `{}` is paired, but no kind in `match(...)` uses pairs; add one, e.g. `match(features)`",
+                        "field `{}` is paired, but no kind in `match(...)` uses pairs; add one, e.g. `match(features)`, or name this pair's kinds, e.g. `#[distill(pair, features)]`",
                         field.ident
                     ),
                 );

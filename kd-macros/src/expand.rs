@@ -311,22 +311,22 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
         Some([_, h, w]) => (*h, *w),
         _ => return TokenStream::new(),
     };
-    let kinds = &student.attr.matches;
-    let equal = kinds
-        .iter()
-        .any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
-    let pooled = kinds.iter().any(|m| {
-        matches!(
-            m.kind,
-            Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
-        )
-    });
-    if !equal && !pooled {
-        return TokenStream::new();
-    }
-    let pooling = !equal;
     let fields = &student.model.fields;
-    let checks = student.pairs.iter().map(|pair| {
+    let checks = student.pairs.iter().filter_map(|pair| {
+        let kinds = student.kinds_of(pair);
+        let equal = kinds
+            .iter()
+            .any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
+        let pooled = kinds.iter().any(|m| {
+            matches!(
+                m.kind,
+                Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
+            )
+        });
+        if !equal && !pooled {
+            return None;
+        }
+        let pooling = !equal;
         let position = fields.iter().position(|f| f.ident == pair.student).unwrap_or(0) + 1;
         let chain = fields.iter().take(position).map(|f| {
             let ty = f.ty;
@@ -339,14 +339,14 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
         let teacher_chain = quote_spanned!(t_field.span()=> <<#teacher as __kd::ModelLayers>::Layers as __kd::SpatialChain>::EFFECTS);
         let teacher_at_field = respanned(quote!(#teacher), t_field.span());
         let teacher_position = quote_spanned!(t_field.span()=> <#teacher_at_field as __kd::ModelField<#name>>::POSITION + 1);
-        quote_spanned! {pair.student.span()=>
+        Some(quote_spanned! {pair.student.span()=>
             const _: () = {
                 struct #marker;
                 const STUDENT: (usize, usize) = __kd::size_after(&[#(#chain),*], #position, (#height, #width));
                 const TEACHER: (usize, usize) = __kd::size_after_chain(#teacher_chain, #teacher_position, (#height, #width));
                 __kd::require_aligned::<#marker, { __kd::alignable(STUDENT, TEACHER, #pooling) }, { STUDENT.0 }, { STUDENT.1 }, { TEACHER.0 }, { TEACHER.1 }>();
             };
-        }
+        })
     });
     quote!(#(#checks)*)
 }
@@ -526,6 +526,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
     let needs_adapter = attr
         .matches
         .iter()
+        .chain(student.pairs.iter().flat_map(|p| &p.kinds))
         .any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
     let adapters: Vec<TokenStream> = if needs_adapter {
         student
@@ -549,11 +550,22 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         Vec::new()
     };
 
+    // Every kind in use: the container's, then those only some fields name.
+    let mut kinds: Vec<Kind> = attr.matches.iter().map(|m| m.kind).collect();
+    for m in student.pairs.iter().flat_map(|p| &p.kinds) {
+        if !kinds.contains(&m.kind) {
+            kinds.push(m.kind);
+        }
+    }
     let mut terms = Vec::new();
-    for m in &attr.matches {
-        // A term's weight: the kind's, times the weight of every pair it takes part in.
-        let weight_of = |kind: &str, pairs: &[&Pair<'_>]| {
-            let base = m.weight.as_ref().map_or_else(|| default_weight(kind), |w| number_tokens(&w.value));
+    for kind in kinds {
+        let container = attr.matches.iter().find(|m| m.kind == kind);
+        // A term's weight: the kind's (as the pair's own kinds or else the container writes it),
+        // times the weight of every pair it takes part in.
+        let weight_of = |name: &str, pairs: &[&Pair<'_>]| {
+            let own = pairs.first().and_then(|p| p.kinds.iter().find(|m| m.kind == kind));
+            let written = own.or(container).and_then(|m| m.weight.as_ref());
+            let base = written.map_or_else(|| default_weight(name), |w| number_tokens(&w.value));
             let scale = float_literal(pairs.iter().map(|p| p.weight).product());
             quote!(#base * #scale)
         };
@@ -566,7 +578,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
             let taps = teacher_vars(p.teacher_index, several).1;
             quote_spanned!(t.span()=> #taps.#t.clone())
         };
-        match m.kind {
+        match kind {
             Kind::Attention(Attention::Gradient) => terms.push(Term {
                 name: "gradient_attention".into(),
                 weight: weight_of("gradient_attention", &[]),
@@ -581,8 +593,8 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                 },
             }),
             Kind::Relations(Relations::Layers) => {
-                // Consecutive pairs of each teacher.
-                let of_teacher = |k: usize| student.pairs.iter().filter(move |p| p.teacher_index == k);
+                // Consecutive pairs of each teacher, among those on the container's kinds.
+                let of_teacher = |k: usize| student.pairs.iter().filter(move |p| p.teacher_index == k && p.uses_defaults());
                 let consecutive = (0..student.teachers.len()).flat_map(|k| of_teacher(k).zip(of_teacher(k).skip(1)));
                 for (a, b) in consecutive {
                     let (sa, sb, ta, tb) = (student_tap(a), student_tap(b), teacher_tap(a), teacher_tap(b));
@@ -600,7 +612,8 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                 }
             }
             kind => {
-                for (index, p) in student.pairs.iter().enumerate() {
+                let using = |(_, p): &(usize, &Pair<'_>)| student.kinds_of(p).iter().any(|m| m.kind == kind);
+                for (index, p) in student.pairs.iter().enumerate().filter(using) {
                     let (s, t) = (student_tap(p), teacher_tap(p));
                     let adapter = syn::Index::from(index);
                     let field = p.student;

@@ -297,3 +297,37 @@ fn a_teacher_of_any_depth_pairs_with_size_checks() {
     let (terms, _) = distill_step::<StudentOfDeep, _>(&mut distiller, &teacher, &mut opt, x, &[0, 2], grads, 0).expect("a finite step");
     assert_eq!(terms.iter().map(|t| t.name).collect::<Vec<_>>(), ["ce", "kd", "attention.conv2"]);
 }
+
+/// Per-pair kinds: `conv1` takes a hint of its own (weight 5), `conv2` the container's attention.
+#[distill(teacher = Teacher, input = [1, 8, 8], match(attention))]
+struct MixedStudent {
+    #[distill(pair, features(hint, weight = 5.0))]
+    conv1: Conv2D<1, 4, 3, 1, 1>,
+    relu1: ReLU,
+    pool1: MaxPool2D<2, 2>,
+    #[distill(pair)]
+    conv2: Conv2D<4, 8, 3, 1, 1>,
+    relu2: ReLU,
+    pool2: MaxPool2D<2, 2>,
+    flat: Flatten2D<32>,
+    head: Linear<32, 3>,
+}
+
+#[test]
+fn a_field_names_the_kinds_of_its_own_pair() {
+    let settings = MixedStudent::settings();
+    let attention = kd_core::distill::weights::ATTENTION;
+    assert_eq!(settings.terms, [("attention.conv2", attention), ("hint.conv1", 5.0)]);
+    let dev = Cpu::seed_from_u64(10);
+    let teacher = dev.build_module::<Teacher, f32>();
+    let mut distiller = MixedStudent::build_distiller(&dev);
+    let mut opt = Adam::new(&distiller, AdamConfig::default());
+    let x: Tensor<(usize, Const<1>, usize, usize), f32, _> = dev.sample_normal_like(&(2, Const, 8, 8));
+    let grads = distiller.alloc_grads();
+    let (terms, _) = distill_step::<MixedStudent, _>(&mut distiller, &teacher, &mut opt, x, &[0, 2], grads, 0).expect("a finite step");
+    let named: Vec<(&str, f64)> = terms.iter().map(|t| (t.name, t.weight)).collect();
+    assert_eq!(
+        named,
+        [("ce", 0.1), ("kd", 0.9), ("attention.conv2", attention), ("hint.conv1", 5.0)]
+    );
+}

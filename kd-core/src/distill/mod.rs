@@ -57,7 +57,10 @@
 //! A student field joins a pairing with `#[distill(pair)]` (the teacher field of the same name)
 //! or `#[distill(pair = teacher_field)]`, and with several teachers `#[distill(pair =
 //! wide.field)]` names the teacher too (each teacher has its own pairings; FSP relates
-//! consecutive pairs of one teacher); `#[distill(pair, weight = 2.0)]` scales that pair's
+//! consecutive pairs of one teacher). A field may name its pair's own kinds, which replace the
+//! container's `match(...)` for that pair: `#[distill(pair, features(hint, weight = 5.0),
+//! attention)]` (kinds of one pair only; FSP and gradient attention stay in `match(...)`, and
+//! FSP relates the pairs on the container's kinds); `#[distill(pair, weight = 2.0)]` scales that pair's
 //! terms (an FSP term between two pairs takes the product of both pairs' weights). Each kind
 //! takes one method (`features(hint), features(nst)` for both), and kinds whose terms overlap
 //! (`relations(samples)` with `relations(sp)`) are a compile error, as is a `weight` on a field
