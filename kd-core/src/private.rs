@@ -10,7 +10,9 @@ pub use dfdx::tensor::{HasErr, SplitTape, Trace};
 pub use dfdx::tensor_ops::Device;
 
 pub use crate::defaults as weights;
-pub use crate::distill::{alignable, require_aligned, size_after, size_after_chain, SameLogits, Spatial, SpatialChain};
+pub use crate::distill::{
+    alignable, require_aligned, size_after, size_after_chain, KeepsShape, SameLogits, Spatial, SpatialChain, SpatialEffect,
+};
 pub use crate::distill::{Built, Char, Distill, DistillFromLogits, Distiller, ModelField, ModelLayers, Settings, Width};
 pub use crate::error::LossError;
 pub use crate::loss;

@@ -649,6 +649,8 @@ pub struct FieldAttr {
     pub weight_span: Option<Span>,
     /// The kinds of knowledge this pair uses instead of the container's `match(...)`.
     pub kinds: Vec<Match>,
+    /// `#[distill(keeps_shape)]`: the layer keeps a map's size (for a layer without `Spatial`).
+    pub keeps_shape: bool,
     /// Whether this field's attribute had a mistake (later checks then stay quiet about it).
     pub had_error: bool,
 }
@@ -661,6 +663,7 @@ impl FieldAttr {
             weight: None,
             weight_span: None,
             kinds: Vec::new(),
+            keeps_shape: false,
             had_error: false,
         };
         let mut seen = Vec::new();
@@ -700,7 +703,9 @@ impl FieldAttr {
                 if !first_time(cx, &mut seen, &key, span) {
                     return skip_value(&meta);
                 }
-                if key == PAIR {
+                if key == KEEPS_SHAPE {
+                    field.keeps_shape = true;
+                } else if key == PAIR {
                     field.pair_span = Some(span);
                     field.pair = Some(if meta.input.peek(syn::Token![=]) {
                         let value = meta.value()?;

@@ -155,7 +155,14 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
     let names: Vec<&syn::Ident> = model.fields.iter().map(|f| f.ident).collect();
     let tys: Vec<&syn::Type> = model.fields.iter().map(|f| f.ty).collect();
     // The layers as nested pairs `(L0, (L1, (..., ())))`: any depth chains (`SpatialChain`).
-    let layers = tys.iter().rev().fold(quote!(()), |rest, ty| quote!((#ty, #rest)));
+    let layers = model.fields.iter().rev().fold(quote!(()), |rest, f| {
+        let ty = f.ty;
+        if f.attr.keeps_shape {
+            quote!((__kd::KeepsShape, #rest))
+        } else {
+            quote!((#ty, #rest))
+        }
+    });
     let params: Vec<syn::Ident> = (0..names.len()).map(|i| format_ident!("__KdF{}", i)).collect();
     let positions = 0..names.len();
     let name_types: Vec<TokenStream> = names.iter().map(|n| field_name_type(n)).collect();
@@ -330,7 +337,11 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
         let position = fields.iter().position(|f| f.ident == pair.student).unwrap_or(0) + 1;
         let chain = fields.iter().take(position).map(|f| {
             let ty = f.ty;
-            quote_spanned!(ty.span()=> <#ty as __kd::Spatial>::EFFECT)
+            if f.attr.keeps_shape {
+                quote!(__kd::SpatialEffect::Keep)
+            } else {
+                quote_spanned!(ty.span()=> <#ty as __kd::Spatial>::EFFECT)
+            }
         });
         let t_field = &pair.teacher;
         let teacher = &student.teachers[pair.teacher_index].path;

@@ -52,9 +52,10 @@ pub const GAMMA: &str = "gamma";
 
 pub const PAIR: &str = "pair";
 pub const WEIGHT: &str = "weight";
+pub const KEEPS_SHAPE: &str = "keeps_shape";
 
 /// Every field key.
-pub const FIELD_KEYS: [&str; 2] = [PAIR, WEIGHT];
+pub const FIELD_KEYS: [&str; 3] = [PAIR, WEIGHT, KEEPS_SHAPE];
 
 pub const FEATURES: &str = "features";
 pub const ATTENTION: &str = "attention";

@@ -331,3 +331,43 @@ fn a_field_names_the_kinds_of_its_own_pair() {
         [("ce", 0.1), ("kd", 0.9), ("attention.conv2", attention), ("hint.conv1", 5.0)]
     );
 }
+
+/// A ResNet-style teacher: a residual block and a repeated block before the paired layer, and a
+/// layer kd has no size rule for (`Bias2D`), declared size-preserving.
+#[model]
+struct ResidualTeacher {
+    stem: Conv2D<1, 8, 3, 1, 1>,
+    relu: ReLU,
+    block: dfdx::nn::builders::Residual<(Conv2D<8, 8, 3, 1, 1>, ReLU)>,
+    #[distill(keeps_shape)]
+    bias: dfdx::nn::builders::Bias2D<8>,
+    down: dfdx::nn::builders::Repeated<(MaxPool2D<2, 2>, ReLU), 1>,
+    conv: Conv2D<8, 8, 3, 1, 1>,
+    flat: Flatten2D<128>,
+    head: Linear<128, 3>,
+}
+
+/// Pairs with the teacher's `conv` (4×4 after the repeated pool): checked at compile time.
+#[distill(teacher = ResidualTeacher, input = [1, 8, 8], match(features))]
+struct StudentOfResidual {
+    conv1: Conv2D<1, 4, 3, 1, 1>,
+    #[distill(keeps_shape)]
+    bias: dfdx::nn::builders::Bias2D<4>,
+    pool: MaxPool2D<2, 2>,
+    #[distill(pair = conv)]
+    conv2: Conv2D<4, 4, 3, 1, 1>,
+    flat: Flatten2D<64>,
+    head: Linear<64, 3>,
+}
+
+#[test]
+fn residual_repeated_and_declared_layers_pair() {
+    let dev = Cpu::seed_from_u64(11);
+    let teacher = dev.build_module::<ResidualTeacher, f32>();
+    let mut distiller = StudentOfResidual::build_distiller(&dev);
+    let mut opt = Adam::new(&distiller, AdamConfig::default());
+    let x: Tensor<(usize, Const<1>, usize, usize), f32, _> = dev.sample_normal_like(&(2, Const, 8, 8));
+    let grads = distiller.alloc_grads();
+    let (terms, _) = distill_step::<StudentOfResidual, _>(&mut distiller, &teacher, &mut opt, x, &[1, 2], grads, 0).expect("a finite step");
+    assert_eq!(terms.iter().map(|t| t.name).collect::<Vec<_>>(), ["ce", "kd", "hint.conv2"]);
+}

@@ -66,12 +66,17 @@
 //! (`relations(samples)` with `relations(sp)`) are a compile error, as is a `weight` on a field
 //! without `pair`. An adapter maps the student field's width to the teacher field's, sized from the two
 //! layer types at compile time ([`Width`]): a `Linear` for vectors, a 1×1 convolution for maps.
-//! With `input = [C, H, W]`, paired maps are checked at compile time to be alignable.
+//! With `input = [C, H, W]`, paired maps are checked at compile time to be alignable, through
+//! every layer before them: kd knows the size rule of its and dfdx's layers, of a tuple of
+//! layers as one field, of dfdx's `Residual` (size kept), `GeneralizedResidual` and `Repeated`;
+//! a layer it does not know (dfdx's `Bias2D`, a third crate's) takes
+//! `#[distill(keeps_shape)]` on its field when it keeps a map's size ([`Spatial`] otherwise).
+//! A model may have any number of layers.
 //!
 //! The generated loss ([`Distill::distill_loss`]) returns [`LossTerms`]: `"ce"`, `"kd"` (or
 //! `"kd.wide"`, `"kd.deep"`, ... with `ensemble = each`), then one named term per pair and kind
 //! (`"hint.fc2"`, `"attention.conv1"`, ...), or the first loss's
-//! [`LossError`](crate::LossError). Its maths is
+//! [`LossError`]. Its maths is
 //! calls into [`crate::loss`]; a test checks it equals a hand-written dfdx step.
 //!
 //! ```
@@ -126,8 +131,8 @@
 //! logits differ from the student's, and the macro on an enum, tuple or unit struct. `tests/tests/ui/` holds one
 //! case per message.
 //!
-//! The folder's files: this one holds the contract the generated code implements, [`step`]
-//! the training step and its guard, [`weights`] the default of every setting, and [`size`]
+//! The folder's files: this one holds the contract the generated code implements, `step.rs`
+//! the training step and its guard, [`weights`] the default of every setting, and `size.rs`
 //! the compile-time check that paired maps can be aligned.
 
 mod fields;
@@ -137,7 +142,9 @@ mod step;
 pub use crate::defaults as weights;
 pub use crate::tap::{tap, TappedModule, TappedModuleMut};
 pub use fields::{Char, ModelField, ModelLayers};
-pub use size::{alignable, require_aligned, size_after, size_after_chain, AlignedMaps, EffectList, Spatial, SpatialChain, SpatialEffect};
+pub use size::{
+    alignable, require_aligned, size_after, size_after_chain, AlignedMaps, EffectList, KeepsShape, Spatial, SpatialChain, SpatialEffect,
+};
 pub use step::{
     apply_step, check_labels, distill_step, distill_step_from_logits, distill_step_from_logits_with, distill_step_with, StepError,
     StepOutput,

@@ -6,7 +6,7 @@
 /// check that paired maps can be aligned (`input = [C, H, W]`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not declare how it changes a feature map's size",
-    note = "#[distill] checks paired map sizes at compile time; implement `kd_core::distill::Spatial` for this layer"
+    note = "#[distill] checks paired map sizes at compile time: write `#[distill(keeps_shape)]` on the field if the layer keeps a map's size, or implement `kd_core::distill::Spatial` for your own layer type"
 )]
 pub trait Spatial {
     /// The layer's effect on `(height, width)`.
@@ -40,6 +40,10 @@ pub enum SpatialEffect {
     To(usize, usize),
     /// No map any more (flatten, linear): size `1 × 1`.
     Vector,
+    /// One effect applied `times` times (dfdx's `Repeated`).
+    Repeat(&'static SpatialEffect, usize),
+    /// Several layers in order (a tuple of layers as one field).
+    Chain(&'static EffectList),
 }
 
 impl SpatialEffect {
@@ -56,6 +60,15 @@ impl SpatialEffect {
             ),
             SpatialEffect::To(h, w) => (h, w),
             SpatialEffect::Vector => (1, 1),
+            SpatialEffect::Repeat(effect, times) => {
+                let (mut size, mut i) = (size, 0);
+                while i < times {
+                    size = effect.apply(size);
+                    i += 1;
+                }
+                size
+            }
+            SpatialEffect::Chain(list) => size_after_chain(list, usize::MAX, size),
         }
     }
 }
@@ -131,7 +144,18 @@ keep_spatial!(
     dfdx::nn::builders::Abs,
     dfdx::nn::builders::Square,
     dfdx::nn::builders::Dropout,
+    dfdx::nn::builders::Sin,
+    dfdx::nn::builders::Cos,
+    dfdx::nn::builders::Ln,
+    dfdx::nn::builders::Exp,
+    dfdx::nn::builders::Sqrt,
+    dfdx::nn::builders::Softmax,
+    dfdx::nn::builders::LogSoftmax,
 );
+
+impl<E: dfdx::dtypes::Dtype> Spatial for dfdx::nn::builders::LeakyReLU<E> {
+    const EFFECT: SpatialEffect = SpatialEffect::Keep;
+}
 
 impl<const C: usize> Spatial for dfdx::nn::builders::BatchNorm2D<C> {
     const EFFECT: SpatialEffect = SpatialEffect::Keep;
@@ -193,6 +217,47 @@ impl<const N: usize> Spatial for crate::nn::builders::Flatten2D<N> {
     const EFFECT: SpatialEffect = SpatialEffect::Vector;
 }
 
+/// `x + f(x)`: the sum needs `f` to keep the map's size.
+impl<F> Spatial for dfdx::nn::builders::Residual<F> {
+    const EFFECT: SpatialEffect = SpatialEffect::Keep;
+}
+
+/// `f(x) + r(x)`: the size `f` gives.
+impl<F: Spatial, R> Spatial for dfdx::nn::builders::GeneralizedResidual<F, R> {
+    const EFFECT: SpatialEffect = F::EFFECT;
+}
+
+/// `T` applied `N` times.
+impl<T: Spatial, const N: usize> Spatial for dfdx::nn::builders::Repeated<T, N> {
+    const EFFECT: SpatialEffect = SpatialEffect::Repeat(&T::EFFECT, N);
+}
+
+/// A layer that `#[distill(keeps_shape)]` declares size-preserving (a foreign layer kd cannot
+/// implement [`Spatial`] for); the macros put it in a model's chain in the layer's place.
+pub struct KeepsShape;
+
+impl Spatial for KeepsShape {
+    const EFFECT: SpatialEffect = SpatialEffect::Keep;
+}
+
+macro_rules! sequence_spatial {
+    ($($layer:ident),+) => {
+        /// Layers in order, as one field.
+        impl<$($layer: Spatial),+> Spatial for ($($layer,)+) {
+            const EFFECT: SpatialEffect = SpatialEffect::Chain(<sequence_spatial!(@nest $($layer),+) as SpatialChain>::EFFECTS);
+        }
+    };
+    (@nest $first:ident $(, $rest:ident)*) => { ($first, sequence_spatial!(@nest $($rest),*)) };
+    (@nest) => { () };
+}
+
+sequence_spatial!(A);
+sequence_spatial!(A, B);
+sequence_spatial!(A, B, C);
+sequence_spatial!(A, B, C, D);
+sequence_spatial!(A, B, C, D, E);
+sequence_spatial!(A, B, C, D, E, F);
+
 #[cfg(test)]
 mod spatial_tests {
     use super::*;
@@ -212,6 +277,21 @@ mod spatial_tests {
         assert_eq!(up.apply((7, 5)), (14, 10));
         assert!(alignable((14, 14), (7, 7), true) && !alignable((14, 14), (7, 7), false));
         assert!(!alignable((14, 7), (7, 14), true));
+    }
+
+    #[test]
+    fn blocks_residuals_and_repeats_have_their_layers_effects() {
+        type Conv = crate::nn::builders::Conv2D<4, 4, 3, 2, 1>;
+        type Keep3 = crate::nn::builders::Conv2D<4, 4, 3, 1, 1>;
+        type Pool = crate::nn::builders::MaxPool2D<2, 2>;
+        let block = <(Conv, dfdx::nn::builders::ReLU, Pool) as Spatial>::EFFECT;
+        assert_eq!(block.apply((28, 28)), (7, 7));
+        let residual = <dfdx::nn::builders::Residual<(Keep3, dfdx::nn::builders::ReLU)> as Spatial>::EFFECT;
+        assert_eq!(residual.apply((9, 5)), (9, 5));
+        let twice = <dfdx::nn::builders::Repeated<(Conv, Pool), 2> as Spatial>::EFFECT;
+        assert_eq!(twice.apply((64, 32)), (4, 2));
+        let general = <dfdx::nn::builders::GeneralizedResidual<Pool, Pool> as Spatial>::EFFECT;
+        assert_eq!(general.apply((8, 8)), (4, 4));
     }
 
     #[test]

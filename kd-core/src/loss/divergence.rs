@@ -2,7 +2,7 @@
 //! divergences of 2026's tools (reverse KL, generalised JSD, total variation, DIST).
 //!
 //! Every choice softens both logits by the same temperature and multiplies by `T²`, as
-//! [`kd_loss`](super::kd_loss) does, so [`KdConfig`](super::KdConfig)'s `temperature` and
+//! [`kd_loss`] does, so [`KdConfig`](super::KdConfig)'s `temperature` and
 //! `kd_weight` mean the same for each. Each divergence's formula and convention live in its own
 //! module: [`kd`](super::kd), [`reverse_kl`](super::reverse_kl), [`jsd`](super::jsd),
 //! [`tvd`](super::tvd), [`dist`](super::dist).

@@ -17,7 +17,7 @@
 //! forward KL and β = 1 the reverse KL. Between them the value is the generalised JSD, which
 //! itself tends to 0 at both ends (`JSD(β)/β → KL(p_t ‖ p_s)` as β → 0), so the value jumps at
 //! β = 0 and β = 1 exactly as TRL's does. β = 0.5 is the symmetric JSD, bounded by `ln 2 · T²`.
-//! The temperature is applied as in [`kd_loss`](super::kd_loss): softened by `T`, `batchmean`,
+//! The temperature is applied as in [`kd_loss`]: softened by `T`, `batchmean`,
 //! times `T²`; TRL omits the `T²`.
 //!
 //! **Numerics:** `log m` is `logaddexp(log p_t + ln β, log p_s + ln(1 − β))` from the
