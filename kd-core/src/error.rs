@@ -274,12 +274,7 @@ pub(crate) fn poolable<S1: dfdx::shapes::Shape, S2: dfdx::shapes::Shape>(
     first: (&'static str, &S1),
     second: (&'static str, &S2),
 ) -> Result<()> {
-    let size = |shape: &dyn Fn() -> Vec<usize>| {
-        let dims = shape();
-        (dims.get(2).copied().unwrap_or(1), dims.get(3).copied().unwrap_or(1))
-    };
-    let first_size = size(&|| first.1.concrete().into_iter().collect());
-    let second_size = size(&|| second.1.concrete().into_iter().collect());
+    let (first_size, second_size) = (map_size(first.1), map_size(second.1));
     let taller_and_narrower = |a: (usize, usize), b: (usize, usize)| a.0 > b.0 && a.1 < b.1;
     if taller_and_narrower(first_size, second_size) || taller_and_narrower(second_size, first_size) {
         Err(Error::MapSizes {
@@ -291,4 +286,10 @@ pub(crate) fn poolable<S1: dfdx::shapes::Shape, S2: dfdx::shapes::Shape>(
     } else {
         Ok(())
     }
+}
+
+/// `(height, width)` of a `(B, C, H, W)` shape (1 for an axis it lacks).
+fn map_size<S: dfdx::shapes::Shape>(shape: &S) -> (usize, usize) {
+    let dims: Vec<usize> = shape.concrete().into_iter().collect();
+    (dims.get(2).copied().unwrap_or(1), dims.get(3).copied().unwrap_or(1))
 }

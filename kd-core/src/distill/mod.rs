@@ -287,33 +287,19 @@ impl Settings {
     /// Sets the weight of the term called `name` (finite, ≥ 0).
     pub fn set_weight(&mut self, name: &str, weight: f64) -> Result<(), SettingsError> {
         crate::error::non_negative("weight", weight)?;
-        let known: Vec<&'static str> = self.terms.iter().map(|(term, _)| *term).collect();
-        match self.terms.iter_mut().find(|(term, _)| *term == name) {
-            Some((_, slot)) => {
-                *slot = weight;
-                Ok(())
-            }
-            None => Err(SettingsError::UnknownTerm {
-                name: name.to_string(),
-                known,
-            }),
-        }
+        set_named(&mut self.terms, name, weight).map_err(|known| SettingsError::UnknownTerm {
+            name: name.to_string(),
+            known,
+        })
     }
 
     /// Sets the relative weight of the teacher called `name` (finite, ≥ 0).
     pub fn set_teacher_weight(&mut self, name: &str, weight: f64) -> Result<(), SettingsError> {
         crate::error::non_negative("teacher weight", weight)?;
-        let known: Vec<&'static str> = self.teachers.iter().map(|(teacher, _)| *teacher).collect();
-        match self.teachers.iter_mut().find(|(teacher, _)| *teacher == name) {
-            Some((_, slot)) => {
-                *slot = weight;
-                Ok(())
-            }
-            None => Err(SettingsError::UnknownTeacher {
-                name: name.to_string(),
-                known,
-            }),
-        }
+        set_named(&mut self.teachers, name, weight).map_err(|known| SettingsError::UnknownTeacher {
+            name: name.to_string(),
+            known,
+        })
     }
 
     /// Checks the logit settings and every weight, naming the first bad one.
@@ -353,6 +339,17 @@ pub trait SameLogits<Student> {
 impl<T> SameLogits<T> for T {
     fn into_student_logits(self) -> T {
         self
+    }
+}
+
+/// Sets the weight of the entry called `name`, or returns every name when there is none.
+fn set_named(named: &mut [(&'static str, f64)], name: &str, weight: f64) -> Result<(), Vec<&'static str>> {
+    match named.iter_mut().find(|(entry, _)| *entry == name) {
+        Some((_, slot)) => {
+            *slot = weight;
+            Ok(())
+        }
+        None => Err(named.iter().map(|(entry, _)| *entry).collect()),
     }
 }
 
