@@ -10,10 +10,14 @@ pub use dfdx::tensor::{HasErr, SplitTape, Trace};
 pub use dfdx::tensor_ops::Device;
 
 pub use crate::defaults as weights;
+pub use crate::distill::chain::{
+    channels_fit, features_fit, flow_after, map_features_fit, rank_fits, require_layer, require_takes, values_fit, wanted, Flow,
+    LayerShape, ShapeOf, UnknownShape, KEEPS_SHAPE,
+};
 pub use crate::distill::{
     alignable, require_aligned, size_after, size_after_chain, KeepsShape, SameLogits, Spatial, SpatialChain, SpatialEffect,
 };
-pub use crate::distill::{Built, Char, Distill, DistillFromLogits, Distiller, ModelField, ModelLayers, Settings, Width};
+pub use crate::distill::{Built, Char, Distill, DistillFromLogits, Distiller, Gives, ModelField, ModelLayers, Settings, Takes, Width};
 pub use crate::error::LossError;
 pub use crate::loss;
 pub use crate::spatial::trace_input;

@@ -3,6 +3,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::ast::{Model, Pair, Student};
@@ -210,6 +211,18 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
             impl __kd::ModelLayers for #ident {
                 type Layers = #layers;
             }
+
+            // A model is a layer of another model; `for<'__kd>` defers the bound, so a model
+            // with a layer kd has no shapes for is simply not `Spatial`.
+            #[automatically_derived]
+            impl __kd::Spatial for #ident
+            where
+                for<'__kd> #layers: __kd::SpatialChain,
+            {
+                const EFFECT: __kd::SpatialEffect = __kd::SpatialEffect::Chain(<#layers as __kd::SpatialChain>::EFFECTS);
+                const TAKES: __kd::Takes = <#layers as __kd::SpatialChain>::TAKES;
+                const GIVES: __kd::Gives = <#layers as __kd::SpatialChain>::GIVES;
+            }
             #(
                 #[automatically_derived]
                 impl __kd::ModelField<#name_types> for #ident {
@@ -360,6 +373,71 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
         })
     });
     quote!(#(#checks)*)
+}
+
+/// Compile-time checks that each field takes what the field before it gives (the first one,
+/// what `input = [...]` gives), one per field and spanned at its type. A failed check names
+/// both fields (marker types named after them) and both counts; a field type kd knows nothing
+/// about makes the shape unknown and is not checked (`ShapeOf`).
+fn chain_checks(student: &Student<'_>) -> TokenStream {
+    let input = match student.attr.input.as_ref().map(|i| i.value.as_slice()) {
+        Some([features]) => quote!(__kd::Flow::vector(#features)),
+        Some([channels, height, width]) => quote!(__kd::Flow::map(#channels, #height, #width)),
+        _ => return TokenStream::new(),
+    };
+    let fields = &student.model.fields;
+    // Markers named `Student_conv1` print as such only when no other type shares the name.
+    let ident = student.model.ident;
+    let marker = |name: &dyn std::fmt::Display, span: Span| syn::Ident::new(&format!("{ident}_{name}"), span);
+    let input_marker = marker(&"input", Span::call_site());
+    let markers: Vec<syn::Ident> = fields.iter().map(|f| marker(&f.ident.unraw(), f.ty.span())).collect();
+    let shapes = fields.iter().map(|f| {
+        let ty = f.ty;
+        if f.attr.keeps_shape {
+            quote!(__kd::KEEPS_SHAPE)
+        } else {
+            quote_spanned!(ty.span()=> <__kd::ShapeOf<#ty>>::SHAPE)
+        }
+    });
+    let checks = fields.iter().enumerate().map(|(i, field)| {
+        let this = &markers[i];
+        let prev = if i == 0 { &input_marker } else { &markers[i - 1] };
+        quote_spanned! {field.ty.span()=>
+            const _: () = {
+                const FLOW: __kd::Flow = __kd::flow_after(CHAIN, #i, INPUT);
+                const TAKES: __kd::Takes = CHAIN[#i].takes;
+                __kd::require_takes::<
+                    #this,
+                    #prev,
+                    { __kd::rank_fits(TAKES, FLOW) },
+                    { __kd::features_fit(TAKES, FLOW) },
+                    { __kd::map_features_fit(TAKES, FLOW) },
+                    { __kd::channels_fit(TAKES, FLOW) },
+                    { __kd::values_fit(TAKES, FLOW) },
+                    { __kd::wanted(TAKES) },
+                    { FLOW.count_or_zero() },
+                    { FLOW.size.0 },
+                    { FLOW.size.1 },
+                    { FLOW.values() },
+                >();
+            };
+        }
+    });
+    let layer_checks = fields.iter().map(|f| {
+        let ty = f.ty;
+        quote_spanned!(ty.span()=> __kd::require_layer::<#ty>();)
+    });
+    quote! {
+        const _: () = {
+            use __kd::UnknownShape as _;
+            struct #input_marker;
+            #(struct #markers;)*
+            #(#layer_checks)*
+            const CHAIN: &[__kd::LayerShape] = &[#(#shapes),*];
+            const INPUT: __kd::Flow = #input;
+            #(#checks)*
+        };
+    }
 }
 
 /// Default weights of each kind of term (kd-core's `distill::weights`).
@@ -671,6 +749,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         }
     }
     let size_checks = size_checks(student);
+    let chain_checks = chain_checks(student);
     let const_checks = const_checks(attr);
     let term_names = terms.iter().map(|t| &t.name);
     let setting_names = terms.iter().map(|t| &t.name);
@@ -831,6 +910,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         const _: () = {
             use #krate::__private as __kd;
 
+            #chain_checks
             #size_checks
             #const_checks
 

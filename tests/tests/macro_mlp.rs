@@ -251,3 +251,62 @@ fn settings_change_at_run_time_and_are_checked() {
         refused.err()
     );
 }
+
+/// A layer of the user's own that kd knows no shapes of: the layer-chain check passes over it.
+#[derive(Debug, Clone, Default)]
+pub struct Halve;
+
+impl dfdx::nn::ZeroSizedModule for Halve {}
+impl dfdx::nn::NonMutableModule for Halve {}
+
+impl<S: Shape, T: Tape<f32, Cpu>> Module<Tensor<S, f32, Cpu, T>> for Halve {
+    type Output = Tensor<S, f32, Cpu, T>;
+    type Error = <Cpu as HasErr>::Err;
+
+    fn try_forward(&self, input: Tensor<S, f32, Cpu, T>) -> Result<Self::Output, Self::Error> {
+        input.try_mul(0.5)
+    }
+}
+
+/// A `#[model]` block used as one layer of another model.
+#[kd_core::model]
+pub struct Block {
+    fc: Linear<6, 6>,
+    act: ReLU,
+}
+
+/// A student with an unknown layer and a model block among its fields.
+#[kd_core::distill(teacher = Teacher, input = [8], match(features))]
+pub struct ComposedStudent {
+    fc1: Linear<8, 6>,
+    halve: Halve,
+    block: Block,
+    #[distill(pair)]
+    fc2: Linear<6, 6>,
+    act2: ReLU,
+    head: Linear<6, 3>,
+}
+
+#[test]
+fn unknown_layers_and_model_blocks_pass_the_layer_chain_check_and_train() {
+    use kd_core::distill::{Gives, Spatial, Takes};
+    assert_eq!(
+        (<Block as Spatial>::TAKES, <Block as Spatial>::GIVES),
+        (Takes::Features(6), Gives::Count(6))
+    );
+    let dev = Cpu::seed_from_u64(5);
+    let teacher = dev.build_module::<Teacher, f32>();
+    let mut distiller = ComposedStudent::build_distiller(&dev);
+    let mut opt = Sgd::new(&distiller, SgdConfig::default());
+    let x: Tensor<(usize, Const<8>), f32, _> = dev.sample_normal_like(&(6, Const));
+    let targets = [0, 1, 2, 0, 1, 2];
+    let mut grads = distiller.alloc_grads();
+    let mut totals = Vec::new();
+    for step in 0..20 {
+        let (terms, next) =
+            distill_step::<ComposedStudent, _>(&mut distiller, &teacher, &mut opt, x.clone(), &targets, grads, step).expect("finite");
+        grads = next;
+        totals.push(terms.iter().map(|t| t.weight * t.value).sum::<f64>());
+    }
+    assert!(totals[19] < totals[0], "{totals:?}");
+}

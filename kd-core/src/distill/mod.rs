@@ -69,9 +69,17 @@
 //! With `input = [C, H, W]`, paired maps are checked at compile time to be alignable, through
 //! every layer before them: kd knows the size rule of its and dfdx's layers, of a tuple of
 //! layers as one field, of dfdx's `Residual` (size kept), `GeneralizedResidual` and `Repeated`;
-//! a layer it does not know (dfdx's `Bias2D`, a third crate's) takes
-//! `#[distill(keeps_shape)]` on its field when it keeps a map's size ([`Spatial`] otherwise).
+//! a layer it does not know (a third crate's, your own) takes
+//! `#[distill(keeps_shape)]` on its field when it keeps its input's shape ([`Spatial`] otherwise).
 //! A model may have any number of layers.
+//!
+//! Each student field is also checked to take what the field before it gives (the first field,
+//! what `input = [...]` gives), spanned at the field's type: "`` `Student_fc2` expects 12 input
+//! features, but `Student_relu1` gives 16 ``", a convolution's input channels, a `Flatten2D<N>`
+//! whose `N` is not the map's `C·H·W`, a `Linear` given an unflattened map, a pooling layer
+//! given a vector, and a field that is not a layer at all. A layer kd has no [`Spatial`] rule
+//! for is passed over (the shape after it is unknown until a `Linear` or `Flatten2D` sets it
+//! again), so the check never rejects a model dfdx would run.
 //!
 //! The generated loss ([`Distill::distill_loss`]) returns [`LossTerms`]: `"ce"`, `"kd"` (or
 //! `"kd.wide"`, `"kd.deep"`, ... with `ensemble = each`), then one named term per pair and kind
@@ -126,21 +134,25 @@
 //! ≤ 0, NaN or not a number, an empty `match()`, a kind that needs pairs without any (or a pair
 //! no kind uses), a missing `teacher` or `input`, a pairing naming a teacher field that does not
 //! exist, a layer without a known width, paired maps that cannot be aligned (naming both fields
-//! and both sizes), `teacher` together with `teachers(...)`, fewer than two teachers, a pairing
+//! and both sizes), a field that does not take what the field before it gives (naming both
+//! fields and both counts), `teacher` together with `teachers(...)`, fewer than two teachers, a pairing
 //! that does not name its teacher among several (or names an unknown one), teachers whose
 //! logits differ from the student's, and the macro on an enum, tuple or unit struct. `tests/tests/ui/` holds one
 //! case per message.
 //!
 //! The folder's files: this one holds the contract the generated code implements, `step.rs`
-//! the training step and its guard, [`weights`] the default of every setting, and `size.rs`
-//! the compile-time check that paired maps can be aligned.
+//! the training step and its guard, [`weights`] the default of every setting, `size.rs`
+//! the compile-time check that paired maps can be aligned, and `chain.rs` the check that each
+//! layer takes what the one before it gives.
 
+pub(crate) mod chain;
 mod fields;
 mod size;
 mod step;
 
 pub use crate::defaults as weights;
 pub use crate::tap::{tap, TappedModule, TappedModuleMut};
+pub use chain::{Gives, Takes};
 pub use fields::{Char, ModelField, ModelLayers};
 pub use size::{
     alignable, require_aligned, size_after, size_after_chain, AlignedMaps, EffectList, KeepsShape, Spatial, SpatialChain, SpatialEffect,

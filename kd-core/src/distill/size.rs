@@ -2,15 +2,25 @@
 //! declares how it changes a map's `(height, width)` ([`Spatial`]), and the generated code
 //! folds a model's chain of layers over its `input = [C, H, W]`.
 
-/// How a layer changes the spatial size of a feature map, for `#[distill]`'s compile-time
-/// check that paired maps can be aligned (`input = [C, H, W]`).
+use super::chain::{Gives, Takes};
+
+/// How a layer changes the shape of its input, for `#[distill]`'s compile-time checks: that
+/// paired maps can be aligned (`input = [C, H, W]`), and that each field takes what the field
+/// before it gives ([`chain`](super::chain)).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` does not declare how it changes a feature map's size",
-    note = "#[distill] checks paired map sizes at compile time: write `#[distill(keeps_shape)]` on the field if the layer keeps a map's size, or implement `kd_core::distill::Spatial` for your own layer type"
+    message = "`{Self}` is not a layer whose shapes kd knows",
+    label = "not a known layer",
+    note = "every field of a `#[model]` or `#[distill]` struct is one layer, applied in order: a dfdx or kd layer, a tuple of them, or a `#[model]` struct",
+    note = "for a layer of your own, implement `kd_core::distill::Spatial` for it; for a foreign layer that keeps its input's shape, write `#[distill(keeps_shape)]` on the field"
 )]
 pub trait Spatial {
     /// The layer's effect on `(height, width)`.
     const EFFECT: SpatialEffect;
+    /// What the layer accepts; by default anything, so nothing before it is checked.
+    const TAKES: Takes = Takes::Any;
+    /// What it does to the channel or feature count; by default unknown, so the fields after it
+    /// are not checked until one sets the count.
+    const GIVES: Gives = Gives::Unknown;
 }
 
 /// One layer's effect on a map's `(height, width)`.
@@ -73,6 +83,32 @@ impl SpatialEffect {
     }
 }
 
+impl SpatialEffect {
+    /// Whether the output is a map, for an input that is one (`map`) or a vector.
+    pub const fn gives_map(self, map: bool) -> bool {
+        match self {
+            SpatialEffect::Keep => map,
+            SpatialEffect::Vector => false,
+            SpatialEffect::Window { .. } | SpatialEffect::TransposedWindow { .. } | SpatialEffect::To(..) => true,
+            SpatialEffect::Repeat(effect, times) => {
+                if times == 0 {
+                    map
+                } else {
+                    effect.gives_map(map)
+                }
+            }
+            SpatialEffect::Chain(list) => {
+                let (mut map, mut rest) = (map, list);
+                while let EffectList::Then(effect, next) = rest {
+                    map = effect.gives_map(map);
+                    rest = next;
+                }
+                map
+            }
+        }
+    }
+}
+
 const fn window(n: usize, kernel: usize, stride: usize, padding: usize) -> usize {
     if n + 2 * padding >= kernel && stride > 0 {
         (n + 2 * padding - kernel) / stride + 1
@@ -131,6 +167,7 @@ macro_rules! keep_spatial {
     ($($layer:ty),* $(,)?) => {$(
         impl Spatial for $layer {
             const EFFECT: SpatialEffect = SpatialEffect::Keep;
+            const GIVES: Gives = Gives::Same;
         }
     )*};
 }
@@ -155,22 +192,66 @@ keep_spatial!(
 
 impl<E: dfdx::dtypes::Dtype> Spatial for dfdx::nn::builders::LeakyReLU<E> {
     const EFFECT: SpatialEffect = SpatialEffect::Keep;
-}
-
-impl<const C: usize> Spatial for dfdx::nn::builders::BatchNorm2D<C> {
-    const EFFECT: SpatialEffect = SpatialEffect::Keep;
+    const GIVES: Gives = Gives::Same;
 }
 
 impl<const N: usize> Spatial for dfdx::nn::builders::DropoutOneIn<N> {
     const EFFECT: SpatialEffect = SpatialEffect::Keep;
+    const GIVES: Gives = Gives::Same;
 }
+
+macro_rules! per_channel_spatial {
+    ($($layer:ident),* $(,)?) => {$(
+        impl<const C: usize> Spatial for dfdx::nn::builders::$layer<C> {
+            const EFFECT: SpatialEffect = SpatialEffect::Keep;
+            const TAKES: Takes = Takes::Channels(C);
+            const GIVES: Gives = Gives::Same;
+        }
+    )*};
+}
+
+macro_rules! per_feature_spatial {
+    ($($layer:ident),* $(,)?) => {$(
+        impl<const M: usize> Spatial for dfdx::nn::builders::$layer<M> {
+            const EFFECT: SpatialEffect = SpatialEffect::Keep;
+            const TAKES: Takes = Takes::Features(M);
+            const GIVES: Gives = Gives::Same;
+        }
+    )*};
+}
+
+per_channel_spatial!(BatchNorm2D, Bias2D);
+per_feature_spatial!(BatchNorm1D, LayerNorm1D);
 
 impl<const I: usize, const O: usize> Spatial for dfdx::nn::builders::Linear<I, O> {
     const EFFECT: SpatialEffect = SpatialEffect::Vector;
+    const TAKES: Takes = Takes::Features(I);
+    const GIVES: Gives = Gives::Count(O);
 }
+
+impl<const I: usize, const O: usize> Spatial for dfdx::nn::builders::UnbiasedLinear<I, O> {
+    const EFFECT: SpatialEffect = SpatialEffect::Vector;
+    const TAKES: Takes = Takes::Features(I);
+    const GIVES: Gives = Gives::Count(O);
+}
+
+macro_rules! global_pool_spatial {
+    ($($pool:ident),* $(,)?) => {$(
+        /// A map to one value per channel.
+        impl Spatial for dfdx::nn::builders::$pool {
+            const EFFECT: SpatialEffect = SpatialEffect::Vector;
+            const TAKES: Takes = Takes::Map;
+            const GIVES: Gives = Gives::Same;
+        }
+    )*};
+}
+
+global_pool_spatial!(AvgPoolGlobal, MaxPoolGlobal, MinPoolGlobal);
 
 impl<const I: usize, const O: usize> Spatial for crate::nn::builders::Linear<I, O> {
     const EFFECT: SpatialEffect = SpatialEffect::Vector;
+    const TAKES: Takes = Takes::Features(I);
+    const GIVES: Gives = Gives::Count(O);
 }
 
 impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Spatial
@@ -181,6 +262,8 @@ impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: us
         stride: S,
         padding: P,
     };
+    const TAKES: Takes = Takes::Channels(I);
+    const GIVES: Gives = Gives::Count(O);
 }
 
 impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: usize> Spatial
@@ -191,6 +274,8 @@ impl<const I: usize, const O: usize, const K: usize, const S: usize, const P: us
         stride: S,
         padding: P,
     };
+    const TAKES: Takes = Takes::Channels(I);
+    const GIVES: Gives = Gives::Count(O);
 }
 
 impl<const K: usize, const S: usize, const P: usize> Spatial for crate::nn::builders::MaxPool2D<K, S, P> {
@@ -199,6 +284,8 @@ impl<const K: usize, const S: usize, const P: usize> Spatial for crate::nn::buil
         stride: S,
         padding: P,
     };
+    const TAKES: Takes = Takes::Map;
+    const GIVES: Gives = Gives::Same;
 }
 
 impl<const K: usize, const S: usize, const P: usize> Spatial for crate::nn::builders::AvgPool2D<K, S, P> {
@@ -207,44 +294,58 @@ impl<const K: usize, const S: usize, const P: usize> Spatial for crate::nn::buil
         stride: S,
         padding: P,
     };
+    const TAKES: Takes = Takes::Map;
+    const GIVES: Gives = Gives::Same;
 }
 
 impl<const OH: usize, const OW: usize> Spatial for crate::nn::builders::AdaptiveAvgPool2D<OH, OW> {
     const EFFECT: SpatialEffect = SpatialEffect::To(OH, OW);
+    const TAKES: Takes = Takes::Map;
+    const GIVES: Gives = Gives::Same;
 }
 
 impl<const N: usize> Spatial for crate::nn::builders::Flatten2D<N> {
     const EFFECT: SpatialEffect = SpatialEffect::Vector;
+    const TAKES: Takes = Takes::Values(N);
+    const GIVES: Gives = Gives::Count(N);
 }
 
-/// `x + f(x)`: the sum needs `f` to keep the map's size.
+/// `x + f(x)`: the sum needs `f` to keep the map's shape.
 impl<F> Spatial for dfdx::nn::builders::Residual<F> {
     const EFFECT: SpatialEffect = SpatialEffect::Keep;
+    const GIVES: Gives = Gives::Same;
 }
 
-/// `f(x) + r(x)`: the size `f` gives.
+/// `f(x) + r(x)`: the shape `f` gives.
 impl<F: Spatial, R> Spatial for dfdx::nn::builders::GeneralizedResidual<F, R> {
     const EFFECT: SpatialEffect = F::EFFECT;
+    const TAKES: Takes = F::TAKES;
+    const GIVES: Gives = F::GIVES;
 }
 
 /// `T` applied `N` times.
 impl<T: Spatial, const N: usize> Spatial for dfdx::nn::builders::Repeated<T, N> {
     const EFFECT: SpatialEffect = SpatialEffect::Repeat(&T::EFFECT, N);
+    const TAKES: Takes = T::TAKES;
+    const GIVES: Gives = T::GIVES;
 }
 
-/// A layer that `#[distill(keeps_shape)]` declares size-preserving (a foreign layer kd cannot
+/// A layer that `#[distill(keeps_shape)]` declares shape-preserving (a foreign layer kd cannot
 /// implement [`Spatial`] for); the macros put it in a model's chain in the layer's place.
 pub struct KeepsShape;
 
 impl Spatial for KeepsShape {
     const EFFECT: SpatialEffect = SpatialEffect::Keep;
+    const GIVES: Gives = Gives::Same;
 }
 
 macro_rules! sequence_spatial {
-    ($($layer:ident),+) => {
-        /// Layers in order, as one field.
-        impl<$($layer: Spatial),+> Spatial for ($($layer,)+) {
-            const EFFECT: SpatialEffect = SpatialEffect::Chain(<sequence_spatial!(@nest $($layer),+) as SpatialChain>::EFFECTS);
+    ($first:ident $(, $layer:ident)*) => {
+        /// Layers in order, as one field: it takes what its first layer takes.
+        impl<$first: Spatial $(, $layer: Spatial)*> Spatial for ($first, $($layer,)*) {
+            const EFFECT: SpatialEffect = SpatialEffect::Chain(<sequence_spatial!(@nest $first $(, $layer)*) as SpatialChain>::EFFECTS);
+            const TAKES: Takes = <sequence_spatial!(@nest $first $(, $layer)*) as SpatialChain>::TAKES;
+            const GIVES: Gives = <sequence_spatial!(@nest $first $(, $layer)*) as SpatialChain>::GIVES;
         }
     };
     (@nest $first:ident $(, $rest:ident)*) => { ($first, sequence_spatial!(@nest $($rest),*)) };
@@ -324,14 +425,25 @@ pub enum EffectList {
 pub trait SpatialChain {
     /// The layers' effects.
     const EFFECTS: &'static EffectList;
+    /// What the first layer takes.
+    const TAKES: Takes;
+    /// The count after the last layer that sets or loses it.
+    const GIVES: Gives;
 }
 
 impl SpatialChain for () {
     const EFFECTS: &'static EffectList = &EffectList::End;
+    const TAKES: Takes = Takes::Any;
+    const GIVES: Gives = Gives::Same;
 }
 
 impl<Layer: Spatial, Rest: SpatialChain> SpatialChain for (Layer, Rest) {
     const EFFECTS: &'static EffectList = &EffectList::Then(Layer::EFFECT, Rest::EFFECTS);
+    const TAKES: Takes = Layer::TAKES;
+    const GIVES: Gives = match Rest::GIVES {
+        Gives::Same => Layer::GIVES,
+        later => later,
+    };
 }
 
 /// The `(height, width)` after the first `layers` effects of `chain`, from `input`.

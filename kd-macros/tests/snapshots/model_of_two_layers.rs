@@ -11,6 +11,23 @@ const _: () = {
         type Layers = (Linear<4, 8>, (Linear<8, 2>, ()));
     }
     #[automatically_derived]
+    impl __kd::Spatial for Teacher
+    where
+        for<'__kd> (Linear<4, 8>, (Linear<8, 2>, ())): __kd::SpatialChain,
+    {
+        const EFFECT: __kd::SpatialEffect = __kd::SpatialEffect::Chain(
+            <(Linear<4, 8>, (Linear<8, 2>, ())) as __kd::SpatialChain>::EFFECTS,
+        );
+        const TAKES: __kd::Takes = <(
+            Linear<4, 8>,
+            (Linear<8, 2>, ()),
+        ) as __kd::SpatialChain>::TAKES;
+        const GIVES: __kd::Gives = <(
+            Linear<4, 8>,
+            (Linear<8, 2>, ()),
+        ) as __kd::SpatialChain>::GIVES;
+    }
+    #[automatically_derived]
     impl __kd::ModelField<(__kd::Char<'f'>, __kd::Char<'c'>)> for Teacher {
         type Layer = Linear<4, 8>;
         const POSITION: usize = 0usize;

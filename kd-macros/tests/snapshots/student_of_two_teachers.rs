@@ -12,6 +12,29 @@ const _: () = {
         type Layers = (Linear<4, 3>, (Linear<3, 3>, (Linear<3, 2>, ())));
     }
     #[automatically_derived]
+    impl __kd::Spatial for Student
+    where
+        for<'__kd> (
+            Linear<4, 3>,
+            (Linear<3, 3>, (Linear<3, 2>, ())),
+        ): __kd::SpatialChain,
+    {
+        const EFFECT: __kd::SpatialEffect = __kd::SpatialEffect::Chain(
+            <(
+                Linear<4, 3>,
+                (Linear<3, 3>, (Linear<3, 2>, ())),
+            ) as __kd::SpatialChain>::EFFECTS,
+        );
+        const TAKES: __kd::Takes = <(
+            Linear<4, 3>,
+            (Linear<3, 3>, (Linear<3, 2>, ())),
+        ) as __kd::SpatialChain>::TAKES;
+        const GIVES: __kd::Gives = <(
+            Linear<4, 3>,
+            (Linear<3, 3>, (Linear<3, 2>, ())),
+        ) as __kd::SpatialChain>::GIVES;
+    }
+    #[automatically_derived]
     impl __kd::ModelField<(__kd::Char<'f'>, __kd::Char<'c'>)> for Student {
         type Layer = Linear<4, 3>;
         const POSITION: usize = 0usize;
@@ -221,6 +244,76 @@ const _: () = {
 #[allow(non_camel_case_types, clippy::type_complexity, clippy::unnecessary_cast)]
 const _: () = {
     use ::kd_core::__private as __kd;
+    const _: () = {
+        use __kd::UnknownShape as _;
+        struct Student_input;
+        struct Student_fc;
+        struct Student_fc2;
+        struct Student_head;
+        __kd::require_layer::<Linear<4, 3>>();
+        __kd::require_layer::<Linear<3, 3>>();
+        __kd::require_layer::<Linear<3, 2>>();
+        const CHAIN: &[__kd::LayerShape] = &[
+            <__kd::ShapeOf<Linear<4, 3>>>::SHAPE,
+            <__kd::ShapeOf<Linear<3, 3>>>::SHAPE,
+            <__kd::ShapeOf<Linear<3, 2>>>::SHAPE,
+        ];
+        const INPUT: __kd::Flow = __kd::Flow::vector(4usize);
+        const _: () = {
+            const FLOW: __kd::Flow = __kd::flow_after(CHAIN, 0usize, INPUT);
+            const TAKES: __kd::Takes = CHAIN[0usize].takes;
+            __kd::require_takes::<
+                Student_fc,
+                Student_input,
+                { __kd::rank_fits(TAKES, FLOW) },
+                { __kd::features_fit(TAKES, FLOW) },
+                { __kd::map_features_fit(TAKES, FLOW) },
+                { __kd::channels_fit(TAKES, FLOW) },
+                { __kd::values_fit(TAKES, FLOW) },
+                { __kd::wanted(TAKES) },
+                { FLOW.count_or_zero() },
+                { FLOW.size.0 },
+                { FLOW.size.1 },
+                { FLOW.values() },
+            >();
+        };
+        const _: () = {
+            const FLOW: __kd::Flow = __kd::flow_after(CHAIN, 1usize, INPUT);
+            const TAKES: __kd::Takes = CHAIN[1usize].takes;
+            __kd::require_takes::<
+                Student_fc2,
+                Student_fc,
+                { __kd::rank_fits(TAKES, FLOW) },
+                { __kd::features_fit(TAKES, FLOW) },
+                { __kd::map_features_fit(TAKES, FLOW) },
+                { __kd::channels_fit(TAKES, FLOW) },
+                { __kd::values_fit(TAKES, FLOW) },
+                { __kd::wanted(TAKES) },
+                { FLOW.count_or_zero() },
+                { FLOW.size.0 },
+                { FLOW.size.1 },
+                { FLOW.values() },
+            >();
+        };
+        const _: () = {
+            const FLOW: __kd::Flow = __kd::flow_after(CHAIN, 2usize, INPUT);
+            const TAKES: __kd::Takes = CHAIN[2usize].takes;
+            __kd::require_takes::<
+                Student_head,
+                Student_fc2,
+                { __kd::rank_fits(TAKES, FLOW) },
+                { __kd::features_fit(TAKES, FLOW) },
+                { __kd::map_features_fit(TAKES, FLOW) },
+                { __kd::channels_fit(TAKES, FLOW) },
+                { __kd::values_fit(TAKES, FLOW) },
+                { __kd::wanted(TAKES) },
+                { FLOW.count_or_zero() },
+                { FLOW.size.0 },
+                { FLOW.size.1 },
+                { FLOW.values() },
+            >();
+        };
+    };
     #[automatically_derived]
     impl __kd::Distill for Student {
         type Dtype = f32;

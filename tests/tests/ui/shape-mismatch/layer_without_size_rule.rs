@@ -2,6 +2,22 @@ use dfdx::prelude::*;
 use kd_core::nn::builders::{Conv2D, Flatten2D};
 use kd_core::{distill, model};
 
+/// A layer of the user's own, without `kd_core::distill::Spatial`.
+#[derive(Debug, Clone, Default)]
+struct Identity;
+
+impl ZeroSizedModule for Identity {}
+impl NonMutableModule for Identity {}
+
+impl<T> Module<T> for Identity {
+    type Output = T;
+    type Error = <Cpu as dfdx::tensor::HasErr>::Err;
+
+    fn try_forward(&self, input: T) -> Result<T, Self::Error> {
+        Ok(input)
+    }
+}
+
 #[model]
 struct Teacher {
     conv1: Conv2D<1, 8, 3, 1, 1>,
@@ -10,11 +26,12 @@ struct Teacher {
     head: Linear<512, 3>,
 }
 
-// `Bias2D` has no size rule in kd; without `#[distill(keeps_shape)]` the check cannot run.
+// kd has no size rule for `Identity`; without `#[distill(keeps_shape)]` the pairing's size
+// check cannot run.
 #[distill(teacher = Teacher, input = [1, 8, 8], match(features))]
 struct Student {
     conv1: Conv2D<1, 4, 3, 1, 1>,
-    bias: dfdx::nn::builders::Bias2D<4>,
+    same: Identity,
     #[distill(pair)]
     conv2: Conv2D<4, 4, 3, 1, 1>,
     flat: Flatten2D<256>,
