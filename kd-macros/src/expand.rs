@@ -427,17 +427,73 @@ fn chain_checks(student: &Student<'_>) -> TokenStream {
         let ty = f.ty;
         quote_spanned!(ty.span()=> __kd::require_layer::<#ty>();)
     });
+    let pair_checks = pair_map_checks(student);
     quote! {
         const _: () = {
             use __kd::UnknownShape as _;
             struct #input_marker;
             #(struct #markers;)*
             #(#layer_checks)*
+            #pair_checks
             const CHAIN: &[__kd::LayerShape] = &[#(#shapes),*];
             const INPUT: __kd::Flow = #input;
             #(#checks)*
         };
     }
+}
+
+/// Inside `chain_checks`' block (its `CHAIN` and `INPUT`): each pair that attention, NST or
+/// FSP uses gives maps on both sides, and FSP's pairs have equal channel counts. A failed check
+/// names the pairing (a marker type named after both fields), at the student field.
+fn pair_map_checks(student: &Student<'_>) -> TokenStream {
+    let fields = &student.model.fields;
+    let fsp = student
+        .attr
+        .matches
+        .iter()
+        .any(|m| matches!(m.kind, Kind::Relations(Relations::Layers)));
+    let checks = student.pairs.iter().filter_map(|pair| {
+        let needs_maps = fsp
+            || student.kinds_of(pair).iter().any(|m| {
+                matches!(
+                    m.kind,
+                    Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
+                )
+            });
+        if !needs_maps {
+            return None;
+        }
+        let position = fields.iter().position(|f| f.ident == pair.student).unwrap_or(0) + 1;
+        let t_field = &pair.teacher;
+        let teacher = &student.teachers[pair.teacher_index].path;
+        let marker = format_ident!("student_{}_with_teacher_{}", pair.student, t_field);
+        let name = field_name_type(t_field);
+        let teacher_at_field = respanned(quote!(#teacher), t_field.span());
+        let teacher_layer = quote_spanned!(t_field.span()=> <#teacher_at_field as __kd::ModelField<#name>>);
+        let teacher_chain =
+            quote_spanned!(t_field.span()=> <<#teacher_at_field as __kd::ModelLayers>::Layers as __kd::SpatialChain>::EFFECTS);
+        let s_ty = pair.student_ty;
+        let channels = fsp.then(|| {
+            quote! {
+                __kd::require_equal_channels::<
+                    #marker,
+                    { <#s_ty as __kd::Width>::WIDTH == <#teacher_layer::Layer as __kd::Width>::WIDTH },
+                    { <#s_ty as __kd::Width>::WIDTH },
+                    { <#teacher_layer::Layer as __kd::Width>::WIDTH },
+                >();
+            }
+        });
+        Some(quote_spanned! {pair.student.span()=>
+            const _: () = {
+                struct #marker;
+                const STUDENT: __kd::Flow = __kd::flow_after(CHAIN, #position, INPUT);
+                const TEACHER: bool = __kd::map_after_chain(#teacher_chain, #teacher_layer::POSITION + 1, INPUT.map);
+                __kd::require_maps::<#marker, { STUDENT.map || !STUDENT.known }, TEACHER>();
+                #channels
+            };
+        })
+    });
+    quote!(#(#checks)*)
 }
 
 /// Default weights of each kind of term (kd-core's `distill::weights`).

@@ -321,6 +321,39 @@ pub const fn require_takes<
 >() {
 }
 
+/// Implemented exactly when `OK`: the student side of pairing `Self` gives a map.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}`: the student's layer gives a vector, but attention, NST and FSP compare feature maps",
+    label = "this layer's output is not a (channels × height × width) map",
+    note = "pair maps of convolutional layers for `attention`, `features(nst)` and `relations` (FSP); a vector pairs with `features(hint)`, `sparsity` or `relations(samples)`"
+)]
+pub trait StudentGivesMap<const OK: bool> {}
+impl<P> StudentGivesMap<true> for P {}
+
+/// Implemented exactly when `OK`: the teacher side of pairing `Self` gives a map.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}`: the teacher's layer gives a vector, but attention, NST and FSP compare feature maps",
+    label = "this teacher layer's output is not a (channels × height × width) map",
+    note = "pair maps of convolutional layers for `attention`, `features(nst)` and `relations` (FSP); a vector pairs with `features(hint)`, `sparsity` or `relations(samples)`"
+)]
+pub trait TeacherGivesMap<const OK: bool> {}
+impl<P> TeacherGivesMap<true> for P {}
+
+/// Implemented exactly when `OK`: FSP's pairing `Self` has equal channel counts.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` pairs {S} student channels with {T} teacher channels, but FSP compares its matrices entry by entry",
+    label = "FSP needs the teacher layer's channel count here",
+    note = "an FSP matrix is channels × channels of two consecutive paired layers; give the student layer the teacher layer's channels, or use `attention` or `features(nst)`, which work across channel counts"
+)]
+pub trait EqualChannels<const OK: bool, const S: usize, const T: usize> {}
+impl<P, const S: usize, const T: usize> EqualChannels<true, S, T> for P {}
+
+/// Fails to compile unless both sides of pairing `P` give maps.
+pub const fn require_maps<P: StudentGivesMap<STUDENT> + TeacherGivesMap<TEACHER>, const STUDENT: bool, const TEACHER: bool>() {}
+
+/// Fails to compile unless pairing `P` has equal channel counts.
+pub const fn require_equal_channels<P: EqualChannels<OK, S, T>, const OK: bool, const S: usize, const T: usize>() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,9 @@
 //! 4-D maps `(batch, channels, height, width)`, so they do not apply to a `Linear`; FSP also
 //! needs each paired student layer to have its teacher layer's channel count, because the FSP
 //! matrices are compared entry by entry (of two consecutive maps of different sizes, the larger
-//! is pooled to the smaller).
+//! is pooled to the smaller). Both are checked at compile time, naming the pairing: "the
+//! student's layer gives a vector, but attention, NST and FSP compare feature maps", "pairs 8
+//! student channels with 16 teacher channels, but FSP compares its matrices entry by entry".
 //!
 //! A student field joins a pairing with `#[distill(pair)]` (the teacher field of the same name)
 //! or `#[distill(pair = teacher_field)]`, and with several teachers `#[distill(pair =
@@ -135,7 +137,8 @@
 //! no kind uses), a missing `teacher` or `input`, a pairing naming a teacher field that does not
 //! exist, a layer without a known width, paired maps that cannot be aligned (naming both fields
 //! and both sizes), a field that does not take what the field before it gives (naming both
-//! fields and both counts), `teacher` together with `teachers(...)`, fewer than two teachers, a pairing
+//! fields and both counts), a vector paired for attention, NST or FSP, FSP pairs of unequal
+//! channel counts, `teacher` together with `teachers(...)`, fewer than two teachers, a pairing
 //! that does not name its teacher among several (or names an unknown one), teachers whose
 //! logits differ from the student's, and the macro on an enum, tuple or unit struct. `tests/tests/ui/` holds one
 //! case per message.
@@ -155,11 +158,12 @@ pub use crate::tap::{tap, TappedModule, TappedModuleMut};
 pub use chain::{Gives, Takes};
 pub use fields::{Char, ModelField, ModelLayers};
 pub use size::{
-    alignable, require_aligned, size_after, size_after_chain, AlignedMaps, EffectList, KeepsShape, Spatial, SpatialChain, SpatialEffect,
+    alignable, map_after_chain, require_aligned, size_after, size_after_chain, AlignedMaps, EffectList, KeepsShape, Spatial, SpatialChain,
+    SpatialEffect,
 };
 pub use step::{
     apply_step, check_labels, distill_step, distill_step_from_logits, distill_step_from_logits_with, distill_step_with, StepError,
-    StepOutput,
+    StepOutput, Trainer,
 };
 
 use dfdx::nn::{BuildOnDevice, ModuleVisitor, TensorCollection};
@@ -370,7 +374,10 @@ pub type DistillLoss<E> = Result<LossTerms<E, Cpu, OwnedTape<E, Cpu>>, LossError
 
 /// Implemented by `#[distill]` on a student: its teacher, its adapters and its loss. Every
 /// loss term comes from [`crate::loss`].
-pub trait Distill: Sized {
+pub trait Distill: Sized
+where
+    Cpu: Device<Self::Dtype>,
+{
     /// The float type of the generated code (`f32` unless `dtype = f64`).
     type Dtype: Dtype;
     /// The teacher's builder type (`Self` for self-distillation).
@@ -378,7 +385,7 @@ pub trait Distill: Sized {
     /// The built teacher, as `dev.build_module::<Self::Teacher, _>()` returns it.
     type TeacherModel;
     /// The built student and adapters: a [`Distiller`], which the optimiser updates.
-    type Model;
+    type Model: TensorCollection<Self::Dtype, Cpu>;
     /// The untaped input batch: `(usize, ...)`, the batch dimension dynamic.
     type Input: BatchSize;
 
@@ -434,7 +441,10 @@ pub trait Distill: Sized {
     message = "`{Self}` cannot learn from cached teacher logits",
     note = "only a student without `match(...)` learns from the logits alone; feature, attention and relation terms need the teacher's forward pass each step"
 )]
-pub trait DistillFromLogits: Distill {
+pub trait DistillFromLogits: Distill
+where
+    Cpu: Device<Self::Dtype>,
+{
     /// The teacher's logits of a batch: `(usize, Const<CLASSES>)`.
     type Logits;
 

@@ -446,6 +446,18 @@ impl<Layer: Spatial, Rest: SpatialChain> SpatialChain for (Layer, Rest) {
     };
 }
 
+/// Whether the output of the first `layers` effects of `chain` is a map, from a map input
+/// (`map`) or a vector.
+pub const fn map_after_chain(chain: &EffectList, layers: usize, map: bool) -> bool {
+    let (mut map, mut rest, mut i) = (map, chain, 0);
+    while let (true, EffectList::Then(effect, next)) = (i < layers, rest) {
+        map = effect.gives_map(map);
+        rest = next;
+        i += 1;
+    }
+    map
+}
+
 /// The `(height, width)` after the first `layers` effects of `chain`, from `input`.
 pub const fn size_after_chain(chain: &EffectList, layers: usize, input: (usize, usize)) -> (usize, usize) {
     let (mut size, mut rest, mut i) = (input, chain, 0);

@@ -103,7 +103,6 @@ pub fn distill_step<M, O>(
 where
     M: Distill,
     Cpu: Device<M::Dtype>,
-    M::Model: TensorCollection<M::Dtype, Cpu>,
     O: Optimizer<M::Model, Cpu, M::Dtype>,
 {
     distill_step_with::<M, O>(distiller, teacher, optimizer, input, targets, grads, step, &M::settings())
@@ -125,7 +124,6 @@ pub fn distill_step_with<M, O>(
 where
     M: Distill,
     Cpu: Device<M::Dtype>,
-    M::Model: TensorCollection<M::Dtype, Cpu>,
     O: Optimizer<M::Model, Cpu, M::Dtype>,
 {
     check_labels(input.batch_size(), targets, step)?;
@@ -148,7 +146,6 @@ pub fn distill_step_from_logits<M, O>(
 where
     M: DistillFromLogits,
     Cpu: Device<M::Dtype>,
-    M::Model: TensorCollection<M::Dtype, Cpu>,
     O: Optimizer<M::Model, Cpu, M::Dtype>,
 {
     distill_step_from_logits_with::<M, O>(distiller, teacher_logits, optimizer, input, targets, grads, step, &M::settings())
@@ -169,7 +166,6 @@ pub fn distill_step_from_logits_with<M, O>(
 where
     M: DistillFromLogits,
     Cpu: Device<M::Dtype>,
-    M::Model: TensorCollection<M::Dtype, Cpu>,
     O: Optimizer<M::Model, Cpu, M::Dtype>,
 {
     check_labels(input.batch_size(), targets, step)?;
@@ -179,8 +175,153 @@ where
     apply_step(loss, distiller, optimizer, step)
 }
 
+/// A student's training state in one value: its distiller, optimiser, settings, gradient
+/// buffers and step counter. [`Trainer::step`] is [`distill_step_with`] without the positional
+/// arguments: it counts the steps, keeps the gradient buffers, and returns every mistake as a
+/// [`StepError`] (a wrong label count, an empty batch, settings that do not fit).
+///
+/// Generic code over students needs only the dtype (and the input type it builds):
+///
+/// ```
+/// use kd_core::distill::{Distill, StepError, Trainer};
+/// use kd_core::dfdx::optim::{Sgd, SgdConfig};
+/// use kd_core::dfdx::prelude::*;
+///
+/// #[kd_core::model]
+/// pub struct Teacher { fc1: Linear<4, 16>, act: ReLU, head: Linear<16, 3> }
+///
+/// #[kd_core::distill(teacher = Teacher, temp = 4.0, input = [4])]
+/// pub struct Student { fc1: Linear<4, 8>, act: ReLU, head: Linear<8, 3> }
+///
+/// type Batch = Tensor<(usize, Const<4>), f32, Cpu>;
+///
+/// /// Any student of four features: no bound beyond the dtype and the input.
+/// fn train<S: Distill<Dtype = f32, Input = Batch>>(teacher: &S::TeacherModel, steps: usize) -> Result<f64, StepError> {
+///     let dev = Cpu::seed_from_u64(0);
+///     let distiller = S::build_distiller(&dev);
+///     let optimizer = Sgd::new(&distiller, SgdConfig { lr: 0.05, ..Default::default() });
+///     let mut trainer = Trainer::<S, _>::new(distiller, optimizer);
+///     trainer.settings.kd.temperature = 2.0; // a schedule may change any setting between steps
+///     let mut total = 0.0;
+///     for _ in 0..steps {
+///         let x: Batch = dev.sample_normal_like(&(8, Const));
+///         let terms = trainer.step(teacher, x, &[0, 1, 2, 0, 1, 2, 0, 1])?;
+///         total = terms.iter().map(|t| t.weight * t.value).sum();
+///     }
+///     Ok(total)
+/// }
+///
+/// let dev = Cpu::default();
+/// let teacher = dev.build_module::<Teacher, f32>();
+/// assert!(train::<Student>(&teacher, 3)?.is_finite());
+///
+/// // A mistake is the step's error; nothing is applied and the trainer stays usable.
+/// let distiller = Student::build_distiller(&dev);
+/// let optimizer = Sgd::new(&distiller, SgdConfig::default());
+/// let mut trainer = Trainer::<Student, _>::new(distiller, optimizer);
+/// let x: Batch = dev.sample_normal_like(&(2, Const));
+/// assert!(matches!(trainer.step(&teacher, x.clone(), &[0]), Err(StepError::Labels { labels: 1, batch: 2, .. })));
+/// trainer.step(&teacher, x, &[0, 1])?;
+/// assert_eq!(trainer.steps(), 1);
+/// # Ok::<(), StepError>(())
+/// ```
+pub struct Trainer<M: Distill, O>
+where
+    Cpu: Device<M::Dtype>,
+{
+    /// The student and its adapters.
+    pub distiller: M::Model,
+    /// The optimiser over both.
+    pub optimizer: O,
+    /// The settings each step uses; [`Distill::settings`] to start with.
+    pub settings: Settings,
+    grads: Option<Gradients<M::Dtype, Cpu>>,
+    steps: usize,
+}
+
+impl<M: Distill, O> Trainer<M, O>
+where
+    Cpu: Device<M::Dtype>,
+    O: Optimizer<M::Model, Cpu, M::Dtype>,
+{
+    /// A trainer at step 0 with the attribute's settings.
+    pub fn new(distiller: M::Model, optimizer: O) -> Self {
+        Trainer {
+            distiller,
+            optimizer,
+            settings: M::settings(),
+            grads: None,
+            steps: 0,
+        }
+    }
+
+    /// How many steps were applied.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// One step on a batch; the step counter advances only when the update was applied.
+    ///
+    /// # Errors
+    /// As [`distill_step_with`]: the student is then unchanged and the trainer usable.
+    pub fn step(&mut self, teacher: &M::TeacherModel, input: M::Input, targets: &[usize]) -> Result<Vec<Term>, StepError> {
+        let grads = self.take_grads();
+        let result = distill_step_with::<M, O>(
+            &mut self.distiller,
+            teacher,
+            &mut self.optimizer,
+            input,
+            targets,
+            grads,
+            self.steps,
+            &self.settings,
+        );
+        self.finish(result)
+    }
+
+    /// [`Trainer::step`] with the teacher's logits given (from a [`crate::train::TeacherCache`]).
+    ///
+    /// # Errors
+    /// As [`distill_step_from_logits_with`].
+    pub fn step_from_logits(&mut self, teacher_logits: M::Logits, input: M::Input, targets: &[usize]) -> Result<Vec<Term>, StepError>
+    where
+        M: DistillFromLogits,
+    {
+        let grads = self.take_grads();
+        let result = distill_step_from_logits_with::<M, O>(
+            &mut self.distiller,
+            teacher_logits,
+            &mut self.optimizer,
+            input,
+            targets,
+            grads,
+            self.steps,
+            &self.settings,
+        );
+        self.finish(result)
+    }
+
+    fn take_grads(&mut self) -> Gradients<M::Dtype, Cpu> {
+        match self.grads.take() {
+            Some(grads) => grads,
+            None => self.distiller.alloc_grads(),
+        }
+    }
+
+    /// Keeps the returned buffers (a failed step drops them; the next one allocates afresh).
+    fn finish(&mut self, result: Result<StepOutput<M::Dtype>, StepError>) -> Result<Vec<Term>, StepError> {
+        let (terms, grads) = result?;
+        self.grads = Some(grads);
+        self.steps += 1;
+        Ok(terms)
+    }
+}
+
 /// Settings with the student's terms, in its order, each valid; or a named error.
-fn check_settings<M: Distill>(settings: &Settings, step: usize) -> Result<(), StepError> {
+fn check_settings<M: Distill>(settings: &Settings, step: usize) -> Result<(), StepError>
+where
+    Cpu: Device<M::Dtype>,
+{
     let own = M::settings();
     let names = |named: &[(&'static str, f64)]| named.iter().map(|(name, _)| *name).collect::<Vec<_>>();
     for (what, given, expected) in [
