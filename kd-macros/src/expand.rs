@@ -166,6 +166,21 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
     });
     let params: Vec<syn::Ident> = (0..names.len()).map(|i| format_ident!("__KdF{}", i)).collect();
     let positions = 0..names.len();
+    let shapes = model.fields.iter().map(|f| {
+        let ty = f.ty;
+        if f.attr.keeps_shape {
+            quote!(__kd::KEEPS_SHAPE)
+        } else {
+            quote_spanned!(ty.span()=> <__kd::ShapeOf<#ty>>::SHAPE)
+        }
+    });
+    let input_marker = format_ident!("{}_input", ident);
+    let markers: Vec<syn::Ident> = model
+        .fields
+        .iter()
+        .map(|f| format_ident!("{}_{}", ident, f.ident.unraw()))
+        .collect();
+    let marker_indices = 1..=names.len();
     let name_types: Vec<TokenStream> = names.iter().map(|n| field_name_type(n)).collect();
     let first = &params[0];
     let last = &params[params.len() - 1];
@@ -210,7 +225,26 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
             #[automatically_derived]
             impl __kd::ModelLayers for #ident {
                 type Layers = #layers;
+                const SHAPES: &'static [__kd::LayerShape] = {
+                    use __kd::UnknownShape as _;
+                    &[#(#shapes),*]
+                };
             }
+
+            // Markers named `Model_field` for the layer-chain check's messages; they print as
+            // such only when no other type shares the name.
+            pub struct #input_marker;
+            #(pub struct #markers;)*
+            #[automatically_derived]
+            impl __kd::LayerMarker<0> for #ident {
+                type Name = #input_marker;
+            }
+            #(
+                #[automatically_derived]
+                impl __kd::LayerMarker<#marker_indices> for #ident {
+                    type Name = #markers;
+                }
+            )*
 
             // A model is a layer of another model; `for<'__kd>` defers the bound, so a model
             // with a layer kd has no shapes for is simply not `Spatial`.
@@ -376,50 +410,26 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
 }
 
 /// Compile-time checks that each field takes what the field before it gives (the first one,
-/// what `input = [...]` gives), one per field and spanned at its type. A failed check names
-/// both fields (marker types named after them) and both counts; a field type kd knows nothing
-/// about makes the shape unknown and is not checked (`ShapeOf`).
+/// what `input = [...]` gives), one per field and spanned at its type, and that each teacher's
+/// layers chain from the same input (its first misfit, spanned at the teacher's name). A
+/// failed check names both fields (the `LayerMarker` types `#[model]` names after them) and
+/// both counts; a field type kd knows nothing about makes the shape unknown and is not checked.
 fn chain_checks(student: &Student<'_>) -> TokenStream {
     let input = match student.attr.input.as_ref().map(|i| i.value.as_slice()) {
         Some([features]) => quote!(__kd::Flow::vector(#features)),
         Some([channels, height, width]) => quote!(__kd::Flow::map(#channels, #height, #width)),
         _ => return TokenStream::new(),
     };
-    let fields = &student.model.fields;
-    // Markers named `Student_conv1` print as such only when no other type shares the name.
     let ident = student.model.ident;
-    let marker = |name: &dyn std::fmt::Display, span: Span| syn::Ident::new(&format!("{ident}_{name}"), span);
-    let input_marker = marker(&"input", Span::call_site());
-    let markers: Vec<syn::Ident> = fields.iter().map(|f| marker(&f.ident.unraw(), f.ty.span())).collect();
-    let shapes = fields.iter().map(|f| {
-        let ty = f.ty;
-        if f.attr.keeps_shape {
-            quote!(__kd::KEEPS_SHAPE)
-        } else {
-            quote_spanned!(ty.span()=> <__kd::ShapeOf<#ty>>::SHAPE)
-        }
-    });
+    let fields = &student.model.fields;
     let checks = fields.iter().enumerate().map(|(i, field)| {
-        let this = &markers[i];
-        let prev = if i == 0 { &input_marker } else { &markers[i - 1] };
+        let this = i + 1;
+        let check = respanned(takes_check(&quote!(#ident), quote!(#this), quote!(#i)), field.ty.span());
         quote_spanned! {field.ty.span()=>
             const _: () = {
                 const FLOW: __kd::Flow = __kd::flow_after(CHAIN, #i, INPUT);
                 const TAKES: __kd::Takes = CHAIN[#i].takes;
-                __kd::require_takes::<
-                    #this,
-                    #prev,
-                    { __kd::rank_fits(TAKES, FLOW) },
-                    { __kd::features_fit(TAKES, FLOW) },
-                    { __kd::map_features_fit(TAKES, FLOW) },
-                    { __kd::channels_fit(TAKES, FLOW) },
-                    { __kd::values_fit(TAKES, FLOW) },
-                    { __kd::wanted(TAKES) },
-                    { FLOW.count_or_zero() },
-                    { FLOW.size.0 },
-                    { FLOW.size.1 },
-                    { FLOW.values() },
-                >();
+                #check
             };
         }
     });
@@ -427,18 +437,52 @@ fn chain_checks(student: &Student<'_>) -> TokenStream {
         let ty = f.ty;
         quote_spanned!(ty.span()=> __kd::require_layer::<#ty>();)
     });
+    let teacher_checks = student.teachers.iter().filter(|t| !t.path.is_ident(ident)).map(|t| {
+        let teacher = &t.path;
+        let span = teacher.span();
+        let check = respanned(takes_check(&quote!(#teacher), quote!(THIS), quote!({ THIS - 1 })), span);
+        quote_spanned! {span=>
+            const _: () = {
+                const SHAPES: &[__kd::LayerShape] = <#teacher as __kd::ModelLayers>::SHAPES;
+                const AT: usize = __kd::first_misfit(SHAPES, INPUT);
+                const THIS: usize = if AT < SHAPES.len() { AT + 1 } else { SHAPES.len() };
+                const FLOW: __kd::Flow = __kd::flow_after(SHAPES, THIS - 1, INPUT);
+                const TAKES: __kd::Takes = SHAPES[THIS - 1].takes;
+                #check
+            };
+        }
+    });
     let pair_checks = pair_map_checks(student);
     quote! {
         const _: () = {
-            use __kd::UnknownShape as _;
-            struct #input_marker;
-            #(struct #markers;)*
             #(#layer_checks)*
-            #pair_checks
-            const CHAIN: &[__kd::LayerShape] = &[#(#shapes),*];
+            const CHAIN: &[__kd::LayerShape] = <#ident as __kd::ModelLayers>::SHAPES;
             const INPUT: __kd::Flow = #input;
             #(#checks)*
+            #(#teacher_checks)*
+            #pair_checks
         };
+    }
+}
+
+/// The check that layer `this` of `model` (its `LayerMarker` index) takes `FLOW` as `TAKES`,
+/// from the layer (or input) `prev`.
+fn takes_check(model: &TokenStream, this: TokenStream, prev: TokenStream) -> TokenStream {
+    quote! {
+        __kd::require_takes::<
+            <#model as __kd::LayerMarker<#this>>::Name,
+            <#model as __kd::LayerMarker<#prev>>::Name,
+            { __kd::rank_fits(TAKES, FLOW) },
+            { __kd::features_fit(TAKES, FLOW) },
+            { __kd::map_features_fit(TAKES, FLOW) },
+            { __kd::channels_fit(TAKES, FLOW) },
+            { __kd::values_fit(TAKES, FLOW) },
+            { __kd::wanted(TAKES) },
+            { FLOW.count_or_zero() },
+            { FLOW.size.0 },
+            { FLOW.size.1 },
+            { FLOW.values() },
+        >();
     }
 }
 

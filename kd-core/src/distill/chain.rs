@@ -187,6 +187,29 @@ pub const fn flow_after(chain: &[LayerShape], layers: usize, input: Flow) -> Flo
     flow
 }
 
+/// Whether `shape` accepts `flow` by every check.
+pub const fn fits(takes: Takes, flow: Flow) -> bool {
+    rank_fits(takes, flow)
+        && features_fit(takes, flow)
+        && map_features_fit(takes, flow)
+        && channels_fit(takes, flow)
+        && values_fit(takes, flow)
+}
+
+/// The index of the first layer of `chain` that does not take what the one before gives (from
+/// `input`), or `chain.len()` when every layer fits.
+pub const fn first_misfit(chain: &[LayerShape], input: Flow) -> usize {
+    let (mut flow, mut i) = (input, 0);
+    while i < chain.len() {
+        if !fits(chain[i].takes, flow) {
+            return i;
+        }
+        flow = chain[i].apply(flow);
+        i += 1;
+    }
+    i
+}
+
 /// Whether `takes` accepts a map or a vector as given (a vector where a map is needed fails).
 pub const fn rank_fits(takes: Takes, flow: Flow) -> bool {
     !flow.known || !matches!(takes, Takes::Map | Takes::Channels(_) | Takes::Values(_)) || flow.map
@@ -373,10 +396,11 @@ mod tests {
         assert_eq!(flow_after(&chain, 3, input), Flow::map(6, 14, 14));
         assert_eq!(flow_after(&chain, 5, input), Flow::vector(10));
         for (i, layer) in chain.iter().enumerate() {
-            let flow = flow_after(&chain, i, input);
-            assert!(rank_fits(layer.takes, flow) && channels_fit(layer.takes, flow) && values_fit(layer.takes, flow));
-            assert!(features_fit(layer.takes, flow) && map_features_fit(layer.takes, flow));
+            assert!(fits(layer.takes, flow_after(&chain, i, input)));
         }
+        assert_eq!(first_misfit(&chain, input), chain.len());
+        assert_eq!(first_misfit(&chain, Flow::map(3, 28, 28)), 0);
+        assert_eq!(first_misfit(&chain, Flow::map(1, 32, 32)), 3);
     }
 
     #[test]

@@ -16,8 +16,18 @@ pub struct Char<const C: char>;
     note = "write `#[kd_core::model]` on the teacher's struct of dfdx layers (a plain dfdx tuple or module cannot be paired)"
 )]
 pub trait ModelLayers {
-    /// The layer types, as a tuple.
+    /// The layer types, as nested pairs `(L0, (L1, (..., ())))`.
     type Layers;
+    /// Each layer's declared shapes, in order (unknown for a layer without
+    /// [`Spatial`](super::Spatial)): the layer-chain check folds them over the input.
+    const SHAPES: &'static [super::chain::LayerShape];
+}
+
+/// The marker type of the model's input (`I = 0`) or of its `I`-th field (from 1), named
+/// `Model_field`: what a failed layer-chain check prints. Implemented by `#[model]`.
+pub trait LayerMarker<const I: usize> {
+    /// The marker.
+    type Name;
 }
 
 /// The field `Name` (a tuple of [`Char`]s) of a model; implemented by `#[model]` (and

@@ -156,7 +156,7 @@ mod step;
 pub use crate::defaults as weights;
 pub use crate::tap::{tap, TappedModule, TappedModuleMut};
 pub use chain::{Gives, Takes};
-pub use fields::{Char, ModelField, ModelLayers};
+pub use fields::{Char, LayerMarker, ModelField, ModelLayers};
 pub use size::{
     alignable, map_after_chain, require_aligned, size_after, size_after_chain, AlignedMaps, EffectList, KeepsShape, Spatial, SpatialChain,
     SpatialEffect,

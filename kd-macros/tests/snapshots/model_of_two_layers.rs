@@ -9,6 +9,25 @@ const _: () = {
     #[automatically_derived]
     impl __kd::ModelLayers for Teacher {
         type Layers = (Linear<4, 8>, (Linear<8, 2>, ()));
+        const SHAPES: &'static [__kd::LayerShape] = {
+            use __kd::UnknownShape as _;
+            &[<__kd::ShapeOf<Linear<4, 8>>>::SHAPE, <__kd::ShapeOf<Linear<8, 2>>>::SHAPE]
+        };
+    }
+    pub struct Teacher_input;
+    pub struct Teacher_fc;
+    pub struct Teacher_head;
+    #[automatically_derived]
+    impl __kd::LayerMarker<0> for Teacher {
+        type Name = Teacher_input;
+    }
+    #[automatically_derived]
+    impl __kd::LayerMarker<1usize> for Teacher {
+        type Name = Teacher_fc;
+    }
+    #[automatically_derived]
+    impl __kd::LayerMarker<2usize> for Teacher {
+        type Name = Teacher_head;
     }
     #[automatically_derived]
     impl __kd::Spatial for Teacher

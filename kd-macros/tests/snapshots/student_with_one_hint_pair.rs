@@ -9,6 +9,25 @@ const _: () = {
     #[automatically_derived]
     impl __kd::ModelLayers for Student {
         type Layers = (Linear<4, 3>, (Linear<3, 2>, ()));
+        const SHAPES: &'static [__kd::LayerShape] = {
+            use __kd::UnknownShape as _;
+            &[<__kd::ShapeOf<Linear<4, 3>>>::SHAPE, <__kd::ShapeOf<Linear<3, 2>>>::SHAPE]
+        };
+    }
+    pub struct Student_input;
+    pub struct Student_fc;
+    pub struct Student_head;
+    #[automatically_derived]
+    impl __kd::LayerMarker<0> for Student {
+        type Name = Student_input;
+    }
+    #[automatically_derived]
+    impl __kd::LayerMarker<1usize> for Student {
+        type Name = Student_fc;
+    }
+    #[automatically_derived]
+    impl __kd::LayerMarker<2usize> for Student {
+        type Name = Student_head;
     }
     #[automatically_derived]
     impl __kd::Spatial for Student
@@ -201,23 +220,16 @@ const _: () = {
 const _: () = {
     use ::kd_core::__private as __kd;
     const _: () = {
-        use __kd::UnknownShape as _;
-        struct Student_input;
-        struct Student_fc;
-        struct Student_head;
         __kd::require_layer::<Linear<4, 3>>();
         __kd::require_layer::<Linear<3, 2>>();
-        const CHAIN: &[__kd::LayerShape] = &[
-            <__kd::ShapeOf<Linear<4, 3>>>::SHAPE,
-            <__kd::ShapeOf<Linear<3, 2>>>::SHAPE,
-        ];
+        const CHAIN: &[__kd::LayerShape] = <Student as __kd::ModelLayers>::SHAPES;
         const INPUT: __kd::Flow = __kd::Flow::vector(4usize);
         const _: () = {
             const FLOW: __kd::Flow = __kd::flow_after(CHAIN, 0usize, INPUT);
             const TAKES: __kd::Takes = CHAIN[0usize].takes;
             __kd::require_takes::<
-                Student_fc,
-                Student_input,
+                <Student as __kd::LayerMarker<1usize>>::Name,
+                <Student as __kd::LayerMarker<0usize>>::Name,
                 { __kd::rank_fits(TAKES, FLOW) },
                 { __kd::features_fit(TAKES, FLOW) },
                 { __kd::map_features_fit(TAKES, FLOW) },
@@ -234,8 +246,29 @@ const _: () = {
             const FLOW: __kd::Flow = __kd::flow_after(CHAIN, 1usize, INPUT);
             const TAKES: __kd::Takes = CHAIN[1usize].takes;
             __kd::require_takes::<
-                Student_head,
-                Student_fc,
+                <Student as __kd::LayerMarker<2usize>>::Name,
+                <Student as __kd::LayerMarker<1usize>>::Name,
+                { __kd::rank_fits(TAKES, FLOW) },
+                { __kd::features_fit(TAKES, FLOW) },
+                { __kd::map_features_fit(TAKES, FLOW) },
+                { __kd::channels_fit(TAKES, FLOW) },
+                { __kd::values_fit(TAKES, FLOW) },
+                { __kd::wanted(TAKES) },
+                { FLOW.count_or_zero() },
+                { FLOW.size.0 },
+                { FLOW.size.1 },
+                { FLOW.values() },
+            >();
+        };
+        const _: () = {
+            const SHAPES: &[__kd::LayerShape] = <Teacher as __kd::ModelLayers>::SHAPES;
+            const AT: usize = __kd::first_misfit(SHAPES, INPUT);
+            const THIS: usize = if AT < SHAPES.len() { AT + 1 } else { SHAPES.len() };
+            const FLOW: __kd::Flow = __kd::flow_after(SHAPES, THIS - 1, INPUT);
+            const TAKES: __kd::Takes = SHAPES[THIS - 1].takes;
+            __kd::require_takes::<
+                <Teacher as __kd::LayerMarker<THIS>>::Name,
+                <Teacher as __kd::LayerMarker<{ THIS - 1 }>>::Name,
                 { __kd::rank_fits(TAKES, FLOW) },
                 { __kd::features_fit(TAKES, FLOW) },
                 { __kd::map_features_fit(TAKES, FLOW) },
