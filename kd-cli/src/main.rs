@@ -328,16 +328,22 @@ fn main() -> ExitCode {
                 "data": kd_core::data::mnist::FILES,
             });
             match RunFolder::open(&out, "demo", &settings, start(resume, overwrite)) {
-                Ok(held) => hinton::run(&hinton::Options {
-                    full,
-                    seed,
-                    train_images,
-                    epochs,
-                    resume: held.resuming(),
-                    learning_rate_scale,
-                    ..hinton::Options::new(out)
-                })
-                .map_err(|e| e.to_string()),
+                Ok(held) => reproduce::committed_hinton()
+                    .and_then(|reference| {
+                        hinton::run(
+                            &hinton::Options {
+                                full,
+                                seed,
+                                train_images,
+                                epochs,
+                                resume: held.resuming(),
+                                learning_rate_scale,
+                                ..hinton::Options::new(out)
+                            },
+                            reference.as_ref(),
+                        )
+                    })
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             }
         }

@@ -562,19 +562,46 @@ pub fn train(options: &Options) -> Result<Outcome, Error> {
     })
 }
 
-/// Runs the three trainings and reports them next to the paper.
-pub fn run(options: &Options) -> Result<(), Error> {
+/// The committed full run (`kd reproduce --only hinton`): each model's test errors as mean and
+/// standard deviation over its seeds, in the paper's order (teacher, alone, distilled).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reference {
+    /// The seeds the means are over.
+    pub seeds: Vec<u64>,
+    /// `(mean, std)` of each model's test errors.
+    pub errors: [(f64, f64); 3],
+}
+
+/// Runs the three trainings and reports them next to the committed full run (when given) and
+/// the paper.
+pub fn run(options: &Options, reference: Option<&Reference>) -> Result<(), Error> {
     let started = Instant::now();
     let outcome = train(options)?;
     let outcomes = outcome.fitted();
     let epochs = outcome.epochs;
     let (alone_outcome, distilled_outcome) = (&outcome.alone, &outcome.distilled);
-    let mut table = Table::new(["model", "epochs", "kd test errors", "Hinton et al. 2015", "wall time"]);
-    for (((name, paper), outcome), epochs) in PAPER.iter().zip(outcomes).zip(epochs) {
+    let full_run = match reference {
+        Some(reference) => format!("kd full run, {} seeds", reference.seeds.len()),
+        None => "kd full run".to_string(),
+    };
+    let mut table = Table::new([
+        "model",
+        "epochs",
+        "kd test errors",
+        full_run.as_str(),
+        "Hinton et al. 2015",
+        "wall time",
+    ]);
+    for (i, (((name, paper), outcome), epochs)) in PAPER.iter().zip(outcomes).zip(epochs).enumerate() {
+        let committed = match reference {
+            Some(reference) => format!("{:.1} ± {:.1}", reference.errors[i].0, reference.errors[i].1),
+            None => "not committed".to_string(),
+        };
         table.row([
             name.to_string(),
             epochs.to_string(),
             final_errors(outcome).to_string(),
+            committed,
             paper.to_string(),
             format!("{:.0} s", outcome.seconds),
         ]);

@@ -478,6 +478,36 @@ pub fn comparisons() -> Vec<Comparison> {
     rows
 }
 
+/// The committed full reproduction, `results/reproduction.json`, as built into the binary.
+pub const COMMITTED: &str = include_str!("../results/reproduction.json");
+
+/// The committed Hinton row as `kd demo` prints it beside its own run, or `None` while the
+/// committed reproduction has no Hinton row.
+///
+/// # Errors
+/// When the committed file is not the reproduction's JSON.
+pub fn committed_hinton() -> Result<Option<crate::hinton::Reference>, Error> {
+    let committed: serde_json::Value = serde_json::from_str(COMMITTED)?;
+    let rows = committed["rows"].as_array().ok_or("results/reproduction.json has no `rows` list")?;
+    let Some(row) = rows.iter().find(|row| row["group"] == Group::Hinton.name()) else {
+        return Ok(None);
+    };
+    let arm = |name: &str| -> Result<(f64, f64), Error> {
+        let arm = &row["arms"][name];
+        match (arm["mean"].as_f64(), arm["std"].as_f64()) {
+            (Some(mean), Some(std)) => Ok((mean, std)),
+            _ => Err(format!("results/reproduction.json: the Hinton row's `{name}` arm has no mean and std").into()),
+        }
+    };
+    let seeds = row["seeds"]
+        .as_array()
+        .map_or_else(Vec::new, |seeds| seeds.iter().filter_map(serde_json::Value::as_u64).collect());
+    Ok(Some(crate::hinton::Reference {
+        seeds,
+        errors: [arm("teacher")?, arm("baseline")?, arm("method")?],
+    }))
+}
+
 /// `kd reproduce`'s settings.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -787,6 +817,29 @@ mod tests {
         assert!(Metric::AccuracyPercent.improvement_percent(72.50, 71.90) < 0.0);
         assert!(Metric::Psnr.improvement_percent(17.0, 18.7) > 9.99);
         assert!(Metric::BitsPerCharacter.improvement_percent(2.0, 2.5) < 0.0);
+    }
+
+    /// `kd demo` reads its reference from the committed file: it must parse, and a Hinton row,
+    /// once committed, must match the seed files beside it.
+    #[test]
+    fn the_committed_hinton_reference_is_the_seed_files_mean() -> Result<(), Error> {
+        let Some(reference) = committed_hinton()? else { return Ok(()) };
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let mut errors = [Vec::new(), Vec::new(), Vec::new()];
+        for &seed in &reference.seeds {
+            let result: SeedResult = serde_json::from_str(&std::fs::read_to_string(seed_file(&folder, Group::Hinton, seed))?)?;
+            for (values, arm) in errors.iter_mut().zip(["teacher", "student alone", "student distilled"]) {
+                values.push(result.arms[arm]);
+            }
+        }
+        for (values, (mean, std)) in errors.iter().zip(reference.errors) {
+            let (expected_mean, expected_std) = mean_std(values);
+            assert!(
+                (mean - expected_mean).abs() < 1e-9 && (std - expected_std).abs() < 1e-9,
+                "{values:?}: {mean} ± {std}"
+            );
+        }
+        Ok(())
     }
 
     #[test]
