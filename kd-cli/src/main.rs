@@ -137,6 +137,10 @@ enum Command {
         /// Delete an earlier reproduction in --out first.
         #[arg(long)]
         overwrite: bool,
+        /// Train nothing: summarise the seed files already in --out into the reproduction
+        /// files (how the committed kd-experiments/results are summarised).
+        #[arg(long, conflicts_with = "overwrite")]
+        summarise: bool,
     },
     /// Benchmark: ms and GFLOP/s of a KD step (Hinton MLP pair, CNN pair with FitNet and
     /// attention) against a large matmul, the #[distill] step against a hand-written dfdx step,
@@ -415,12 +419,14 @@ fn main() -> ExitCode {
             quick,
             out,
             overwrite,
+            summarise,
         } => reproduce::run(&reproduce::Options {
             seeds,
             only,
             size: if quick { reproduce::Size::Quick } else { reproduce::Size::Full },
             out: out.clone(),
             overwrite,
+            summarise_only: summarise,
         })
         .map(|_| {
             let table = std::fs::read_to_string(out.join("reproduction.md")).unwrap_or_default();

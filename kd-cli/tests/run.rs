@@ -169,11 +169,22 @@ fn regimes_report_generations_peers_and_heads() {
             "teacher CNN, mutual"
         ]
     );
-    assert_eq!(models("byot").len(), 6);
+    assert_eq!(
+        models("byot"),
+        [
+            "deep supervision: head 1 (after stage 1)",
+            "deep supervision: head 2 (after stage 2)",
+            "deep supervision: deepest head",
+            "BYOT: head 1 (after stage 1)",
+            "BYOT: head 2 (after stage 2)",
+            "BYOT: deepest head",
+            "plain network: deepest head"
+        ]
+    );
     assert_eq!(models("netaug").len(), 2);
     for regime in ["born-again", "dml", "byot", "netaug"] {
-        // BYOT's shallow heads are left out: after one epoch on 1,000 images the first sits at
-        // chance (its bottleneck is the redesign the regime-effects issue asks for).
+        // BYOT's shallow heads are left out: after one epoch on 1,000 images they may still sit
+        // at chance.
         let rows = results[regime]
             .as_array()
             .expect("rows")

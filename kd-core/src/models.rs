@@ -18,9 +18,11 @@ pub type LeNet5 = (
 /// supervision ([`crate::regime::deep_supervision`]) on `(B, 1, 28, 28)` images.
 ///
 /// Stages: 16 maps at 14×14, 32 at 7×7, then 64 channels pooled to the 64-wide deepest feature.
-/// Each shallow stage reaches a 64-wide feature through a bottleneck (1×1 convolution, ReLU,
-/// global average pool), as the paper's, so its L2 term compares like with like; every feature
-/// has its own `Linear<64, 10>` head.
+/// Each shallow stage reaches the deepest stage's resolution and width through a bottleneck of
+/// 3×3 convolutions, as the paper's bottleneck blocks do (stage 1: a stride-2 convolution to
+/// 32 maps at 7×7, then one to 64; stage 2: one to 64 at 7×7), then the same global average
+/// pool, so its L2 term compares like with like and a shallow head sees spatial structure, not
+/// a channel average of its stage. Every feature has its own `Linear<64, 10>` head.
 pub mod byot_cnn {
     use dfdx::nn::{BuildOnDevice, Module, ModuleMut, ModuleVisitor, TensorCollection};
     use dfdx::prelude::*;
@@ -36,8 +38,15 @@ pub mod byot_cnn {
         (Conv2D<32, 64, 3, 1, 1>, ReLU, AdaptiveAvgPool2D<1, 1>, Flatten2D<64>),
     );
     type Bottlenecks = (
-        (Conv2D<16, 64, 1>, ReLU, AdaptiveAvgPool2D<1, 1>, Flatten2D<64>),
-        (Conv2D<32, 64, 1>, ReLU, AdaptiveAvgPool2D<1, 1>, Flatten2D<64>),
+        (
+            Conv2D<16, 32, 3, 2, 1>,
+            ReLU,
+            Conv2D<32, 64, 3, 1, 1>,
+            ReLU,
+            AdaptiveAvgPool2D<1, 1>,
+            Flatten2D<64>,
+        ),
+        (Conv2D<32, 64, 3, 1, 1>, ReLU, AdaptiveAvgPool2D<1, 1>, Flatten2D<64>),
     );
     type Heads = (Linear<64, 10>, Linear<64, 10>, Linear<64, 10>);
 
@@ -99,6 +108,13 @@ pub mod byot_cnn {
                 feature: value.retaped::<Taped>(),
             });
             heads
+        }
+
+        /// The deepest head's logits alone, for training the plain network (no shallow head).
+        pub fn forward_deepest(&mut self, input: Input<Taped>) -> Tensor<(usize, Const<10>), f32, Cpu, Taped> {
+            let stage1 = self.stages.0.forward_mut(input);
+            let stage2 = self.stages.1.forward_mut(stage1);
+            self.heads.2.forward_mut(self.stages.2.forward_mut(stage2))
         }
 
         /// Every head's logits for evaluation, shallowest first.

@@ -8,7 +8,7 @@ use dfdx::prelude::*;
 use kd_core::charts::Table;
 use kd_core::data::mnist::Split;
 use kd_core::distill::{apply_step, Distill, StepError};
-use kd_core::loss::{ByotConfig, Term};
+use kd_core::loss::{cross_entropy_loss, ByotConfig, LossTerms, Term};
 use kd_core::models::byot_cnn::ByotCnn;
 use kd_core::regime::born_again::{ensemble_probabilities, Generations};
 use kd_core::regime::deep_supervision::deep_supervision_loss;
@@ -69,7 +69,7 @@ impl Regime {
         match self {
             Regime::BornAgain => "three generations of the student CNN, each taught by the previous; each generation's and the ensembles' test errors",
             Regime::Dml => "the student CNN and the teacher CNN trained together from scratch, against each trained alone",
-            Regime::Byot => "a three-stage CNN with a classifier per stage, BYOT against deep supervision alone; every head's test errors",
+            Regime::Byot => "a three-stage CNN with a classifier per stage: BYOT, deep supervision alone and the plain network; every head's test errors",
             Regime::Gan => "MNIST denoising (σ = 0.5): teacher generator, student alone, student distilled; parameters, multiply-adds and PSNR",
             Regime::Language => "character LMs on Debian's fortunes: teacher, DistilBERT- and TinyBERT-style students, the student alone; bits per character",
             Regime::Netaug => "a tiny 784-16-16-10 MLP trained inside wider MLPs that share its weights, against the tiny MLP alone",
@@ -218,11 +218,22 @@ fn head_errors(network: &ByotCnn, dev: &Cpu, test: &Split) -> [usize; 3] {
     evaluations.map(|e| e.errors)
 }
 
-/// Trains the BYOT network with (`Some`) or without (`None`) the self-distillation terms;
-/// returns its record and every head's final test errors.
+/// How the BYOT network is trained.
+#[derive(Clone, Copy)]
+enum Supervision<'a> {
+    /// The plain network: the deepest head on the labels alone (the shallow heads idle).
+    DeepestHead,
+    /// Every head on the labels.
+    Deep,
+    /// Every head on the labels, and the shallow heads taught by the deepest (BYOT).
+    SelfDistillation(&'a ByotConfig),
+}
+
+/// Trains the BYOT network as `supervision` says; returns its record and every head's final
+/// test errors.
 fn deep_supervision(
     name: &str,
-    config: Option<&ByotConfig>,
+    supervision: Supervision<'_>,
     options: &Options,
     train: &Split,
     test: &Split,
@@ -235,9 +246,15 @@ fn deep_supervision(
         &mut adam(),
         |epoch, batch, network, optimizer, grads| {
             let (x, y) = image_batch(&epoch.dev, train, batch.indices);
-            let heads = network.forward_heads(trace_input(x, grads));
-            let loss = deep_supervision_loss(heads, &y, config).map_err(StepError::loss(batch.step))?;
-            apply_step(loss, network, optimizer, batch.step)
+            let loss = match supervision {
+                Supervision::DeepestHead => cross_entropy_loss(network.forward_deepest(trace_input(x, grads)), &y)
+                    .map(|ce| LossTerms::new().add("deepest.ce", 1.0, ce)),
+                Supervision::Deep => deep_supervision_loss(network.forward_heads(trace_input(x, grads)), &y, None),
+                Supervision::SelfDistillation(config) => {
+                    deep_supervision_loss(network.forward_heads(trace_input(x, grads)), &y, Some(config))
+                }
+            };
+            apply_step(loss.map_err(StepError::loss(batch.step))?, network, optimizer, batch.step)
         },
         |network, epoch| {
             let errors = head_errors(network, &epoch.dev, test);
@@ -258,8 +275,10 @@ fn deep_supervision(
     Ok((fitted, errors))
 }
 
-/// Be Your Own Teacher: `ByotCnn` with deep supervision alone, then with BYOT's terms; one row
-/// per head (curves empty).
+/// Be Your Own Teacher on one backbone, `ByotCnn`, from the same initial weights: deep
+/// supervision alone, BYOT, and the plain network (its deepest head alone, the paper's
+/// baseline). One row per head (curves empty); the plain network's shallow heads are untrained
+/// and not reported.
 pub fn byot(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     // The unofficial reference's α and T; λ scaled to this network's 64-wide features.
@@ -268,12 +287,18 @@ pub fn byot(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, 
         temperature: 3.0,
         feature_weight: 0.03,
     };
-    for (name, label, config) in [("deep_supervision", "deep supervision", None), ("byot", "BYOT", Some(&config))] {
-        let (fitted, errors) = deep_supervision(name, config, options, train, test)?;
-        for (head, errors) in ["head 1 (after stage 1)", "head 2 (after stage 2)", "deepest head"]
-            .iter()
-            .zip(errors)
-        {
+    let heads = ["head 1 (after stage 1)", "head 2 (after stage 2)", "deepest head"];
+    for (name, label, supervision) in [
+        ("deep_supervision", "deep supervision", Supervision::Deep),
+        ("byot", "BYOT", Supervision::SelfDistillation(&config)),
+        ("plain", "plain network", Supervision::DeepestHead),
+    ] {
+        let (fitted, errors) = deep_supervision(name, supervision, options, train, test)?;
+        let reported = match supervision {
+            Supervision::DeepestHead => 2,
+            _ => 0,
+        };
+        for (head, errors) in heads.iter().zip(errors).skip(reported) {
             rows.push(Row {
                 model: format!("{label}: {head}"),
                 test_errors: errors,

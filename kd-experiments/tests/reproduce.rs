@@ -12,6 +12,7 @@ fn options(out: &std::path::Path, seeds: &[u64], only: &[Group]) -> Options {
         size: Size::Quick,
         out: out.to_path_buf(),
         overwrite: false,
+        summarise_only: false,
     }
 }
 
@@ -129,4 +130,22 @@ fn another_size_in_the_same_folder_is_refused() {
     );
     let error = reproduce::run(&options(out.path(), &[], &[])).expect_err("no seeds").to_string();
     assert!(error.contains("no seeds"), "{error}");
+
+    // Summarising trains nothing: the same rows from the same seed files, and a missing seed
+    // file is named.
+    let summarise = |seeds: &[u64]| {
+        reproduce::run(&Options {
+            summarise_only: true,
+            ..options(out.path(), seeds, &[Group::Netaug])
+        })
+    };
+    let trained = std::fs::read_to_string(out.path().join("reproduction.json")).expect("reproduction.json");
+    let rows = summarise(&[3]).expect("summarises");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("reproduction.json")).expect("rewritten")).expect("json");
+    let before: serde_json::Value = serde_json::from_str(&trained).expect("json");
+    assert_eq!(written["rows"], before["rows"]);
+    assert_eq!(serde_json::Value::Array(rows), written["rows"]);
+    let error = summarise(&[3, 4]).expect_err("seed 4 never ran").to_string();
+    assert!(error.contains("seed-4.json"), "{error}");
 }
