@@ -195,10 +195,11 @@ pub mod gan {
         dec2: ConvTrans2D<8, 1, 4, 2, 1>,
     }
 
-    /// The discriminator: real or generated, one logit per image.
+    /// The conditional (pix2pix) discriminator: the noisy input and a clean or restored image as
+    /// two channels, one logit per pair, so it judges a restoration of *this* input.
     #[model]
     pub struct Discriminator {
-        conv1: Conv2D<1, 16, 4, 2, 1>,
+        conv1: Conv2D<2, 16, 4, 2, 1>,
         relu1: ReLU,
         conv2: Conv2D<16, 32, 4, 2, 1>,
         relu2: ReLU,

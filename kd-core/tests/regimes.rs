@@ -305,9 +305,18 @@ fn the_generators_adapters_learn_and_the_distillation_terms_fall() {
             let x = dev.tensor_from_vec(pixels, (chunk.len(), Const::<1>, 28, 28));
             let (teacher_output, teacher_taps) = teacher.try_forward_tapped(x.clone()).expect("teacher");
             let grads = student.alloc_grads();
-            let (fake, taps) = student.0.try_forward_tapped_mut(x.traced(grads)).expect("student");
+            let (fake, taps) = student.0.try_forward_tapped_mut(x.clone().traced(grads)).expect("student");
             let (fake, tape) = fake.split_tape();
-            let fake_logits = discriminator.forward(fake.retaped::<OwnedTape<f32, Cpu>>());
+            // The conditional discriminator sees the input beside the image.
+            let batch = chunk.len();
+            let pair: Tensor<(usize, Const<2>, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>> = (
+                fake.retaped::<OwnedTape<f32, Cpu>>()
+                    .reshape_like(&(batch, 1usize, 28usize, 28usize)),
+                x.reshape_like(&(batch, 1usize, 28usize, 28usize)),
+            )
+                .concat_along(Axis::<1>)
+                .realize();
+            let fake_logits = discriminator.forward(pair);
             let enc2 = student.1 .0.forward(taps.enc2.retaped::<OwnedTape<f32, Cpu>>());
             let enc2 = {
                 let b = enc2.shape().0;

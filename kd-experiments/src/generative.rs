@@ -1,11 +1,14 @@
 //! `kd run --regime gan`: GAN Compression-style distillation of an MNIST denoising generator.
 //!
 //! The task: restore a digit from its copy with Gaussian noise (σ = 0.5, clipped to [0, 1]).
-//! A teacher generator (32/64 channels) and a student (8/16) trained alone both learn with
-//! pix2pix's L1 + adversarial objective against a discriminator; the distilled student learns
-//! `kd_core::regime::generative::generator_distill_loss` from the teacher's outputs and its
-//! `enc2` and `dec1` maps through 1×1 adapters, with its own discriminator. Quality is the PSNR
-//! of the restored test digits against the clean ones.
+//! Every generator (the teacher, 32/64 channels; the student, 8/16, alone and distilled) learns
+//! pix2pix's objective, 100·L1 to the clean image plus the adversarial term of a conditional
+//! discriminator that sees the noisy input beside the image, each arm with its own
+//! discriminator. The distilled student adds GAN Compression's terms on top
+//! (`kd_core::regime::generative::generator_distill_loss`: L1 to the teacher's output and its
+//! `enc2` and `dec1` maps through 1×1 adapters), as the paper keeps the original objective. So
+//! the arms differ only in the distillation terms. Quality is the PSNR of the restored test
+//! digits against the clean ones.
 
 use dfdx::nn::{BuildOnDevice, LoadFromSafetensors, Module, ModuleMut, SaveToSafetensors, TensorCollection};
 use dfdx::prelude::*;
@@ -29,8 +32,18 @@ type Taped = OwnedTape<f32, Cpu>;
 type Built<M> = <M as BuildOnDevice<Cpu, f32>>::Built;
 
 const NOISE: f32 = 0.5;
-/// pix2pix's weight of the L1 term against the clean image (student alone and teacher).
+/// pix2pix's weight of the L1 term against the clean image (every arm).
 const L1_WEIGHT: f64 = 100.0;
+/// The discriminator's input: the noisy image and a clean or restored one, as two channels.
+type Pair<T = NoneTape> = Tensor<(usize, Const<2>, usize, usize), f32, Cpu, T>;
+
+/// `image` beside its noisy `input`, for the conditional discriminator (the image's tape kept).
+fn conditioned<T: Tape<f32, Cpu> + Merge<NoneTape> + std::fmt::Debug>(input: &Images, image: Images<T>) -> Pair<T> {
+    let (batch, _, height, width) = *image.shape();
+    let image = image.reshape_like(&(batch, 1usize, height, width));
+    let input = input.clone().reshape_like(&(batch, 1usize, height, width));
+    (image, input).concat_along(Axis::<1>).realize()
+}
 
 /// Clean images in [0, 1] and their noisy copies, the noise fixed by `seed`.
 fn pair_of(dev: &Cpu, split: &Split, indices: &[usize], seed: u64) -> (Images, Images) {
@@ -71,19 +84,19 @@ fn adam() -> Adam {
     })
 }
 
-/// One discriminator update on clean images against `fake` (detached).
+/// One discriminator update on clean images against `fake` (detached), each beside `noisy`.
 fn discriminator_step(
     discriminator: &mut Built<Discriminator>,
     optimizer: &mut Adam,
+    noisy: &Images,
     clean: Images,
     fake: Images,
     step: usize,
 ) -> Result<Vec<Term>, StepError> {
     let grads = discriminator.alloc_grads();
-    let (fake, _) = fake.split_tape();
-    let real_logits = discriminator.forward_mut(trace_input(clean, grads));
+    let real_logits = discriminator.forward_mut(trace_input(conditioned(noisy, clean), grads));
     let (real_logits, tape) = real_logits.split_tape();
-    let fake_logits = discriminator.forward_mut(fake.put_tape(tape));
+    let fake_logits = discriminator.forward_mut(conditioned(noisy, fake).put_tape(tape));
     let (fake_logits, tape) = fake_logits.split_tape();
     let (real_logits, fake_logits) = (real_logits.put_tape(tape), fake_logits.retaped::<Taped>());
     let loss = discriminator_loss(real_logits, fake_logits).map_err(StepError::loss(step))?;
@@ -154,10 +167,10 @@ where
         options,
         train,
         |clean, noisy, generator, discriminator, (g_opt, d_opt), step| {
-            let fake = generator.forward_mut(trace_input(noisy, generator.alloc_grads()));
+            let fake = generator.forward_mut(trace_input(noisy.clone(), generator.alloc_grads()));
             let (fake, tape) = fake.split_tape();
-            let d_terms = discriminator_step(discriminator, d_opt, clean.clone(), fake.clone(), step)?;
-            let fake_logits = discriminator.forward(fake.clone().put_tape(tape));
+            let d_terms = discriminator_step(discriminator, d_opt, &noisy, clean.clone(), fake.clone(), step)?;
+            let fake_logits = discriminator.forward(conditioned(&noisy, fake.clone().put_tape(tape)));
             let (fake_logits, tape) = fake_logits.split_tape();
             let l1 = l1_loss(fake.put_tape(tape), clean).map_err(StepError::loss(step))?;
             let gan = adversarial_loss(fake_logits.retaped::<Taped>()).map_err(StepError::loss(step))?;
@@ -203,19 +216,31 @@ fn distil(
             let grads = student.alloc_grads();
             let (generator, adapters) = &mut *student;
             let (fake, taps) = generator
-                .try_forward_tapped_mut(trace_input(noisy, grads))
+                .try_forward_tapped_mut(trace_input(noisy.clone(), grads))
                 .map_err(|e| forward_failed("student generator", &e))?;
             let (fake, tape) = fake.split_tape();
-            let d_terms = discriminator_step(discriminator, d_opt, clean, fake.clone(), step)?;
-            let fake_logits = discriminator.forward(fake.retaped::<Taped>());
+            let d_terms = discriminator_step(discriminator, d_opt, &noisy, clean.clone(), fake.clone(), step)?;
+            // pix2pix's terms, as every arm has them: L1 to the clean image, the conditional
+            // discriminator's verdict on (noisy, fake).
+            let fake_logits = discriminator.forward(conditioned(&noisy, fake.clone().put_tape(tape)));
+            let (fake_logits, tape) = fake_logits.split_tape();
+            let l1 = l1_loss(fake.clone().put_tape(tape), clean).map_err(StepError::loss(step))?;
+            let (l1, tape) = l1.split_tape();
             let enc2 = adapters.0.forward(taps.enc2.retaped::<Taped>());
             let dec1 = adapters.1.forward(taps.dec1.retaped::<Taped>());
             let features = vec![
                 ("distill.enc2", flat(enc2), flat(teacher_taps.enc2)),
                 ("distill.dec1", flat(dec1), flat(teacher_taps.dec1)),
             ];
-            let loss = generator_distill_loss(fake.put_tape(tape), teacher_output, features, fake_logits, &config)
-                .map_err(StepError::loss(step))?;
+            let loss = generator_distill_loss(
+                fake.put_tape(tape),
+                teacher_output,
+                features,
+                fake_logits.retaped::<Taped>(),
+                &config,
+            )
+            .map_err(StepError::loss(step))?
+            .add("l1", L1_WEIGHT, l1.retaped::<Taped>());
             let (mut terms, _) = apply_step(loss, student, g_opt, step)?;
             terms.extend(d_terms);
             Ok(terms)
