@@ -34,6 +34,13 @@ fn demo_on_a_subset_writes_results_that_parse() {
             "the table shows the results file's {errors} errors:\n{stdout}"
         );
     }
+    // Beside its own run, the committed full run's mean ± std over seeds.
+    let reference = kd_experiments::reproduce::committed_hinton().expect("the committed reproduction parses");
+    if let Some(reference) = reference {
+        assert!(stdout.contains(&format!("kd full run, {} seeds", reference.seeds.len())), "{stdout}");
+        let (mean, std) = reference.errors[0];
+        assert!(stdout.contains(&format!("{mean:.1} ± {std:.1}")), "{stdout}");
+    }
     for (name, model) in ["teacher", "student_alone", "student_distilled"].into_iter().zip(models) {
         let metrics = std::fs::read_to_string(out.path().join(format!("{name}.metrics.jsonl"))).expect("metrics");
         let records: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
