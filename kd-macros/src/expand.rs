@@ -367,21 +367,9 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
     };
     let fields = &student.model.fields;
     let checks = student.pairs.iter().filter_map(|pair| {
-        let kinds = student.kinds_of(pair);
-        let equal = kinds
-            .iter()
-            .any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
-        let pooled = kinds.iter().any(|m| {
-            matches!(
-                m.kind,
-                Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
-            )
-        });
-        if !equal && !pooled {
-            return None;
-        }
-        let pooling = !equal;
-        let position = fields.iter().position(|f| f.ident == pair.student).unwrap_or(0) + 1;
+        let pooling = alignment(student, pair)?;
+        let site = PairSite::of(student, pair);
+        let position = site.position;
         let chain = fields.iter().take(position).map(|f| {
             let ty = f.ty;
             if f.attr.keeps_shape {
@@ -390,23 +378,100 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
                 quote_spanned!(ty.span()=> <#ty as __kd::Spatial>::EFFECT)
             }
         });
-        let t_field = &pair.teacher;
-        let teacher = &student.teachers[pair.teacher_index].path;
-        let marker = format_ident!("student_{}_with_teacher_{}", pair.student, t_field);
-        let name = field_name_type(t_field);
-        let teacher_chain = quote_spanned!(t_field.span()=> <<#teacher as __kd::ModelLayers>::Layers as __kd::SpatialChain>::EFFECTS);
-        let teacher_at_field = respanned(quote!(#teacher), t_field.span());
-        let teacher_position = quote_spanned!(t_field.span()=> <#teacher_at_field as __kd::ModelField<#name>>::POSITION + 1);
+        let PairSite {
+            marker,
+            teacher_field,
+            teacher_chain,
+            ..
+        } = site;
         Some(quote_spanned! {pair.student.span()=>
             const _: () = {
-                struct #marker;
                 const STUDENT: (usize, usize) = __kd::size_after(&[#(#chain),*], #position, (#height, #width));
-                const TEACHER: (usize, usize) = __kd::size_after_chain(#teacher_chain, #teacher_position, (#height, #width));
+                const TEACHER: (usize, usize) = __kd::size_after_chain(#teacher_chain, #teacher_field::POSITION + 1, (#height, #width));
                 __kd::require_aligned::<#marker, { __kd::alignable(STUDENT, TEACHER, #pooling) }, { STUDENT.0 }, { STUDENT.1 }, { TEACHER.0 }, { TEACHER.1 }>();
             };
         })
     });
     quote!(#(#checks)*)
+}
+
+/// Whether `pair`'s maps must align for its kinds: `Some(false)` for equal sizes (a hint or an
+/// activation boundary, whose adapter is 1×1), `Some(true)` for one map no smaller in both
+/// dimensions (attention and NST pool the larger), `None` when no kind compares its maps.
+fn alignment(student: &Student<'_>, pair: &Pair<'_>) -> Option<bool> {
+    let kinds = student.kinds_of(pair);
+    let equal = kinds
+        .iter()
+        .any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
+    let pooled = kinds.iter().any(|m| {
+        matches!(
+            m.kind,
+            Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
+        )
+    });
+    (equal || pooled).then_some(!equal)
+}
+
+/// Whether `pair` must give maps on both sides: attention, NST and FSP compare maps.
+fn needs_maps(student: &Student<'_>, pair: &Pair<'_>) -> bool {
+    uses_fsp(student)
+        || student.kinds_of(pair).iter().any(|m| {
+            matches!(
+                m.kind,
+                Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
+            )
+        })
+}
+
+/// Whether the container's `match(...)` relates the pairs by FSP.
+fn uses_fsp(student: &Student<'_>) -> bool {
+    student
+        .attr
+        .matches
+        .iter()
+        .any(|m| matches!(m.kind, Kind::Relations(Relations::Layers)))
+}
+
+/// What the pair checks read of one pairing: its marker type (named after both fields, what a
+/// failed check prints), the student field's position + 1, and the teacher field as
+/// `<Teacher as ModelField<name>>` with the teacher's chain of effects, both at the teacher
+/// field's span.
+struct PairSite {
+    marker: syn::Ident,
+    position: usize,
+    teacher_field: TokenStream,
+    teacher_chain: TokenStream,
+}
+
+impl PairSite {
+    fn of(student: &Student<'_>, pair: &Pair<'_>) -> PairSite {
+        let fields = &student.model.fields;
+        let t_field = &pair.teacher;
+        let teacher = &student.teachers[pair.teacher_index].path;
+        let name = field_name_type(t_field);
+        let teacher_at_field = respanned(quote!(#teacher), t_field.span());
+        PairSite {
+            marker: format_ident!("student_{}_with_teacher_{}", pair.student, t_field),
+            position: fields.iter().position(|f| f.ident == pair.student).unwrap_or(0) + 1,
+            teacher_field: quote_spanned!(t_field.span()=> <#teacher_at_field as __kd::ModelField<#name>>),
+            teacher_chain: quote_spanned!(t_field.span()=> <<#teacher as __kd::ModelLayers>::Layers as __kd::SpatialChain>::EFFECTS),
+        }
+    }
+}
+
+/// One marker type per pairing that a size or map check names, declared once for both (two
+/// types of one name would print with their paths).
+fn pair_markers(student: &Student<'_>) -> TokenStream {
+    let three_d = matches!(student.attr.input.as_ref().map(|i| i.value.as_slice()), Some([_, _, _]));
+    let markers = student
+        .pairs
+        .iter()
+        .filter(|pair| (three_d && alignment(student, pair).is_some()) || needs_maps(student, pair))
+        .map(|pair| {
+            let marker = PairSite::of(student, pair).marker;
+            quote_spanned!(pair.student.span()=> struct #marker;)
+        });
+    quote!(#(#markers)*)
 }
 
 /// Compile-time checks that each field takes what the field before it gives (the first one,
@@ -488,54 +553,35 @@ fn takes_check(model: &TokenStream, this: TokenStream, prev: TokenStream) -> Tok
 
 /// Inside `chain_checks`' block (its `CHAIN` and `INPUT`): each pair that attention, NST or
 /// FSP uses gives maps on both sides, and FSP's pairs have equal channel counts. A failed check
-/// names the pairing (a marker type named after both fields), at the student field.
+/// names the pairing (its `pair_markers` type), at the student field.
 fn pair_map_checks(student: &Student<'_>) -> TokenStream {
-    let fields = &student.model.fields;
-    let fsp = student
-        .attr
-        .matches
-        .iter()
-        .any(|m| matches!(m.kind, Kind::Relations(Relations::Layers)));
-    let checks = student.pairs.iter().filter_map(|pair| {
-        let needs_maps = fsp
-            || student.kinds_of(pair).iter().any(|m| {
-                matches!(
-                    m.kind,
-                    Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
-                )
-            });
-        if !needs_maps {
-            return None;
-        }
-        let position = fields.iter().position(|f| f.ident == pair.student).unwrap_or(0) + 1;
-        let t_field = &pair.teacher;
-        let teacher = &student.teachers[pair.teacher_index].path;
-        let marker = format_ident!("student_{}_with_teacher_{}", pair.student, t_field);
-        let name = field_name_type(t_field);
-        let teacher_at_field = respanned(quote!(#teacher), t_field.span());
-        let teacher_layer = quote_spanned!(t_field.span()=> <#teacher_at_field as __kd::ModelField<#name>>);
-        let teacher_chain =
-            quote_spanned!(t_field.span()=> <<#teacher_at_field as __kd::ModelLayers>::Layers as __kd::SpatialChain>::EFFECTS);
+    let fsp = uses_fsp(student);
+    let checks = student.pairs.iter().filter(|pair| needs_maps(student, pair)).map(|pair| {
+        let PairSite {
+            marker,
+            position,
+            teacher_field,
+            teacher_chain,
+        } = PairSite::of(student, pair);
         let s_ty = pair.student_ty;
         let channels = fsp.then(|| {
             quote! {
                 __kd::require_equal_channels::<
                     #marker,
-                    { <#s_ty as __kd::Width>::WIDTH == <#teacher_layer::Layer as __kd::Width>::WIDTH },
+                    { <#s_ty as __kd::Width>::WIDTH == <#teacher_field::Layer as __kd::Width>::WIDTH },
                     { <#s_ty as __kd::Width>::WIDTH },
-                    { <#teacher_layer::Layer as __kd::Width>::WIDTH },
+                    { <#teacher_field::Layer as __kd::Width>::WIDTH },
                 >();
             }
         });
-        Some(quote_spanned! {pair.student.span()=>
+        quote_spanned! {pair.student.span()=>
             const _: () = {
-                struct #marker;
                 const STUDENT: __kd::Flow = __kd::flow_after(CHAIN, #position, INPUT);
-                const TEACHER: bool = __kd::map_after_chain(#teacher_chain, #teacher_layer::POSITION + 1, INPUT.map);
+                const TEACHER: bool = __kd::map_after_chain(#teacher_chain, #teacher_field::POSITION + 1, INPUT.map);
                 __kd::require_maps::<#marker, { STUDENT.map || !STUDENT.known }, TEACHER>();
                 #channels
             };
-        })
+        }
     });
     quote!(#(#checks)*)
 }
@@ -848,6 +894,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
             }
         }
     }
+    let pair_markers = pair_markers(student);
     let size_checks = size_checks(student);
     let chain_checks = chain_checks(student);
     let const_checks = const_checks(attr);
@@ -1010,6 +1057,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
         const _: () = {
             use #krate::__private as __kd;
 
+            #pair_markers
             #chain_checks
             #size_checks
             #const_checks
