@@ -37,7 +37,10 @@ fn demo_on_a_subset_writes_results_that_parse() {
     // Beside its own run, the committed full run's mean ± std over seeds.
     let reference = kd_experiments::reproduce::committed_hinton().expect("the committed reproduction parses");
     if let Some(reference) = reference {
-        assert!(stdout.contains(&format!("kd full run, {} seeds", reference.seeds.len())), "{stdout}");
+        assert!(
+            stdout.contains(&format!("kd full run, {} seeds", reference.seeds.len())),
+            "{stdout}"
+        );
         let (mean, std) = reference.errors[0];
         assert!(stdout.contains(&format!("{mean:.1} ± {std:.1}")), "{stdout}");
     }
