@@ -682,10 +682,7 @@ fn distill_stub(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     _: &[usize],
                     _: __kd::Gradients<#dtype, __kd::Cpu>,
                     _: &__kd::Settings,
-                ) -> __kd::Result<__kd::loss::LossTerms<#dtype, __kd::Cpu, __kd::OwnedTape<#dtype, __kd::Cpu>>, __kd::LossError>
-                where
-                    __kd::Cpu: __kd::Device<#dtype>,
-                {
+                ) -> __kd::Result<__kd::loss::LossTerms<#dtype, __kd::Cpu, __kd::OwnedTape<#dtype, __kd::Cpu>>, __kd::LossError> {
                     ::core::unreachable!("#[distill] on this type reported a compile error")
                 }
             }
@@ -1023,10 +1020,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     targets: &[usize],
                     grads: __kd::Gradients<#dtype, __kd::Cpu>,
                     settings: &__kd::Settings,
-                ) -> __kd::Result<__kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>, __kd::LossError>
-                where
-                    __kd::Cpu: __kd::Device<#dtype>,
-                {
+                ) -> __kd::Result<__kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>, __kd::LossError> {
                     let __kd_student_logits = __kd::expect_forward(
                         "student",
                         __kd::ModuleMut::try_forward_mut(&mut distiller.student, __kd::trace_input(input, grads)),
@@ -1092,10 +1086,7 @@ fn distill_impl(student: &Student<'_>, krate: &syn::Path) -> TokenStream {
                     targets: &[usize],
                     grads: __kd::Gradients<#dtype, __kd::Cpu>,
                     settings: &__kd::Settings,
-                ) -> __kd::Result<__kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>, __kd::LossError>
-                where
-                    __kd::Cpu: __kd::Device<#dtype>,
-                {
+                ) -> __kd::Result<__kd::loss::LossTerms<#dtype, __kd::Cpu, #tape>, __kd::LossError> {
                     #distill_loss_body
                 }
             }

@@ -412,9 +412,7 @@ where
         targets: &[usize],
         grads: Gradients<Self::Dtype, Cpu>,
         settings: &Settings,
-    ) -> DistillLoss<Self::Dtype>
-    where
-        Cpu: Device<Self::Dtype>;
+    ) -> DistillLoss<Self::Dtype>;
 
     /// [`Distill::distill_loss_with`] the attribute's settings.
     ///
@@ -426,10 +424,7 @@ where
         input: Self::Input,
         targets: &[usize],
         grads: Gradients<Self::Dtype, Cpu>,
-    ) -> DistillLoss<Self::Dtype>
-    where
-        Cpu: Device<Self::Dtype>,
-    {
+    ) -> DistillLoss<Self::Dtype> {
         Self::distill_loss_with(distiller, teacher, input, targets, grads, &Self::settings())
     }
 }
@@ -462,9 +457,7 @@ where
         targets: &[usize],
         grads: Gradients<Self::Dtype, Cpu>,
         settings: &Settings,
-    ) -> DistillLoss<Self::Dtype>
-    where
-        Cpu: Device<Self::Dtype>;
+    ) -> DistillLoss<Self::Dtype>;
 
     /// [`Distill::distill_loss`] with the teacher's logits given.
     ///
@@ -476,10 +469,7 @@ where
         input: Self::Input,
         targets: &[usize],
         grads: Gradients<Self::Dtype, Cpu>,
-    ) -> DistillLoss<Self::Dtype>
-    where
-        Cpu: Device<Self::Dtype>,
-    {
+    ) -> DistillLoss<Self::Dtype> {
         Self::distill_loss_from_logits_with(distiller, teacher_logits, input, targets, grads, &Self::settings())
     }
 }

@@ -468,10 +468,7 @@ const _: () = {
         ) -> __kd::Result<
             __kd::loss::LossTerms<f32, __kd::Cpu, __kd::OwnedTape<f32, __kd::Cpu>>,
             __kd::LossError,
-        >
-        where
-            __kd::Cpu: __kd::Device<f32>,
-        {
+        > {
             let (__kd_teacher_logits_0, __kd_teacher_taps_0) = __kd::expect_forward(
                 "teacher `wide`",
                 __kd::TappedModule::try_forward_tapped(&teacher.0, input.clone()),

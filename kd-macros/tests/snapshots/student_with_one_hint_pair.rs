@@ -350,10 +350,7 @@ const _: () = {
         ) -> __kd::Result<
             __kd::loss::LossTerms<f32, __kd::Cpu, __kd::OwnedTape<f32, __kd::Cpu>>,
             __kd::LossError,
-        >
-        where
-            __kd::Cpu: __kd::Device<f32>,
-        {
+        > {
             let (__kd_teacher_logits, __kd_teacher_taps) = __kd::expect_forward(
                 "teacher",
                 __kd::TappedModule::try_forward_tapped(teacher, input.clone()),
