@@ -309,7 +309,8 @@ fn the_generators_adapters_learn_and_the_distillation_terms_fall() {
             let (fake, tape) = fake.split_tape();
             // The conditional discriminator sees the input beside the image.
             let batch = chunk.len();
-            let pair: Tensor<(usize, Const<2>, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>> = (
+            type Pair = Tensor<(usize, Const<2>, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>;
+            let pair: Pair = (
                 fake.retaped::<OwnedTape<f32, Cpu>>()
                     .reshape_like(&(batch, 1usize, 28usize, 28usize)),
                 x.reshape_like(&(batch, 1usize, 28usize, 28usize)),
