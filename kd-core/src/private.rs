@@ -12,7 +12,7 @@ pub use dfdx::tensor_ops::Device;
 pub use crate::defaults as weights;
 pub use crate::distill::chain::{
     channels_fit, features_fit, first_misfit, flow_after, map_features_fit, rank_fits, require_equal_channels, require_layer, require_maps,
-    require_takes, values_fit, wanted, Flow, LayerShape, ShapeOf, UnknownShape, KEEPS_SHAPE,
+    require_takes, values_fit, wanted, Flow, LayerShape, ShapeOf, UnknownShape,
 };
 pub use crate::distill::{
     alignable, map_after_chain, require_aligned, size_after, size_after_chain, KeepsShape, SameLogits, Spatial, SpatialChain, SpatialEffect,

@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use crate::ast::{Model, Pair, Student};
+use crate::ast::{Field, Model, Pair, Student};
 use crate::attr::{self, Attention, Divergence, Features, Kind, Number, Relations, Sp};
 use crate::check;
 use crate::ctxt::Ctxt;
@@ -149,6 +149,17 @@ fn nested_tuple(items: &[TokenStream]) -> TokenStream {
     }
 }
 
+/// A field's layer as the shape checks see it: its type, or `KeepsShape` for a field marked
+/// `#[distill(keeps_shape)]`.
+fn chain_layer(field: &Field<'_>) -> TokenStream {
+    if field.attr.keeps_shape {
+        quote!(__kd::KeepsShape)
+    } else {
+        let ty = field.ty;
+        quote!(#ty)
+    }
+}
+
 /// `BuildOnDevice`, `TensorCollection`, `Module`, `ModuleMut` and the tapped forwards of a
 /// model struct, plus the trait exposing its field types.
 fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
@@ -157,22 +168,14 @@ fn model_impls(model: &Model<'_>, krate: &syn::Path) -> TokenStream {
     let tys: Vec<&syn::Type> = model.fields.iter().map(|f| f.ty).collect();
     // The layers as nested pairs `(L0, (L1, (..., ())))`: any depth chains (`SpatialChain`).
     let layers = model.fields.iter().rev().fold(quote!(()), |rest, f| {
-        let ty = f.ty;
-        if f.attr.keeps_shape {
-            quote!((__kd::KeepsShape, #rest))
-        } else {
-            quote!((#ty, #rest))
-        }
+        let layer = chain_layer(f);
+        quote!((#layer, #rest))
     });
     let params: Vec<syn::Ident> = (0..names.len()).map(|i| format_ident!("__KdF{}", i)).collect();
     let positions = 0..names.len();
     let shapes = model.fields.iter().map(|f| {
-        let ty = f.ty;
-        if f.attr.keeps_shape {
-            quote!(__kd::KEEPS_SHAPE)
-        } else {
-            quote_spanned!(ty.span()=> <__kd::ShapeOf<#ty>>::SHAPE)
-        }
+        let layer = chain_layer(f);
+        quote_spanned!(f.ty.span()=> <__kd::ShapeOf<#layer>>::SHAPE)
     });
     let input_marker = format_ident!("{}_input", ident);
     let markers: Vec<syn::Ident> = model
@@ -371,12 +374,8 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
         let site = PairSite::of(student, pair);
         let position = site.position;
         let chain = fields.iter().take(position).map(|f| {
-            let ty = f.ty;
-            if f.attr.keeps_shape {
-                quote!(__kd::SpatialEffect::Keep)
-            } else {
-                quote_spanned!(ty.span()=> <#ty as __kd::Spatial>::EFFECT)
-            }
+            let layer = chain_layer(f);
+            quote_spanned!(f.ty.span()=> <#layer as __kd::Spatial>::EFFECT)
         });
         let PairSite {
             marker,

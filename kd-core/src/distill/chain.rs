@@ -141,13 +141,6 @@ pub trait UnknownShape {
 
 impl<T: ?Sized> UnknownShape for ShapeOf<T> {}
 
-/// The declared shapes of a layer that `#[distill(keeps_shape)]` marks: its input's whole shape.
-pub const KEEPS_SHAPE: LayerShape = LayerShape {
-    effect: Some(SpatialEffect::Keep),
-    takes: Takes::Any,
-    gives: Gives::Same,
-};
-
 impl LayerShape {
     /// The flow out of this layer for `input` (lenient: a mismatch is reported by the checks,
     /// and the flow goes on with what the layer says it gives).
