@@ -895,10 +895,19 @@ mod tests {
     fn the_committed_hinton_reference_is_the_seed_files_mean() -> Result<(), Error> {
         let Some(reference) = committed_hinton()? else { return Ok(()) };
         let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let hinton = comparisons()
+            .into_iter()
+            .find(|c| c.group == Group::Hinton)
+            .ok_or("no Hinton comparison")?;
+        let arms = [
+            hinton.teacher.ok_or("the Hinton comparison has a teacher")?,
+            hinton.baseline,
+            hinton.method,
+        ];
         let mut errors = [Vec::new(), Vec::new(), Vec::new()];
         for &seed in &reference.seeds {
             let result: SeedResult = serde_json::from_str(&std::fs::read_to_string(seed_file(&folder, Group::Hinton, seed))?)?;
-            for (values, arm) in errors.iter_mut().zip(["teacher", "student alone", "student distilled"]) {
+            for (values, arm) in errors.iter_mut().zip(&arms) {
                 values.push(result.arms[arm]);
             }
         }
