@@ -8,14 +8,16 @@
 //! `target/hinton-validation/RECIPE`; its `teacher.metrics.jsonl` holds the curve.
 //!
 //! `... --example hinton_validation -- students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS
-//! SCALE...` then trains both students from that recipe's trained teacher (copied, not
-//! retrained) for each learning-rate scale, in `target/hinton-validation/students-E-SCALE`,
-//! and prints their held-out errors per epoch. `KD_JITTERED_TRANSFER=1` distils on jittered
-//! images (`hinton::Options::jittered_transfer`).
+//! STUDENTS...` then trains both students from that recipe's trained teacher (copied, not
+//! retrained) for each STUDENTS, which is `SCALE` (SGD, the learning rate times SCALE) or
+//! `adam:SCALE` (`hinton::StudentRecipe::Adam`), in `target/hinton-validation/students-E-STUDENTS`,
+//! and prints their held-out errors per epoch. `KD_JITTERED_TRANSFER=0` distils on the
+//! unjittered transfer set instead of the recipe's jittered images
+//! (`hinton::Options::jittered_transfer`).
 
 use std::path::Path;
 
-use kd_experiments::hinton::{self, TeacherRecipe};
+use kd_experiments::hinton::{self, StudentRecipe, TeacherRecipe};
 
 fn parse(recipe: &str) -> Result<TeacherRecipe, String> {
     if recipe == "adam" {
@@ -32,22 +34,33 @@ fn parse(recipe: &str) -> Result<TeacherRecipe, String> {
     }
 }
 
+/// `SCALE` or `adam:SCALE`.
+fn parse_students(students: &str) -> Result<(StudentRecipe, f64), String> {
+    let (recipe, scale) = match students.strip_prefix("adam:") {
+        Some(scale) => (StudentRecipe::Adam, scale),
+        None => (StudentRecipe::Sgd, students),
+    };
+    Ok((recipe, scale.parse().map_err(|e| format!("{students}: scale: {e}"))?))
+}
+
 fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let [recipe, teacher_epochs, student_epochs, scales @ ..] = args else {
-        return Err("usage: hinton_validation students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS SCALE...".into());
+        return Err("usage: hinton_validation students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS STUDENTS...".into());
     };
     let teacher_recipe = parse(recipe)?;
     let root = Path::new("target/hinton-validation");
-    let jittered = std::env::var("KD_JITTERED_TRANSFER").is_ok_and(|v| v == "1");
-    for scale in scales {
-        let suffix = if jittered { "-jittered" } else { "" };
-        let out = root.join(format!("students-{student_epochs}-{scale}{suffix}"));
+    let jittered = std::env::var("KD_JITTERED_TRANSFER").map_or(true, |v| v != "0");
+    for students in scales {
+        let (student_recipe, scale) = parse_students(students)?;
+        let suffix = if jittered { "" } else { "-unjittered" };
+        let out = root.join(format!("students-{student_epochs}-{}{suffix}", students.replace(':', "_")));
         hinton::copy_teacher(&root.join(recipe.replace(':', "_")), &out)?;
         let outcome = hinton::train(&hinton::Options {
             epochs: Some(student_epochs.parse()?),
             teacher_epochs: Some(teacher_epochs.parse()?),
             teacher_recipe,
-            learning_rate_scale: scale.parse()?,
+            student_recipe,
+            learning_rate_scale: scale,
             validation: true,
             resume: true,
             jittered_transfer: jittered,
@@ -55,7 +68,7 @@ fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         })?;
         for (name, fitted) in [("alone", &outcome.alone), ("distilled", &outcome.distilled)] {
             let curve: Vec<String> = fitted.curve("test_errors").iter().map(|(_, e)| format!("{e:.0}")).collect();
-            println!("scale {scale}, student {name}: held-out errors per epoch: {}", curve.join(" "));
+            println!("{students}, student {name}: held-out errors per epoch: {}", curve.join(" "));
         }
     }
     Ok(())

@@ -148,9 +148,25 @@ impl Group {
         }
     }
 
+    /// The Hinton group's options at `size`.
+    fn hinton_options(size: Size, seed: u64, out: &Path, resume: bool) -> crate::hinton::Options {
+        let quick = size == Size::Quick;
+        crate::hinton::Options {
+            full: !quick,
+            seed,
+            train_images: quick.then_some(1000),
+            epochs: quick.then_some(1),
+            resume,
+            ..crate::hinton::Options::new(out)
+        }
+    }
+
     /// The settings that fix this group's results at `size` (recorded in each seed's folder).
     fn settings(self, size: Size, seed: u64) -> serde_json::Value {
         let mut settings = serde_json::json!({ "group": self.name(), "size": size, "seed": seed });
+        if self == Group::Hinton {
+            settings["recipe"] = crate::hinton::recipe(&Group::hinton_options(size, seed, Path::new(""), false));
+        }
         let arms = match self {
             Group::Byot => Some(["deep supervision", "BYOT", "plain network"]),
             Group::Gan => Some(["teacher", "student alone", "student distilled, on pix2pix's objective"]),
@@ -174,15 +190,7 @@ impl Group {
         let errors = |rows: Vec<crate::regimes::Row>| rows.into_iter().map(|r| (r.model, r.test_errors as f64)).collect();
         Ok(match self {
             Group::Hinton => {
-                let quick = size == Size::Quick;
-                let outcome = crate::hinton::train(&crate::hinton::Options {
-                    full: !quick,
-                    seed,
-                    train_images: quick.then_some(1000),
-                    epochs: quick.then_some(1),
-                    resume,
-                    ..crate::hinton::Options::new(out)
-                })?;
+                let outcome = crate::hinton::train(&Group::hinton_options(size, seed, out, resume))?;
                 ["teacher", "student alone", "student distilled"]
                     .into_iter()
                     .zip(outcome.fitted())

@@ -5,10 +5,13 @@
 use kd_core::train::Shard;
 use kd_experiments::hinton::{self, Options};
 
+/// A store holds the teacher's logits of the unjittered images, so the live run it is compared
+/// with distils on the unjittered transfer set too.
 fn options(out: std::path::PathBuf) -> Options {
     Options {
         train_images: Some(600),
         epochs: Some(1),
+        jittered_transfer: false,
         ..Options::new(out)
     }
 }
