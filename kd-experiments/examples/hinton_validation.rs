@@ -5,12 +5,12 @@
 //! `cargo run --release -p kd-experiments --example hinton_validation -- EPOCHS RECIPE...`
 //! where RECIPE is `adam` or `sgd:RATE:MAXNORM:FINAL` (FINAL: the last epoch's rate over
 //! RATE; the papers' are `sgd:10:15:0.0025`). Each run's folder is
-//! `target/hinton-validation/RECIPE`; its `teacher.metrics.jsonl` holds the curve.
+//! `target/hinton-validation/RECIPE-EPOCHS`; its `teacher.metrics.jsonl` holds the curve.
 //!
 //! `... --example hinton_validation -- students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS
 //! STUDENTS...` then trains both students from that recipe's trained teacher (copied, not
 //! retrained) for each STUDENTS, which is `SCALE` (SGD, the learning rate times SCALE) or
-//! `adam:SCALE` (`hinton::StudentRecipe::Adam`), in `target/hinton-validation/students-E-STUDENTS`,
+//! `adam:SCALE` (`hinton::StudentRecipe::Adam`), in `target/hinton-validation/students-E-STUDENTS` (the teacher's folder is the first command's),
 //! and prints their held-out errors per epoch. `KD_JITTERED_TRANSFER=0` distils on the
 //! unjittered transfer set instead of the recipe's jittered images
 //! (`hinton::Options::jittered_transfer`).
@@ -34,6 +34,11 @@ fn parse(recipe: &str) -> Result<TeacherRecipe, String> {
     }
 }
 
+/// The folder of the teacher trained by `recipe` for `epochs`.
+fn teacher_folder(root: &Path, recipe: &str, epochs: impl std::fmt::Display) -> std::path::PathBuf {
+    root.join(format!("{}-{epochs}", recipe.replace(':', "_")))
+}
+
 /// `SCALE` or `adam:SCALE`.
 fn parse_students(students: &str) -> Result<(StudentRecipe, f64), String> {
     let (recipe, scale) = match students.strip_prefix("adam:") {
@@ -54,7 +59,7 @@ fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         let (student_recipe, scale) = parse_students(students)?;
         let suffix = if jittered { "" } else { "-unjittered" };
         let out = root.join(format!("students-{student_epochs}-{}{suffix}", students.replace(':', "_")));
-        hinton::copy_teacher(&root.join(recipe.replace(':', "_")), &out)?;
+        hinton::copy_teacher(&teacher_folder(root, recipe, teacher_epochs), &out)?;
         let outcome = hinton::train(&hinton::Options {
             epochs: Some(student_epochs.parse()?),
             teacher_epochs: Some(teacher_epochs.parse()?),
@@ -83,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let epochs: usize = epochs.parse()?;
     for name in recipes {
         let recipe = parse(name)?;
-        let out = std::path::Path::new("target/hinton-validation").join(name.replace(':', "_"));
+        let out = teacher_folder(Path::new("target/hinton-validation"), name, epochs);
         let trained = hinton::train_teacher_only(&hinton::Options {
             epochs: Some(epochs),
             teacher_recipe: recipe,
