@@ -10,8 +10,9 @@
 //! `... --example hinton_validation -- students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS
 //! STUDENTS...` then trains both students from that recipe's trained teacher (copied, not
 //! retrained) for each STUDENTS, which is `SCALE` (SGD, the learning rate times SCALE) or
-//! `adam:SCALE` (`hinton::StudentRecipe::Adam`), in `target/hinton-validation/students-E-STUDENTS` (the teacher's folder is the first command's),
-//! and prints their held-out errors per epoch. `KD_JITTERED_TRANSFER=0` distils on the
+//! `adam:SCALE` (`hinton::StudentRecipe::Adam`), in
+//! `target/hinton-validation/students-E-STUDENTS` (the teacher is read from the first
+//! command's folder), and prints their held-out errors per epoch. `KD_JITTERED_TRANSFER=0` distils on the
 //! unjittered transfer set instead of the recipe's jittered images
 //! (`hinton::Options::jittered_transfer`).
 

@@ -214,6 +214,15 @@ struct StudentTraining<O> {
     distilled_scale: f64,
 }
 
+impl<O> StudentTraining<O> {
+    /// The learning rate at `epoch` of `epochs`: the recipe's, times `options`' scale, and for
+    /// the distilled student times the recipe's distilled scale.
+    fn rate_at(&self, options: &Options, distilled: bool, epoch: usize, epochs: usize) -> f64 {
+        let relative = if distilled { self.distilled_scale } else { 1.0 };
+        options.learning_rate_scale * relative * (self.rate)(epoch, epochs)
+    }
+}
+
 const SGD_STUDENTS: StudentTraining<Sgd> = StudentTraining {
     optimizer: student_sgd,
     rate: learning_rate,
@@ -445,7 +454,7 @@ fn distil_from_with<O: StudentOptimizer>(
     train: &Split,
     evaluation: &Split,
 ) -> Result<Fitted, TrainError> {
-    let schedule = |epoch| options.learning_rate_scale * recipe.distilled_scale * (recipe.rate)(epoch, epochs);
+    let schedule = |epoch| recipe.rate_at(options, true, epoch, epochs);
     let stage = stage("student_distilled", epochs, train, options, &schedule);
     Ok(distil_from(&stage, &mut (recipe.optimizer)(), teacher_logits, train, evaluation)?.0)
 }
@@ -594,13 +603,12 @@ fn train_students<O: StudentOptimizer>(
     train: &Split,
     evaluation: &Split,
 ) -> Result<(Fitted, Fitted), TrainError> {
-    let scale = options.learning_rate_scale;
     let mut alone = student_device(options.seed).build_module::<HintonStudentAlone, f32>();
-    let alone_schedule = |epoch| scale * (recipe.rate)(epoch, epochs);
+    let alone_schedule = |epoch| recipe.rate_at(options, false, epoch, epochs);
     let alone_stage = stage("student_alone", epochs, train, options, &alone_schedule);
     let alone_outcome = train_on_labels(&alone_stage, &mut alone, &mut (recipe.optimizer)(), train, evaluation, false)?;
 
-    let distilled_schedule = |epoch| scale * recipe.distilled_scale * (recipe.rate)(epoch, epochs);
+    let distilled_schedule = |epoch| recipe.rate_at(options, true, epoch, epochs);
     let distilled_stage = stage("student_distilled", epochs, train, options, &distilled_schedule);
     let optimizer = &mut (recipe.optimizer)();
     let (distilled_outcome, _) = if options.jittered_transfer {

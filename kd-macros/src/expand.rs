@@ -371,18 +371,16 @@ fn size_checks(student: &Student<'_>) -> TokenStream {
     let fields = &student.model.fields;
     let checks = student.pairs.iter().filter_map(|pair| {
         let pooling = alignment(student, pair)?;
-        let site = PairSite::of(student, pair);
-        let position = site.position;
+        let PairSite {
+            marker,
+            position,
+            teacher_field,
+            teacher_chain,
+        } = PairSite::of(student, pair);
         let chain = fields.iter().take(position).map(|f| {
             let layer = chain_layer(f);
             quote_spanned!(f.ty.span()=> <#layer as __kd::Spatial>::EFFECT)
         });
-        let PairSite {
-            marker,
-            teacher_field,
-            teacher_chain,
-            ..
-        } = site;
         Some(quote_spanned! {pair.student.span()=>
             const _: () = {
                 const STUDENT: (usize, usize) = __kd::size_after(&[#(#chain),*], #position, (#height, #width));
@@ -402,24 +400,18 @@ fn alignment(student: &Student<'_>, pair: &Pair<'_>) -> Option<bool> {
     let equal = kinds
         .iter()
         .any(|m| matches!(m.kind, Kind::Features(Features::Hint) | Kind::Sparsity));
-    let pooled = kinds.iter().any(|m| {
-        matches!(
-            m.kind,
-            Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
-        )
-    });
+    let pooled = kinds.iter().any(|m| compares_pooled_maps(&m.kind));
     (equal || pooled).then_some(!equal)
+}
+
+/// Whether `kind` compares a pair's maps after pooling the larger (NST, activation attention).
+fn compares_pooled_maps(kind: &Kind) -> bool {
+    matches!(kind, Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. }))
 }
 
 /// Whether `pair` must give maps on both sides: attention, NST and FSP compare maps.
 fn needs_maps(student: &Student<'_>, pair: &Pair<'_>) -> bool {
-    uses_fsp(student)
-        || student.kinds_of(pair).iter().any(|m| {
-            matches!(
-                m.kind,
-                Kind::Features(Features::Nst) | Kind::Attention(Attention::Activation { .. })
-            )
-        })
+    uses_fsp(student) || student.kinds_of(pair).iter().any(|m| compares_pooled_maps(&m.kind))
 }
 
 /// Whether the container's `match(...)` relates the pairs by FSP.
