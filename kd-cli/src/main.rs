@@ -93,6 +93,13 @@ enum Command {
         /// Train on the first N training images.
         #[arg(long, default_value_t = 10_000)]
         train_images: usize,
+        /// Hold the training set's last 10,000 images out and evaluate on them instead of the
+        /// test set (to choose a budget or a weight without looking at the test set).
+        #[arg(long)]
+        validation: bool,
+        /// Shift every training image by a random ±2 px each epoch (Hinton's jitter).
+        #[arg(long)]
+        jitter: bool,
         /// The teacher's epochs.
         #[arg(long, default_value_t = 4)]
         teacher_epochs: usize,
@@ -358,6 +365,8 @@ fn main() -> ExitCode {
             out,
             seed,
             train_images,
+            validation,
+            jitter,
             teacher_epochs,
             epochs,
             kd_schedule,
@@ -378,6 +387,8 @@ fn main() -> ExitCode {
                 out,
                 seed,
                 train_images,
+                validation,
+                jitter,
                 teacher_epochs,
                 epochs,
                 resume,
@@ -387,7 +398,7 @@ fn main() -> ExitCode {
             let settings = serde_json::json!({
                 "methods": options.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
                 "regimes": regimes.iter().map(|r| r.name()).collect::<Vec<_>>(),
-                "dataset": options.dataset.name(), "seed": seed, "train_images": train_images,
+                "dataset": options.dataset.name(), "seed": seed, "train_images": train_images, "validation": validation, "jitter": jitter,
                 "teacher_epochs": teacher_epochs, "epochs": epochs, "kd_schedule": options.kd_schedule,
             });
             let held = match RunFolder::open(&options.out, "run", &settings, start(resume, overwrite)) {

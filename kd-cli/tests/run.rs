@@ -165,10 +165,10 @@ fn regimes_report_generations_peers_and_heads() {
     assert_eq!(
         models("dml"),
         [
-            "student CNN alone",
-            "teacher CNN alone",
-            "student CNN, mutual",
-            "teacher CNN, mutual"
+            "peer 1 alone",
+            "peer 2 alone",
+            "peer 1, mutual",
+            "peer 2, mutual"
         ]
     );
     assert_eq!(
@@ -183,6 +183,22 @@ fn regimes_report_generations_peers_and_heads() {
             "plain network: deepest head"
         ]
     );
+    let first_record = |file: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(out.path().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        serde_json::from_str(text.lines().next().expect("a record")).expect("JSON")
+    };
+    let generation = first_record("ban_gen1.metrics.jsonl");
+    assert!(
+        generation["kd"].as_f64().is_some_and(f64::is_finite) && generation.get("ce").is_none(),
+        "a born-again generation learns from its teacher's distribution alone, not the labels: {generation}"
+    );
+    let mutual = first_record("dml_mutual.metrics.jsonl");
+    for term in ["peer1.ce", "peer1.kl", "peer2.ce", "peer2.kl"] {
+        assert!(
+            mutual[term].as_f64().is_some_and(f64::is_finite),
+            "each mutual peer learns from the labels and from the other: no `{term}` in {mutual}"
+        );
+    }
     assert_eq!(models("netaug").len(), 2);
     for regime in ["born-again", "dml", "byot", "netaug"] {
         // BYOT's shallow heads are left out: after one epoch on 2,000 images they may still sit

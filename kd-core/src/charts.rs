@@ -207,7 +207,12 @@ pub struct Interval {
 struct Forest<'a> {
     title: &'a str,
     x_label: &'a str,
-    legend: (&'a str, &'a str),
+    /// Names the bars and the references; `None` draws no legend (the x label says what the
+    /// bars are), so that no row can hide under it.
+    legend: Option<(&'a str, &'a str)>,
+    /// Whether the axis takes in 0 and marks it with a line (a Δ); otherwise it fits the
+    /// values alone (a dot chart).
+    anchored: bool,
     rows: &'a [Interval],
 }
 
@@ -224,10 +229,13 @@ impl Drawing for Forest<'_> {
             .rows
             .iter()
             .flat_map(|r| [r.mean - r.spread, r.mean + r.spread].into_iter().chain(r.reference));
+        let anchored = self.anchored;
+        let start = if anchored { (0.0f64, 0.0f64) } else { (f64::INFINITY, f64::NEG_INFINITY) };
         let (low, high) = values
             .filter(|v| v.is_finite())
-            .fold((0.0f64, 0.0f64), |(low, high), v| (low.min(v), high.max(v)));
-        let pad = ((high - low) * 0.08).max(1e-9);
+            .fold(start, |(low, high), v| (low.min(v), high.max(v)));
+        let (low, high) = if low <= high { (low, high) } else { (0.0, 0.0) };
+        let pad = ((high - low) * 0.08).max(1e-3 * high.abs().max(1.0));
         let count = self.rows.len().max(1);
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
@@ -255,34 +263,41 @@ impl Drawing for Forest<'_> {
             .x_desc(self.x_label)
             .draw()
             .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(0.0, -0.5), (0.0, count as f64 - 0.5)],
-                BLACK.mix(0.5).stroke_width(1),
-            )))
-            .map_err(|e| e.to_string())?;
+        if anchored {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(0.0, -0.5), (0.0, count as f64 - 0.5)],
+                    BLACK.mix(0.5).stroke_width(1),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
         let measured = PALETTE[0];
         let paper = PALETTE[3];
         let y = |i: usize| (count - 1 - i) as f64;
-        chart
+        let bars = chart
             .draw_series(
                 self.rows.iter().enumerate().map(|(i, r)| {
                     ErrorBar::new_horizontal(y(i), r.mean - r.spread, r.mean, r.mean + r.spread, measured.stroke_width(2), 10)
                 }),
             )
-            .map_err(|e| e.to_string())?
-            .label(self.legend.0)
+            .map_err(|e| e.to_string())?;
+        let Some(legend) = self.legend else {
+            return root.present().map_err(|e| e.to_string());
+        };
+        bars.label(legend.0)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], measured.stroke_width(2)));
-        chart
-            .draw_series(
-                self.rows
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, r)| r.reference.map(|x| TriangleMarker::new((x, y(i)), 7, paper.filled()))),
-            )
-            .map_err(|e| e.to_string())?
-            .label(self.legend.1)
-            .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, paper.filled()));
+        if self.rows.iter().any(|r| r.reference.is_some()) {
+            chart
+                .draw_series(
+                    self.rows
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, r)| r.reference.map(|x| TriangleMarker::new((x, y(i)), 7, paper.filled()))),
+                )
+                .map_err(|e| e.to_string())?
+                .label(legend.1)
+                .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, paper.filled()));
+        }
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)
@@ -296,17 +311,44 @@ impl Drawing for Forest<'_> {
 
 /// A forest plot as `stem.svg` and `stem.png`: one row per [`Interval`], its mean with a
 /// horizontal error bar of ± its spread, its reference marked with a triangle, and a line at 0.
-/// `legend` names the bars and the triangles.
+/// `legend` names the bars and the triangles (left out when no row has a reference).
 pub fn forest_chart(stem: &Path, title: &str, x_label: &str, legend: (&str, &str), rows: &[Interval]) -> Result<[PathBuf; 2], ChartError> {
     write_both(
         stem,
         &Forest {
             title,
             x_label,
-            legend,
+            legend: Some(legend),
+            anchored: true,
             rows,
         },
     )
+}
+
+/// A [`forest_chart`] for a notebook (SVG, its width fixed, its height growing with the rows),
+/// without a legend: `x_label` says what the bars are.
+pub fn forest_figure(title: &str, x_label: &str, rows: &[Interval]) -> Result<Figure, ChartError> {
+    let forest = Forest {
+        title,
+        x_label,
+        legend: None,
+        anchored: true,
+        rows,
+    };
+    svg_figure(forest.size(), |root| forest.draw(root))
+}
+
+/// One value per labelled row, a dot with ± its spread, on an axis fitted to the values (not
+/// anchored at 0, so that close values stay apart); no legend, so no row is hidden.
+pub fn dot_figure(title: &str, x_label: &str, rows: &[Interval]) -> Result<Figure, ChartError> {
+    let dots = Forest {
+        title,
+        x_label,
+        legend: None,
+        anchored: false,
+        rows,
+    };
+    svg_figure(dots.size(), |root| dots.draw(root))
 }
 
 /// A chart for a notebook. evcxr shows a cell's last value through its `evcxr_display`, so a
@@ -574,6 +616,31 @@ mod tests {
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(bytes.len() > 5_000, "a drawn chart, not a blank file");
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 2, "no temporary files left");
+    }
+
+    /// A dot chart fits its axis to the values, far from 0, and draws every label and no legend.
+    #[test]
+    fn a_dot_chart_fits_its_axis_to_the_values() {
+        let rows: Vec<Interval> = [("teacher", 3.106), ("wide student", 3.223), ("narrow student", 3.674)]
+            .map(|(label, mean)| Interval {
+                label: label.into(),
+                mean,
+                spread: 0.0,
+                reference: None,
+            })
+            .into();
+        let Figure::Svg(svg) = dot_figure("bits per character", "bits / char", &rows).expect("drawn") else {
+            panic!("a dot chart is an SVG");
+        };
+        for row in &rows {
+            assert!(svg.contains(&row.label), "{} is drawn", row.label);
+        }
+        let ticks: Vec<f64> = svg
+            .split("</text>")
+            .filter_map(|chunk| chunk.rsplit('>').next()?.trim().parse().ok())
+            .collect();
+        assert!(ticks.len() >= 3, "the axis has numbered ticks: {ticks:?}");
+        assert!(ticks.iter().all(|&t| (3.0..3.8).contains(&t)), "the axis spans the values, not 0: {ticks:?}");
     }
 
     /// Every row's label, an error bar per row and a marker per reference reach the SVG; the

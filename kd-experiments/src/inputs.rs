@@ -14,20 +14,28 @@ pub type Images = Tensor<(usize, Const<1>, usize, usize), f32, Cpu>;
 /// Ten-class logits.
 pub type Logits = Tensor<(usize, Const<10>), f32, Cpu>;
 
-/// The samples `indices` of `split`, flattened, with Hinton's ±2 px jitter when `augment` is
-/// given.
-pub fn flat_batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Option<&mut StdRng>) -> (Flat, Vec<usize>) {
+/// The standardised pixels and labels of the samples `indices` of `split`, with Hinton's ±2 px
+/// jitter drawn from `augment` when it is given.
+fn pixels(split: &Split, indices: &[usize], augment: Option<&mut StdRng>) -> (Vec<f32>, Vec<usize>) {
     let (mut pixels, labels) = split.batch(indices);
     if let Some(rng) = augment {
         let background = (0.0 - MEAN_STD.0) / MEAN_STD.1;
         jitter(&mut pixels, split.height, split.width, 2, background, rng);
     }
+    (pixels, labels)
+}
+
+/// The samples `indices` of `split`, flattened, with Hinton's ±2 px jitter when `augment` is
+/// given.
+pub fn flat_batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Option<&mut StdRng>) -> (Flat, Vec<usize>) {
+    let (pixels, labels) = pixels(split, indices, augment);
     (dev.tensor_from_vec(pixels, (indices.len(), Const)), labels)
 }
 
-/// The samples `indices` of `split` as `(B, 1, H, W)` images.
-pub fn image_batch(dev: &Cpu, split: &Split, indices: &[usize]) -> (Images, Vec<usize>) {
-    let (pixels, labels) = split.batch(indices);
+/// The samples `indices` of `split` as `(B, 1, H, W)` images, with Hinton's ±2 px jitter when
+/// `augment` is given.
+pub fn image_batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Option<&mut StdRng>) -> (Images, Vec<usize>) {
+    let (pixels, labels) = pixels(split, indices, augment);
     (
         dev.tensor_from_vec(pixels, (indices.len(), Const, split.height, split.width)),
         labels,
@@ -62,7 +70,7 @@ pub fn evaluate_flat<M: Module<Flat, Output = Logits>>(model: &M, dev: &Cpu, spl
 /// A CNN's test evaluation.
 pub fn evaluate_images<M: Module<Images, Output = Logits>>(model: &M, dev: &Cpu, split: &Split) -> Evaluation {
     evaluate_with(split, 500, |indices| {
-        let (x, labels) = image_batch(dev, split, indices);
+        let (x, labels) = image_batch(dev, split, indices, None);
         (model.forward(x).as_vec(), labels)
     })
 }

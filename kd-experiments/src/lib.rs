@@ -17,12 +17,15 @@
 //! | [`inputs`] | batches as tensors, evaluation |
 //! | [`report`] | tables, the results file and charts |
 //! | [`reproduce`] | `kd reproduce`: every experiment over seeds, paired Δ beside the paper |
+//! | [`findings`] | the reproduction's comparisons as notebooks read them: table, Δ chart, sentences |
 //! | [`settings`] | the CNN experiments' settings and data |
 //!
 //! Imports run one way: `settings`, `inputs` and `models` at the bottom, then `recipes` and
 //! `report`, then the experiments, which do not import each other except `regimes`, which runs
-//! the generative and language regimes beside its own, and `reproduce`, which runs them all.
+//! the generative and language regimes beside its own, and `reproduce`, which runs them all;
+//! `findings` reads what `reproduce` wrote.
 
+pub mod findings;
 pub mod generative;
 pub mod hinton;
 pub mod inputs;

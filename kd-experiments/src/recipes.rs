@@ -88,7 +88,7 @@ where
         model,
         &mut adam(),
         |epoch, batch, model, optimizer, grads| {
-            let (x, y) = image_batch(&epoch.dev, train, batch.indices);
+            let (x, y) = image_batch(&epoch.dev, train, batch.indices, options.jitter.then_some(&mut epoch.rng));
             supervised_step(model, optimizer, x, &y, grads, batch.step)
         },
         |model, epoch| Ok(test_record(model, &epoch.dev, test)),
@@ -127,7 +127,7 @@ where
         &mut distiller,
         &mut adam(),
         |epoch, batch, distiller, optimizer, grads| {
-            let (x, y) = image_batch(&epoch.dev, train, batch.indices);
+            let (x, y) = image_batch(&epoch.dev, train, batch.indices, options.jitter.then_some(&mut epoch.rng));
             distill_step_with::<S, _>(distiller, teacher, optimizer, x, &y, grads, batch.step, &settings_of(epoch.index))
         },
         |distiller, epoch| {

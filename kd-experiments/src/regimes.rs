@@ -19,7 +19,7 @@ use kd_core::train::{run_epochs, supervised_step, Evaluation, Fitted, Record, Tr
 use rand::Rng;
 
 use crate::inputs::{evaluate_flat, evaluate_images, final_errors, flat_batch, image_batch, in_chunks};
-use crate::models::{BornAgainCnn, CnnStudentAlone, CnnTeacher};
+use crate::models::{BornAgainCnn, CnnStudentAlone};
 use crate::recipes::{adam, distil, learning_rate, stage, train_on_labels};
 use crate::report::{LineChart, Report};
 use crate::settings::{Error, Options};
@@ -68,7 +68,7 @@ impl Regime {
     pub fn about(self) -> &'static str {
         match self {
             Regime::BornAgain => "three generations of the student CNN, each taught by the previous; each generation's and the ensembles' test errors",
-            Regime::Dml => "the student CNN and the teacher CNN trained together from scratch, against each trained alone",
+            Regime::Dml => "two student CNNs trained together from scratch, against each trained alone from the same weights",
             Regime::Byot => "a three-stage CNN with a classifier per stage: BYOT, deep supervision alone and the plain network; every head's test errors",
             Regime::Gan => "MNIST denoising (σ = 0.5): teacher generator, student alone, student distilled; parameters, multiply-adds and PSNR",
             Regime::Language => "character LMs on Debian's fortunes: teacher, DistilBERT- and TinyBERT-style students, the student alone; bits per character",
@@ -129,7 +129,7 @@ pub fn born_again(options: &Options, train: &Split, test: &Split) -> Result<Vec<
     let mut logits = vec![Vec::new(); generations.models.len()];
     let mut labels = Vec::new();
     in_chunks(test, 500, |indices| {
-        let (x, y) = image_batch(&dev, test, indices);
+        let (x, y) = image_batch(&dev, test, indices, None);
         for (model, out) in generations.models.iter().zip(&mut logits) {
             out.extend(model.student.forward(x.clone()).as_vec());
         }
@@ -148,53 +148,50 @@ pub fn born_again(options: &Options, train: &Split, test: &Split) -> Result<Vec<
     Ok(rows)
 }
 
-/// A mutual peer's term under its peer's name (`"student.ce"`, `"teacher.kl"`).
+/// A mutual peer's term under its peer's name (`"peer1.ce"`, `"peer2.kl"`).
 fn peer_term(peer: usize, term: Term) -> Term {
     let name = match (peer, term.name) {
-        (0, "ce") => "student.ce",
-        (0, _) => "student.kl",
-        (_, "ce") => "teacher.ce",
-        _ => "teacher.kl",
+        (0, "ce") => "peer1.ce",
+        (0, _) => "peer1.kl",
+        (_, "ce") => "peer2.ce",
+        _ => "peer2.kl",
     };
     Term { name, ..term }
 }
 
-/// Deep Mutual Learning: the student and teacher CNNs alone, then the two as peers from the same
-/// initial weights.
+/// Deep Mutual Learning as the paper's same-architecture pairs (ResNet-32 with ResNet-32 on
+/// CIFAR-100): two student CNNs from different initial weights learn together, and each is
+/// compared with itself trained alone from the same initial weights on the same batches.
 pub fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
-    let small_init = || Cpu::seed_from_u64(options.seed ^ 0xD1).build_module::<CnnStudentAlone, f32>();
-    let large_init = || Cpu::seed_from_u64(options.seed ^ 0xD2).build_module::<CnnTeacher, f32>();
+    let init = |peer: u64| Cpu::seed_from_u64(options.seed ^ (0xD1 + peer)).build_module::<CnnStudentAlone, f32>();
     let mut rows = Vec::new();
-    let fitted = train_on_labels("dml_alone_small", options.epochs, &mut small_init(), options, train, test)?;
-    rows.push(Row::trained("student CNN alone", &fitted));
-    let fitted = train_on_labels("dml_alone_large", options.epochs, &mut large_init(), options, train, test)?;
-    rows.push(Row::trained("teacher CNN alone", &fitted));
+    for (peer, name) in [(0, "dml_alone_peer1"), (1, "dml_alone_peer2")] {
+        let fitted = train_on_labels(name, options.epochs, &mut init(peer), options, train, test)?;
+        rows.push(Row::trained(format!("peer {} alone", peer + 1), &fitted));
+    }
 
     let schedule = |epoch| learning_rate(epoch, options.epochs);
     let fitted = run_epochs(
         &stage("dml_mutual", options.epochs, options.seed, train, options, &schedule),
-        &mut (small_init(), large_init()),
+        &mut (init(0), init(1)),
         &mut (adam(), adam()),
-        |epoch, batch, (small, large), (small_adam, large_adam), grads| {
-            let (x, y) = image_batch(&epoch.dev, train, batch.indices);
-            let terms = mutual_step::<_, 10>(&mut [&mut (small, small_adam), &mut (large, large_adam)], x, &y, batch.step)?;
+        |epoch, batch, (first, second), (first_adam, second_adam), grads| {
+            let (x, y) = image_batch(&epoch.dev, train, batch.indices, options.jitter.then_some(&mut epoch.rng));
+            let terms = mutual_step::<_, 10>(&mut [&mut (first, first_adam), &mut (second, second_adam)], x, &y, batch.step)?;
             let named = terms
                 .into_iter()
                 .enumerate()
                 .flat_map(|(peer, terms)| terms.into_iter().map(move |t| peer_term(peer, t)));
             Ok((named.collect(), grads))
         },
-        |(small, large), epoch| {
+        |(first, second), epoch| {
             let mut record = Record::new();
-            record.insert("student_test_errors".into(), evaluate_images(small, &epoch.dev, test).errors.into());
-            record.insert("teacher_test_errors".into(), evaluate_images(large, &epoch.dev, test).errors.into());
+            record.insert("peer1_test_errors".into(), evaluate_images(first, &epoch.dev, test).errors.into());
+            record.insert("peer2_test_errors".into(), evaluate_images(second, &epoch.dev, test).errors.into());
             Ok(record)
         },
     )?;
-    for (model, key) in [
-        ("student CNN, mutual", "student_test_errors"),
-        ("teacher CNN, mutual", "teacher_test_errors"),
-    ] {
+    for (model, key) in [("peer 1, mutual", "peer1_test_errors"), ("peer 2, mutual", "peer2_test_errors")] {
         let curve = fitted.curve(key);
         rows.push(Row {
             model: model.into(),
@@ -210,7 +207,7 @@ pub fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, E
 fn head_errors(network: &ByotCnn, dev: &Cpu, test: &Split) -> [usize; 3] {
     let mut evaluations = [Evaluation::new(10), Evaluation::new(10), Evaluation::new(10)];
     in_chunks(test, 500, |indices| {
-        let (x, y) = image_batch(dev, test, indices);
+        let (x, y) = image_batch(dev, test, indices, None);
         for (evaluation, logits) in evaluations.iter_mut().zip(network.predict(x)) {
             evaluation.add(&logits.as_vec(), &y);
         }
@@ -245,7 +242,7 @@ fn deep_supervision(
         &mut network,
         &mut adam(),
         |epoch, batch, network, optimizer, grads| {
-            let (x, y) = image_batch(&epoch.dev, train, batch.indices);
+            let (x, y) = image_batch(&epoch.dev, train, batch.indices, None);
             let loss = match supervision {
                 Supervision::DeepestHead => cross_entropy_loss(network.forward_deepest(trace_input(x, grads)), &y)
                     .map(|ce| LossTerms::new().add("deepest.ce", 1.0, ce)),
@@ -310,6 +307,10 @@ pub fn byot(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, 
     Ok(rows)
 }
 
+/// The weight of the augmented models' cross-entropy, chosen on the validation split among 1,
+/// 0.3 and 0.1 (`results/netaug_validation.json`).
+pub const NETAUG_ALPHA: f64 = 0.3;
+
 /// NetAug: the tiny MLP alone, then trained inside its augmented MLPs.
 pub fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, Error> {
     const EXTRA_WIDTHS: [usize; 3] = [16, 32, 48];
@@ -340,7 +341,7 @@ pub fn netaug(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>
             let (x, y) = flat_batch(&epoch.dev, train, batch.indices, None);
             let extra = EXTRA_WIDTHS[epoch.rng.gen_range(0..EXTRA_WIDTHS.len())];
             let loss = model
-                .loss(trace_input(x, grads), &y, extra, 1.0)
+                .loss(trace_input(x, grads), &y, extra, NETAUG_ALPHA)
                 .map_err(StepError::loss(batch.step))?;
             apply_step(loss, model, optimizer, batch.step)
         },

@@ -98,9 +98,10 @@ pub fn term_names(fitted: &Fitted) -> Vec<String> {
 /// Says on stderr what a CNN experiment is about to train.
 pub fn announce(dataset: &str, train: &Split, test: &Split, options: &Options) {
     eprintln!(
-        "{dataset}: training on {} images, testing on {}; {} teacher epochs, {} per student; results in {}",
+        "{dataset}: training on {} images, evaluating on {} {}; {} teacher epochs, {} per student; results in {}",
         train.len(),
         test.len(),
+        if options.validation { "held-out training images (the validation split)" } else { "test images" },
         options.teacher_epochs,
         options.epochs,
         options.out.display()

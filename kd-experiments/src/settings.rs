@@ -3,7 +3,7 @@
 use kd_core::train::KdSchedule;
 use std::path::PathBuf;
 
-use kd_core::data::mnist::Split;
+use kd_core::data::mnist::{Mnist, Split};
 
 /// The error of an experiment: whatever failed, with its message.
 pub type Error = Box<dyn std::error::Error>;
@@ -114,6 +114,13 @@ pub struct Options {
     pub seed: u64,
     /// Train on the first N training images.
     pub train_images: usize,
+    /// Evaluate on the last [`VALIDATION_IMAGES`] training images instead of the test set,
+    /// and never train on them: budgets are chosen this way, never on the test set.
+    pub validation: bool,
+    /// Shift every training image by a random ±2 px each epoch (Hinton's jitter) wherever a
+    /// CNN trains through [`crate::recipes`]; a distilled student's teacher sees the same
+    /// shifted images.
+    pub jitter: bool,
     /// The teacher's epochs.
     pub teacher_epochs: usize,
     /// Each student's epochs.
@@ -134,6 +141,8 @@ impl Default for Options {
             out: PathBuf::from("target/kd-run"),
             seed: 0,
             train_images: 10_000,
+            validation: false,
+            jitter: false,
             teacher_epochs: 4,
             epochs: 3,
             resume: false,
@@ -142,12 +151,28 @@ impl Default for Options {
     }
 }
 
+/// The validation split held out of the end of the training set when [`Options::validation`]
+/// is set (MNIST's and Fashion-MNIST's last 10,000 of 60,000 training images).
+pub const VALIDATION_IMAGES: usize = 10_000;
+
 /// Loads `options.dataset` and keeps the first `options.train_images` training images; returns
-/// the training and test splits and the dataset's display name.
+/// the training split, the evaluated split (the test set, or the held-out validation images
+/// with [`Options::validation`]) and the dataset's display name.
 pub fn load(options: &Options) -> Result<(Split, Split, &'static str), Error> {
     let (data, dataset) = match options.dataset {
         RunDataset::Mnist => (kd_core::data::mnist::load_or_fetch()?, "MNIST"),
         RunDataset::FashionMnist => (kd_core::data::fashion_mnist::load()?, "Fashion-MNIST"),
     };
-    Ok((data.train.take(options.train_images.min(data.train.len())), data.test, dataset))
+    let (train, evaluated) = evaluated_split(data, options.validation);
+    Ok((train.take(options.train_images.min(train.len())), evaluated, dataset))
+}
+
+/// The training images and the split evaluated after each epoch: the test set, or with
+/// `validation` the training set's last [`VALIDATION_IMAGES`], held out of the training images.
+pub fn evaluated_split(data: Mnist, validation: bool) -> (Split, Split) {
+    if validation {
+        data.train.split_at(data.train.len().saturating_sub(VALIDATION_IMAGES))
+    } else {
+        (data.train, data.test)
+    }
 }
