@@ -190,7 +190,7 @@ impl Group {
         let arms = match self {
             Group::Byot => Some(["deep supervision", "BYOT", "plain network"]),
             Group::Gan => Some(["teacher", "student alone", "student distilled, on pix2pix's objective"]),
-            Group::BornAgain => Some(["generation 0 on labels", "generations 1, 2 on the previous's distribution at T = 1", "ensembles"]),
+            Group::BornAgain => Some(["generation 0 on labels", "generations 1, 2 on the previous's distribution alone, T = 4", "ensembles"]),
             Group::Dml => Some(["peer 1 alone", "peer 2 alone", "two student CNNs, mutual"]),
             Group::Netaug => Some(["tiny MLP alone", "tiny MLP with NetAug", "extra widths 16, 32, 48"]),
             _ => None,
