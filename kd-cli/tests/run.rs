@@ -96,6 +96,23 @@ fn fashion_mnist_runs_from_the_debian_package() {
 }
 
 #[test]
+fn fsp_learns_its_feature_term_alone_first_then_the_labels_alone() {
+    let (out, _) = run("mnist", "fsp");
+    let results = results(out.path(), "methods.json");
+    let fsp = &results["models"][2];
+    assert_eq!(fsp["model"], "student + fsp");
+    assert_eq!(fsp["terms"], serde_json::json!(["fsp.conv1.conv2", "ce"]), "{fsp}");
+    assert!(fsp["accuracy"].as_f64().expect("accuracy") > 0.3, "{fsp}");
+    let metrics = std::fs::read_to_string(out.path().join("student_fsp.metrics.jsonl")).expect("metrics");
+    let epochs: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).expect("a record")).collect();
+    assert_eq!(epochs.len(), 2, "one initialisation epoch, then one on the labels: {metrics}");
+    let trained_on = |epoch: &serde_json::Value, term: &str| epoch.get(term).is_some();
+    assert!(trained_on(&epochs[0], "fsp.conv1.conv2") && !trained_on(&epochs[0], "ce"), "stage 1 is FSP alone: {}", epochs[0]);
+    assert!(trained_on(&epochs[1], "ce") && !trained_on(&epochs[1], "fsp.conv1.conv2"), "stage 2 is CE alone: {}", epochs[1]);
+    assert_eq!(epochs[1]["lr"], 1e-3, "the task's own schedule starts after the initialisation: {}", epochs[1]);
+}
+
+#[test]
 fn an_unknown_method_is_refused_with_the_list() {
     let output = Command::new(env!("CARGO_BIN_EXE_kd"))
         .args(["run", "--method", "kdd"])

@@ -189,6 +189,8 @@ pub enum Validation {
     BornAgain,
     /// `results/netaug_validation.json`: the dataset and α.
     Netaug,
+    /// `results/methods_validation.json`: the CNN methods' dataset and epochs.
+    Methods,
 }
 
 impl Validation {
@@ -196,12 +198,14 @@ impl Validation {
         match self {
             Validation::BornAgain => ("results/born_again_validation.json", include_str!("../results/born_again_validation.json")),
             Validation::Netaug => ("results/netaug_validation.json", include_str!("../results/netaug_validation.json")),
+            Validation::Methods => ("results/methods_validation.json", include_str!("../results/methods_validation.json")),
         }
     }
 }
 
 /// One sentence per finished validation run of `which` (seed 0, errors on held-out training
-/// images): each model's held-out errors averaged over its last ten epochs.
+/// images): each model's held-out errors averaged over its last epochs (`averaged_epochs`,
+/// ten unless the run says otherwise).
 ///
 /// # Errors
 /// When the committed file lacks a run's averages.
@@ -212,11 +216,12 @@ pub fn validation(which: Validation) -> Result<Vec<String>, Error> {
     runs.iter()
         .filter(|(_, run)| run["final"].is_object())
         .map(|(run_name, run)| {
-            let averages = run["mean_of_last_10_epochs"]
+            let epochs = run["averaged_epochs"].as_u64().unwrap_or(10);
+            let averages = run[format!("mean_of_last_{epochs}_epochs").as_str()]
                 .as_object()
-                .ok_or_else(|| format!("{name}: run `{run_name}` has no averages"))?;
+                .ok_or_else(|| format!("{name}: run `{run_name}` has no averages over its last {epochs} epochs"))?;
             let models: Vec<String> = averages.iter().map(|(model, errors)| format!("{model} {errors}")).collect();
-            Ok(format!("{run_name}: held-out errors averaged over the last ten epochs: {}", models.join(", ")))
+            Ok(format!("{run_name}: held-out errors averaged over the last {epochs} epochs: {}", models.join(", ")))
         })
         .collect()
 }
@@ -272,6 +277,9 @@ mod tests {
         let sentences = validation(Validation::Netaug).expect("NetAug validation");
         assert_eq!(sentences.len(), 6, "{sentences:?}");
         assert!(sentences.iter().all(|s| s.contains("with NetAug ")), "{sentences:?}");
+        let sentences = validation(Validation::Methods).expect("methods validation");
+        assert_eq!(sentences.len(), 2, "{sentences:?}");
+        assert!(sentences.iter().all(|s| s.contains("last 5 epochs: ") && s.contains("teacher ")), "{sentences:?}");
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! methods, FSP included, run on the same pairing. As in RepDistiller, RKD pairs the
 //! penultimate embeddings (`fc`, 64 against 128 wide) and SP the last convolution's maps.
 //! Feature methods add their term to the hard cross-entropy (RepDistiller's `-r 1 -a 0 -b β`
-//! recipes); `kd` is 0.1·CE + 0.9·T²·KL, T = 4. The models are in [`crate::models`].
+//! recipes); `kd` is 0.1·CE + 0.9·T²·KL, T = 4. FSP and AB train as their papers and
+//! RepDistiller do, in two stages: the feature term alone first ([`init_epochs`]), then the
+//! cross-entropy alone for the students' usual epochs ([`distil_after_init`]). The models are
+//! in [`crate::models`].
 
 use std::time::Instant;
 
@@ -20,7 +23,7 @@ use crate::inputs::final_errors;
 use crate::models::{
     AbStudent, AtStudent, CnnStudentAlone, CnnTeacher, FitnetStudent, FspStudent, KdStudent, NstStudent, RkdStudent, SpStudent,
 };
-use crate::recipes::{distil, train_on_labels};
+use crate::recipes::{distil, distil_after_init, init_epochs, train_on_labels};
 use crate::report::{self, Report};
 pub use crate::settings::{load, Error, Method, Options, RunDataset};
 
@@ -34,13 +37,14 @@ fn distil_with(
     test: &Split,
 ) -> Result<Fitted, TrainError> {
     let seed = options.seed;
+    let init = init_epochs(options.epochs);
     match method {
         Method::Kd => distil::<KdStudent, _, _, _>(name, teacher, seed, options, train, test).map(|r| r.0),
         Method::Fitnet => distil::<FitnetStudent, _, _, _>(name, teacher, seed, options, train, test).map(|r| r.0),
         Method::Nst => distil::<NstStudent, _, _, _>(name, teacher, seed, options, train, test).map(|r| r.0),
         Method::At => distil::<AtStudent, _, _, _>(name, teacher, seed, options, train, test).map(|r| r.0),
-        Method::Ab => distil::<AbStudent, _, _, _>(name, teacher, seed, options, train, test).map(|r| r.0),
-        Method::Fsp => distil::<FspStudent, _, _, _>(name, teacher, seed, options, train, test).map(|r| r.0),
+        Method::Ab => distil_after_init::<AbStudent, _, _, _>(name, teacher, seed, options, train, test, init).map(|r| r.0),
+        Method::Fsp => distil_after_init::<FspStudent, _, _, _>(name, teacher, seed, options, train, test, init).map(|r| r.0),
         Method::Rkd => distil::<RkdStudent, _, _, _>(name, teacher, seed, options, train, test).map(|r| r.0),
         Method::Sp => distil::<SpStudent, _, _, _>(name, teacher, seed, options, train, test).map(|r| r.0),
     }

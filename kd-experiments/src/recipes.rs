@@ -113,17 +113,60 @@ where
     Student: Module<Images, Output = Logits>,
     Adam: Optimizer<Distiller<Student, Adapters>, Cpu, f32>,
 {
+    distil_after_init::<S, _, _, _>(name, teacher, seed, options, train, test, 0)
+}
+
+/// The epochs of the feature-only initialisation stage that FSP (Yim et al. 2017) and AB (Heo
+/// et al. 2019) train before the task, for students trained `epochs` on the task: RepDistiller's
+/// 30 init epochs before its 240, one eighth, at least one.
+pub fn init_epochs(epochs: usize) -> usize {
+    epochs.div_ceil(8).max(1)
+}
+
+/// [`distil`] in two stages, as FSP and AB train (RepDistiller's `init` stage): for
+/// `init_epochs` epochs the student and its adapters learn the feature terms alone at a
+/// constant rate (no CE, no soft term), then `options.epochs` epochs on the attribute's logit
+/// terms alone (its CE), on the task's schedule. With `init_epochs = 0` this is [`distil`].
+pub fn distil_after_init<S, Student, Adapters, TeacherModel>(
+    name: &str,
+    teacher: &TeacherModel,
+    seed: u64,
+    options: &Options,
+    train: &Split,
+    test: &Split,
+    init_epochs: usize,
+) -> Result<(Fitted, Distiller<Student, Adapters>), TrainError>
+where
+    S: Distill<Dtype = f32, TeacherModel = TeacherModel, Input = Images, Model = Distiller<Student, Adapters>>,
+    Distiller<Student, Adapters>: TensorCollection<f32, Cpu> + SaveToSafetensors<f32, Cpu> + LoadFromSafetensors<f32, Cpu>,
+    Student: Module<Images, Output = Logits>,
+    Adam: Optimizer<Distiller<Student, Adapters>, Cpu, f32>,
+{
     let mut distiller = S::build_distiller(&Cpu::seed_from_u64(seed ^ 0x5EED));
-    let schedule = |epoch| learning_rate(epoch, options.epochs);
+    let schedule = |epoch: usize| match epoch.checked_sub(init_epochs) {
+        Some(task_epoch) => learning_rate(task_epoch, options.epochs),
+        None => learning_rate(0, options.epochs),
+    };
     let settings_of = |epoch: usize| {
         let mut settings: Settings = S::settings();
-        if let Some(kd_schedule) = &options.kd_schedule {
-            settings.kd = kd_schedule.config(&settings.kd, epoch, options.epochs);
+        match epoch.checked_sub(init_epochs) {
+            None => {
+                settings.kd.ce_weight = 0.0;
+                settings.kd.kd_weight = 0.0;
+            }
+            Some(task_epoch) => {
+                if init_epochs > 0 {
+                    settings.terms.iter_mut().for_each(|(_, weight)| *weight = 0.0);
+                }
+                if let Some(kd_schedule) = &options.kd_schedule {
+                    settings.kd = kd_schedule.config(&settings.kd, task_epoch, options.epochs);
+                }
+            }
         }
         settings
     };
     let fitted = run_epochs(
-        &stage(name, options.epochs, seed, train, options, &schedule),
+        &stage(name, init_epochs + options.epochs, seed, train, options, &schedule),
         &mut distiller,
         &mut adam(),
         |epoch, batch, distiller, optimizer, grads| {
@@ -132,8 +175,8 @@ where
         },
         |distiller, epoch| {
             let mut record = test_record(&distiller.student, &epoch.dev, test);
-            if let Some(kd_schedule) = &options.kd_schedule {
-                kd_schedule.record(&mut record, epoch.index, options.epochs);
+            if let (Some(kd_schedule), Some(task_epoch)) = (&options.kd_schedule, epoch.index.checked_sub(init_epochs)) {
+                kd_schedule.record(&mut record, task_epoch, options.epochs);
             }
             Ok(record)
         },

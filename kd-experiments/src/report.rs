@@ -85,14 +85,18 @@ pub fn is_loss_term(key: &str) -> bool {
     !BOOKKEEPING.contains(&key)
 }
 
-/// The names of the loss terms in `fitted`'s records.
+/// The names of the loss terms in `fitted`'s records, in the order they first appear (a
+/// two-stage training's terms stage by stage).
 pub fn term_names(fitted: &Fitted) -> Vec<String> {
-    fitted
-        .records
-        .first()
-        .and_then(|r| r.as_object())
-        .map(|r| r.keys().filter(|k| is_loss_term(k)).cloned().collect())
-        .unwrap_or_default()
+    let mut names: Vec<String> = Vec::new();
+    for record in fitted.records.iter().filter_map(|r| r.as_object()) {
+        for name in record.keys().filter(|k| is_loss_term(k)) {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names
 }
 
 /// Says on stderr what a CNN experiment is about to train.

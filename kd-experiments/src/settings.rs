@@ -19,9 +19,11 @@ pub enum Method {
     Nst,
     /// Attention transfer (Zagoruyko & Komodakis 2017): spatial attention maps, β = 1000.
     At,
-    /// Activation boundaries (Heo et al. 2019): hinge on the teacher's neuron signs, 3/1000.
+    /// Activation boundaries (Heo et al. 2019): hinge on the teacher's neuron signs, 3/1000, as
+    /// an initialisation stage before the cross-entropy.
     Ab,
-    /// Flow of solution procedure (Yim et al. 2017): FSP matrices conv1 → conv2, λ = 1.
+    /// Flow of solution procedure (Yim et al. 2017): FSP matrices conv1 → conv2, λ = 1, as an
+    /// initialisation stage before the cross-entropy.
     Fsp,
     /// Relational KD (Park et al. 2019): distance (25) and angle (50) between samples.
     Rkd,
@@ -63,8 +65,8 @@ impl Method {
             Method::Fitnet => "FitNets: hint MSE on conv1 and conv2 through 1×1 adapters, β = 100",
             Method::Nst => "neuron selectivity transfer: MMD, polynomial kernel, β = 50",
             Method::At => "attention transfer: spatial attention maps, β = 1000",
-            Method::Ab => "activation boundaries: hinge on the teacher's neuron signs, 3/1000",
-            Method::Fsp => "flow of solution procedure: FSP matrices conv1 → conv2, λ = 1",
+            Method::Ab => "activation boundaries: hinge on the teacher's neuron signs (3/1000), then CE alone",
+            Method::Fsp => "flow of solution procedure: FSP matrices conv1 → conv2 (λ = 1), then CE alone",
             Method::Rkd => "relational KD: distance (25) and angle (50) between samples",
             Method::Sp => "similarity-preserving KD: batch similarity matrices, γ = 3000",
         }
