@@ -79,12 +79,12 @@ impl Finding {
         let seeds = self.delta.values.len();
         let (better, worse) = if self.metric.lower_is_better() { ("fewer", "more") } else { ("higher", "lower") };
         let on_average = if (self.delta.mean < 0.0) == self.metric.lower_is_better() { better } else { worse };
+        let (quantity, unit) = self.metric.quantity();
         format!(
-            "{}: {} beats {} in {wins} of {seeds} seeds; on average it has {on_average} {} (Δ = {:+.*} ± {:.*}); verdict: {}.",
+            "{}: {} beats {} in {wins} of {seeds} seeds; on average it has {on_average} {quantity} (Δ = {:+.*} ± {:.*}{unit}); verdict: {}.",
             self.experiment,
             self.arms.method.model,
             self.arms.baseline.model,
-            self.metric.label(),
             self.decimals(),
             self.delta.mean,
             self.decimals(),

@@ -323,6 +323,16 @@ impl Metric {
         }
     }
 
+    /// What it measures, as a sentence says it, and its unit ("" for counts).
+    pub fn quantity(self) -> (&'static str, &'static str) {
+        match self {
+            Metric::TestErrors => ("test errors", ""),
+            Metric::AccuracyPercent => ("top-1 accuracy", " %"),
+            Metric::Psnr => ("PSNR", " dB"),
+            Metric::BitsPerCharacter => ("bits per character", ""),
+        }
+    }
+
     /// `method`'s improvement over `baseline` in % of the baseline, positive when better. An
     /// accuracy is compared as its error rate (100 − accuracy), so that it reads like errors.
     pub fn improvement_percent(self, baseline: f64, method: f64) -> f64 {
