@@ -284,7 +284,7 @@ mod tests {
 
     #[test]
     fn the_committed_findings_read_back() {
-        for group in [Group::BornAgain, Group::Dml, Group::Byot, Group::Netaug] {
+        for group in [Group::BornAgain, Group::Dml, Group::Byot, Group::Netaug, Group::Language, Group::Methods] {
             let findings = committed(group).expect("committed findings");
             assert!(!findings.is_empty(), "{}: no committed finding", group.name());
             for finding in &findings {
