@@ -143,10 +143,8 @@ where
     Adam: Optimizer<Distiller<Student, Adapters>, Cpu, f32>,
 {
     let mut distiller = S::build_distiller(&Cpu::seed_from_u64(seed ^ 0x5EED));
-    let schedule = |epoch: usize| match epoch.checked_sub(init_epochs) {
-        Some(task_epoch) => learning_rate(task_epoch, options.epochs),
-        None => learning_rate(0, options.epochs),
-    };
+    // The initialisation runs at the task's first rate; the task's schedule starts after it.
+    let schedule = |epoch: usize| learning_rate(epoch.saturating_sub(init_epochs), options.epochs);
     let settings_of = |epoch: usize| {
         let mut settings: Settings = S::settings();
         match epoch.checked_sub(init_epochs) {
