@@ -33,12 +33,17 @@ use crate::settings::{Error, Method, Options as CnnOptions};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Size {
-    /// A few hundred images, one epoch: checks the machinery in a couple of minutes, not the
+    /// A few hundred images, one epoch, and the CNN groups scored on the first
+    /// [`QUICK_TEST_IMAGES`] test images: checks the machinery in a couple of minutes, not the
     /// effects.
     Quick,
     /// The experiments' full settings: what `kd-experiments/results/` holds.
     Full,
 }
+
+/// The test images a CNN group is scored on at [`Size::Quick`]: scoring all 10,000 after each
+/// model's one epoch on 500 images took five times longer than the training.
+pub const QUICK_TEST_IMAGES: usize = 1_000;
 
 /// A group of arms trained together for one seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -231,6 +236,13 @@ impl Group {
     /// Trains the group for `seed` in `out`; returns each arm's value.
     fn train(self, size: Size, seed: u64, out: &Path, resume: bool) -> Result<Vec<(String, f64)>, Error> {
         let options = Group::cnn_options(size, seed, out, resume);
+        let load = |options: &CnnOptions| {
+            let (train, test, _) = crate::settings::load(options)?;
+            Ok::<_, Error>(match size {
+                Size::Quick => (train, test.take(QUICK_TEST_IMAGES)),
+                Size::Full => (train, test),
+            })
+        };
         let errors = |rows: Vec<crate::regimes::Row>| rows.into_iter().map(|r| (r.model, r.test_errors as f64)).collect();
         Ok(match self {
             Group::Hinton => {
@@ -243,24 +255,24 @@ impl Group {
             }
             Group::Methods => {
                 let options = self.budget(size, options);
-                let (train, test, _) = crate::settings::load(&options)?;
+                let (train, test) = load(&options)?;
                 let rows = crate::methods::compare(&options, &train, &test)?;
                 rows.iter()
                     .map(|row| Ok((row.model.clone(), test_errors(&row.fitted, &row.model)?)))
                     .collect::<Result<_, Error>>()?
             }
             Group::Teachers => {
-                let (train, test, _) = crate::settings::load(&options)?;
+                let (train, test) = load(&options)?;
                 errors(crate::teachers::two_teachers(&options, &train, &test)?)
             }
             Group::Byot => {
                 let options = self.budget(size, options);
-                let (train, test, _) = crate::settings::load(&options)?;
+                let (train, test) = load(&options)?;
                 errors(crate::regimes::byot(&options, &train, &test)?)
             }
             Group::BornAgain | Group::Dml | Group::Netaug => {
                 let options = self.budget(size, options);
-                let (train, test, _) = crate::settings::load(&options)?;
+                let (train, test) = load(&options)?;
                 errors(match self {
                     Group::BornAgain => crate::regimes::born_again(&options, &train, &test)?,
                     Group::Dml => crate::regimes::dml(&options, &train, &test)?,
@@ -269,13 +281,13 @@ impl Group {
             }
             Group::Gan => {
                 let options = self.budget(size, options);
-                let (train, test, _) = crate::settings::load(&options)?;
+                let (train, test) = load(&options)?;
                 let outcome = crate::generative::run(&options, &train, &test)?;
                 outcome.rows.into_iter().map(|r| (r.model, r.psnr)).collect()
             }
             Group::Language => {
                 let steps = match size {
-                    Size::Quick => 10,
+                    Size::Quick => 4,
                     Size::Full => 900,
                 };
                 let rows = crate::language::train_all(&kd_core::data::fortunes::load()?, &options, steps)?;
