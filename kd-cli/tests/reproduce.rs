@@ -12,7 +12,10 @@ fn quick_reproduce_prints_the_table_it_wrote() {
     let (stdout, stderr) = kd_succeeds(&["reproduce", "--quick", "--seeds", "4,5", "--only", "netaug"], out.path());
     let table = std::fs::read_to_string(out.path().join("reproduction.md")).expect("reproduction.md");
     assert!(stdout.contains(&table), "the printed table is the file's:\n{stdout}");
-    assert!(table.contains("| NetAug (Fashion-MNIST): tiny MLP vs alone |") && table.contains("of 2"), "{table}");
+    assert!(
+        table.contains("| NetAug (Fashion-MNIST): tiny MLP vs alone |") && table.contains("of 2"),
+        "{table}"
+    );
     assert!(stderr.contains("[1/2] netaug seed 4: training"), "progress is shown: {stderr}");
     for file in [
         "netaug/seed-4.json",

@@ -107,9 +107,21 @@ fn fsp_learns_its_feature_term_alone_first_then_the_labels_alone() {
     let epochs: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).expect("a record")).collect();
     assert_eq!(epochs.len(), 2, "one initialisation epoch, then one on the labels: {metrics}");
     let trained_on = |epoch: &serde_json::Value, term: &str| epoch.get(term).is_some();
-    assert!(trained_on(&epochs[0], "fsp.conv1.conv2") && !trained_on(&epochs[0], "ce"), "stage 1 is FSP alone: {}", epochs[0]);
-    assert!(trained_on(&epochs[1], "ce") && !trained_on(&epochs[1], "fsp.conv1.conv2"), "stage 2 is CE alone: {}", epochs[1]);
-    assert_eq!(epochs[1]["lr"], 1e-3, "the task's own schedule starts after the initialisation: {}", epochs[1]);
+    assert!(
+        trained_on(&epochs[0], "fsp.conv1.conv2") && !trained_on(&epochs[0], "ce"),
+        "stage 1 is FSP alone: {}",
+        epochs[0]
+    );
+    assert!(
+        trained_on(&epochs[1], "ce") && !trained_on(&epochs[1], "fsp.conv1.conv2"),
+        "stage 2 is CE alone: {}",
+        epochs[1]
+    );
+    assert_eq!(
+        epochs[1]["lr"], 1e-3,
+        "the task's own schedule starts after the initialisation: {}",
+        epochs[1]
+    );
 }
 
 #[test]
@@ -179,15 +191,7 @@ fn regimes_report_generations_peers_and_heads() {
             "ensemble of generations 0..2"
         ]
     );
-    assert_eq!(
-        models("dml"),
-        [
-            "peer 1 alone",
-            "peer 2 alone",
-            "peer 1, mutual",
-            "peer 2, mutual"
-        ]
-    );
+    assert_eq!(models("dml"), ["peer 1 alone", "peer 2 alone", "peer 1, mutual", "peer 2, mutual"]);
     assert_eq!(
         models("byot"),
         [

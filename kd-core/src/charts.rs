@@ -230,7 +230,11 @@ impl Drawing for Forest<'_> {
             .iter()
             .flat_map(|r| [r.mean - r.spread, r.mean + r.spread].into_iter().chain(r.reference));
         let anchored = self.anchored;
-        let start = if anchored { (0.0f64, 0.0f64) } else { (f64::INFINITY, f64::NEG_INFINITY) };
+        let start = if anchored {
+            (0.0f64, 0.0f64)
+        } else {
+            (f64::INFINITY, f64::NEG_INFINITY)
+        };
         let (low, high) = values
             .filter(|v| v.is_finite())
             .fold(start, |(low, high), v| (low.min(v), high.max(v)));
@@ -274,13 +278,12 @@ impl Drawing for Forest<'_> {
         let measured = PALETTE[0];
         let paper = PALETTE[3];
         let y = |i: usize| (count - 1 - i) as f64;
-        let bars = chart
-            .draw_series(
-                self.rows.iter().enumerate().map(|(i, r)| {
+        let bars =
+            chart
+                .draw_series(self.rows.iter().enumerate().map(|(i, r)| {
                     ErrorBar::new_horizontal(y(i), r.mean - r.spread, r.mean, r.mean + r.spread, measured.stroke_width(2), 10)
-                }),
-            )
-            .map_err(|e| e.to_string())?;
+                }))
+                .map_err(|e| e.to_string())?;
         let Some(legend) = self.legend else {
             return root.present().map_err(|e| e.to_string());
         };
@@ -640,7 +643,10 @@ mod tests {
             .filter_map(|chunk| chunk.rsplit('>').next()?.trim().parse().ok())
             .collect();
         assert!(ticks.len() >= 3, "the axis has numbered ticks: {ticks:?}");
-        assert!(ticks.iter().all(|&t| (3.0..3.8).contains(&t)), "the axis spans the values, not 0: {ticks:?}");
+        assert!(
+            ticks.iter().all(|&t| (3.0..3.8).contains(&t)),
+            "the axis spans the values, not 0: {ticks:?}"
+        );
     }
 
     /// Every row's label, an error bar per row and a marker per reference reach the SVG; the

@@ -77,8 +77,16 @@ impl Finding {
     pub fn sentence(&self) -> String {
         let wins = self.better_in();
         let seeds = self.delta.values.len();
-        let (better, worse) = if self.metric.lower_is_better() { ("fewer", "more") } else { ("higher", "lower") };
-        let on_average = if (self.delta.mean < 0.0) == self.metric.lower_is_better() { better } else { worse };
+        let (better, worse) = if self.metric.lower_is_better() {
+            ("fewer", "more")
+        } else {
+            ("higher", "lower")
+        };
+        let on_average = if (self.delta.mean < 0.0) == self.metric.lower_is_better() {
+            better
+        } else {
+            worse
+        };
         let (quantity, unit) = self.metric.quantity();
         format!(
             "{}: {} beats {} in {wins} of {seeds} seeds; on average it has {on_average} {quantity} (Δ = {:+.*} ± {:.*}{unit}); verdict: {}.",
@@ -109,7 +117,9 @@ impl Finding {
 /// When the committed file is not a reproduction.
 pub fn committed(group: Group) -> Result<Vec<Finding>, Error> {
     let reproduction: serde_json::Value = serde_json::from_str(COMMITTED)?;
-    let rows = reproduction["rows"].as_array().ok_or("results/reproduction.json has no `rows` list")?;
+    let rows = reproduction["rows"]
+        .as_array()
+        .ok_or("results/reproduction.json has no `rows` list")?;
     of_group(rows, group)
 }
 
@@ -120,9 +130,7 @@ pub fn committed(group: Group) -> Result<Vec<Finding>, Error> {
 pub fn of_group(rows: &[serde_json::Value], group: Group) -> Result<Vec<Finding>, Error> {
     rows.iter()
         .filter(|row| row["group"] == group.name())
-        .map(|row| {
-            Finding::deserialize(row).map_err(|e| format!("reproduction row {}: {e}", row["experiment"]).into())
-        })
+        .map(|row| Finding::deserialize(row).map_err(|e| format!("reproduction row {}: {e}", row["experiment"]).into()))
         .collect()
 }
 
@@ -134,7 +142,15 @@ pub fn of_group(rows: &[serde_json::Value], group: Group) -> Result<Vec<Finding>
 pub fn quick(group: Group, seeds: &[u64], scratch: &Path) -> Result<Vec<Finding>, Error> {
     let results = seeds
         .iter()
-        .map(|&seed| reproduce::train_seed(group, Size::Quick, seed, &scratch.join(group.name()).join(format!("seed-{seed}")), false))
+        .map(|&seed| {
+            reproduce::train_seed(
+                group,
+                Size::Quick,
+                seed,
+                &scratch.join(group.name()).join(format!("seed-{seed}")),
+                false,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     of_group(&reproduce::rows_of(group, &results)?, group)
 }
@@ -174,10 +190,17 @@ pub fn delta_figure(title: &str, findings: &[Finding]) -> Result<Figure, ChartEr
         .collect();
     let metric = findings.first().map_or(Metric::TestErrors, |f| f.metric);
     let seeds = findings.first().map_or(0, |f| f.seeds.len());
-    let direction = if metric.lower_is_better() { "left of 0: the method is better" } else { "right of 0: the method is better" };
+    let direction = if metric.lower_is_better() {
+        "left of 0: the method is better"
+    } else {
+        "right of 0: the method is better"
+    };
     forest_figure(
         title,
-        &format!("Δ {} (method − baseline), mean ± std over {seeds} seeds; {direction}", metric.label()),
+        &format!(
+            "Δ {} (method − baseline), mean ± std over {seeds} seeds; {direction}",
+            metric.label()
+        ),
         &rows,
     )
 }
@@ -196,9 +219,15 @@ pub enum Validation {
 impl Validation {
     fn file(self) -> (&'static str, &'static str) {
         match self {
-            Validation::BornAgain => ("results/born_again_validation.json", include_str!("../results/born_again_validation.json")),
+            Validation::BornAgain => (
+                "results/born_again_validation.json",
+                include_str!("../results/born_again_validation.json"),
+            ),
             Validation::Netaug => ("results/netaug_validation.json", include_str!("../results/netaug_validation.json")),
-            Validation::Methods => ("results/methods_validation.json", include_str!("../results/methods_validation.json")),
+            Validation::Methods => (
+                "results/methods_validation.json",
+                include_str!("../results/methods_validation.json"),
+            ),
         }
     }
 }
@@ -221,7 +250,10 @@ pub fn validation(which: Validation) -> Result<Vec<String>, Error> {
                 .as_object()
                 .ok_or_else(|| format!("{name}: run `{run_name}` has no averages over its last {epochs} epochs"))?;
             let models: Vec<String> = averages.iter().map(|(model, errors)| format!("{model} {errors}")).collect();
-            Ok(format!("{run_name}: held-out errors averaged over the last {epochs} epochs: {}", models.join(", ")))
+            Ok(format!(
+                "{run_name}: held-out errors averaged over the last {epochs} epochs: {}",
+                models.join(", ")
+            ))
         })
         .collect()
 }
@@ -264,7 +296,12 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].seeds, [0, 1]);
         let arms = &findings[0].arms;
-        for (d, (m, b)) in findings[0].delta.values.iter().zip(arms.method.spread.values.iter().zip(&arms.baseline.spread.values)) {
+        for (d, (m, b)) in findings[0]
+            .delta
+            .values
+            .iter()
+            .zip(arms.method.spread.values.iter().zip(&arms.baseline.spread.values))
+        {
             assert_eq!(*d, m - b, "a paired Δ is the method minus the baseline on one seed");
         }
     }
@@ -279,12 +316,22 @@ mod tests {
         assert!(sentences.iter().all(|s| s.contains("with NetAug ")), "{sentences:?}");
         let sentences = validation(Validation::Methods).expect("methods validation");
         assert_eq!(sentences.len(), 2, "{sentences:?}");
-        assert!(sentences.iter().all(|s| s.contains("last 5 epochs: ") && s.contains("teacher ")), "{sentences:?}");
+        assert!(
+            sentences.iter().all(|s| s.contains("last 5 epochs: ") && s.contains("teacher ")),
+            "{sentences:?}"
+        );
     }
 
     #[test]
     fn the_committed_findings_read_back() {
-        for group in [Group::BornAgain, Group::Dml, Group::Byot, Group::Netaug, Group::Language, Group::Methods] {
+        for group in [
+            Group::BornAgain,
+            Group::Dml,
+            Group::Byot,
+            Group::Netaug,
+            Group::Language,
+            Group::Methods,
+        ] {
             let findings = committed(group).expect("committed findings");
             assert!(!findings.is_empty(), "{}: no committed finding", group.name());
             for finding in &findings {

@@ -245,8 +245,22 @@ pub fn train_all(corpus: &Corpus, options: &Options, steps: usize) -> Result<Vec
     let mut tinybert = (NarrowStudent::build(&dev), dev.build_module::<Projections, f32>());
     let (mut seconds, mut terms, mut bits) = (0.0, serde_json::Map::new(), f64::NAN);
     for (stage, config, stage_seed) in [
-        ("tinybert_layers", TinyBertConfig { prediction: 0.0, ..TinyBertConfig::default() }, seed ^ 3),
-        ("tinybert_prediction", TinyBertConfig { layer: 0.0, ..TinyBertConfig::default() }, seed ^ 4),
+        (
+            "tinybert_layers",
+            TinyBertConfig {
+                prediction: 0.0,
+                ..TinyBertConfig::default()
+            },
+            seed ^ 3,
+        ),
+        (
+            "tinybert_prediction",
+            TinyBertConfig {
+                layer: 0.0,
+                ..TinyBertConfig::default()
+            },
+            seed ^ 4,
+        ),
     ] {
         let (stage_seconds, stage_terms, stage_bits) = run.train(
             stage,

@@ -105,7 +105,11 @@ pub fn announce(dataset: &str, train: &Split, test: &Split, options: &Options) {
         "{dataset}: training on {} images, evaluating on {} {}; {} teacher epochs, {} per student; results in {}",
         train.len(),
         test.len(),
-        if options.validation { "held-out training images (the validation split)" } else { "test images" },
+        if options.validation {
+            "held-out training images (the validation split)"
+        } else {
+            "test images"
+        },
         options.teacher_epochs,
         options.epochs,
         options.out.display()

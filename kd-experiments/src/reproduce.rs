@@ -208,10 +208,18 @@ impl Group {
         let arms = match self {
             Group::Byot => Some(["deep supervision", "BYOT", "plain network"]),
             Group::Gan => Some(["teacher", "student alone", "student distilled, on pix2pix's objective"]),
-            Group::BornAgain => Some(["generation 0 on labels", "generations 1, 2 on the previous's distribution alone, T = 4", "ensembles"]),
+            Group::BornAgain => Some([
+                "generation 0 on labels",
+                "generations 1, 2 on the previous's distribution alone, T = 4",
+                "ensembles",
+            ]),
             Group::Dml => Some(["peer 1 alone", "peer 2 alone", "two student CNNs, mutual"]),
             Group::Netaug => Some(["tiny MLP alone", "tiny MLP with NetAug", "extra widths 16, 32, 48"]),
-            Group::Methods => Some(["teacher and student alone on labels", "one student per method", "FSP and AB: their feature term alone first, then CE"]),
+            Group::Methods => Some([
+                "teacher and student alone on labels",
+                "one student per method",
+                "FSP and AB: their feature term alone first, then CE",
+            ]),
             _ => None,
         };
         if let Some(arms) = arms {
@@ -474,9 +482,18 @@ pub fn comparisons() -> Vec<Comparison> {
     let ban = "Furlanello et al. 2018 (Born-Again Networks)";
     let ban_setting = "CIFAR-10/100, DenseNets: each generation better than the one before";
     for (experiment, method) in [
-        ("Born-Again (Fashion-MNIST): generation 1 vs generation 0", "generation 1 (taught by the previous)"),
-        ("Born-Again (Fashion-MNIST): generation 2 vs generation 0", "generation 2 (taught by the previous)"),
-        ("Born-Again (Fashion-MNIST): ensemble of 3 vs generation 0", "ensemble of generations 0..2"),
+        (
+            "Born-Again (Fashion-MNIST): generation 1 vs generation 0",
+            "generation 1 (taught by the previous)",
+        ),
+        (
+            "Born-Again (Fashion-MNIST): generation 2 vs generation 0",
+            "generation 2 (taught by the previous)",
+        ),
+        (
+            "Born-Again (Fashion-MNIST): ensemble of 3 vs generation 0",
+            "ensemble of generations 0..2",
+        ),
     ] {
         rows.push(row(
             experiment,
