@@ -466,6 +466,9 @@ fn fastest_torch(kept: Option<serde_json::Value>, mut round: serde_json::Value) 
     round
 }
 
+/// The ratio whose target is a floor: the Hinton KD step's GFLOP/s over the matmul peak's.
+const SHARE_OF_PEAK: &str = "Hinton KD step GFLOP/s / matmul peak";
+
 /// The step times `kd_step_torch.py` reports.
 const TORCH_STEPS: [&str; 3] = ["hinton_kd_step_ms", "hinton_cached_kd_step_ms", "cnn_fitnet_at_step_ms"];
 
@@ -556,9 +559,10 @@ pub fn run(options: &Options) -> Result<(), Error> {
     ];
 
     let ms = |what: &str| rows.iter().find(|r| r.what == what).map_or(f64::NAN, |r| r.ms);
+    let machine = kd_core::machine::Machine::get();
     println!(
-        "\nmachine: {} ({threads} threads); matmul peak 2048³ f32 (faster of dfdx's and kd's gemm): {peak:.1} GFLOP/s\n",
-        machine()
+        "\nmachine: {machine}, {threads} threads; weights multiplied in place up to {} columns (measured at start-up)\nmatmul peak 2048³ f32 (faster of dfdx's and kd's gemm): {peak:.1} GFLOP/s\n",
+        kd_core::spatial::unpacked_lhs_columns()
     );
     println!("| workload | step | ms | GFLOP/s | % of matmul peak | peak RSS MiB |");
     println!("|---|---|---:|---:|---:|---:|");
@@ -575,7 +579,9 @@ pub fn run(options: &Options) -> Result<(), Error> {
         );
     }
 
-    // (name, numerator, denominator, target): the measured ratio is numerator / denominator.
+    // (name, numerator, denominator, target): the measured ratio is numerator / denominator,
+    // at most the target (the Hinton step's share of the matmul peak: at least).
+    let gflops = |what: &str| rows.iter().find(|r| r.what == what).and_then(|r| r.gflops).unwrap_or(f64::NAN);
     let mut ratios = vec![
         (
             "#[distill] step / hand-written step, Hinton MLP",
@@ -590,6 +596,7 @@ pub fn run(options: &Options) -> Result<(), Error> {
             1.05,
         ),
         ("KD epoch with teacher cache / student-alone epoch", kd_epoch, alone_epoch, 1.10),
+        (SHARE_OF_PEAK, gflops("KD step, #[distill]"), peak, 0.70),
     ];
     if let Some(torch) = &torch {
         let t = |key: &str| torch[key].as_f64().unwrap_or(f64::NAN);
@@ -597,13 +604,13 @@ pub fn run(options: &Options) -> Result<(), Error> {
             "KD step / PyTorch KD step, Hinton MLP",
             ms("KD step, #[distill]"),
             t("hinton_kd_step_ms"),
-            1.0,
+            0.8,
         ));
         ratios.push((
             "cached KD step / PyTorch KD step, Hinton MLP",
             ms("KD step, cached teacher logits"),
             t("hinton_kd_step_ms"),
-            0.7,
+            0.5,
         ));
         ratios.push((
             "cached KD step / PyTorch cached KD step (no target)",
@@ -622,7 +629,14 @@ pub fn run(options: &Options) -> Result<(), Error> {
     println!("|---|---:|---:|---|");
     for (name, numerator, denominator, target) in &ratios {
         let ratio = numerator / denominator;
-        if target.is_finite() {
+        if *name == SHARE_OF_PEAK {
+            println!(
+                "| {name} | {:.0} % | ≥ {:.0} % | {} |",
+                100.0 * ratio,
+                100.0 * target,
+                verdict(*target, ratio)
+            );
+        } else if target.is_finite() {
             println!("| {name} | {ratio:.3}× | ≤ {target:.2}× | {} |", verdict(ratio, *target));
         } else {
             println!("| {name} | {ratio:.3}× | | |");
@@ -650,12 +664,17 @@ pub fn run(options: &Options) -> Result<(), Error> {
     }
 
     let json = serde_json::json!({
-        "machine": machine(), "threads": threads, "quick": options.quick, "matmul_peak_gflops": peak,
+        "machine": machine.model, "simd": machine.simd.name(), "l1d_bytes": machine.l1d_bytes,
+        "l2_bytes": machine.l2_bytes, "l3_bytes": machine.l3_bytes,
+        "unpacked_lhs_columns": kd_core::spatial::unpacked_lhs_columns(), "threads": threads, "quick": options.quick, "matmul_peak_gflops": peak,
         "steps": rows.iter().map(|r| serde_json::json!({"workload": r.workload, "step": r.what, "ms": r.ms,
             "gflops": r.gflops, "peak_rss_mib": r.peak_mib})).collect::<Vec<_>>(),
-        "ratios": ratios.iter().map(|(name, numerator, denominator, target)| serde_json::json!({"ratio": name,
-            "measured": numerator / denominator, "numerator": numerator, "denominator": denominator,
-            "target": target.is_finite().then_some(*target), "met": numerator / denominator <= *target})).collect::<Vec<_>>(),
+        "ratios": ratios.iter().map(|(name, numerator, denominator, target)| {
+            let (ratio, at_least) = (numerator / denominator, *name == SHARE_OF_PEAK);
+            serde_json::json!({"ratio": name, "measured": ratio, "numerator": numerator, "denominator": denominator,
+                "target": target.is_finite().then_some(*target), "at_least": at_least,
+                "met": if at_least { ratio >= *target } else { ratio <= *target }})
+        }).collect::<Vec<_>>(),
         "epoch_seconds": {"kd_cached": kd_epoch, "alone": alone_epoch},
         "batch_scaling": batches.iter().map(|(b, ms)| serde_json::json!({"batch": b, "ms": ms})).collect::<Vec<_>>(),
         "width_scaling": widths.iter().map(|(w, ms)| serde_json::json!({"width": w, "ms": ms})).collect::<Vec<_>>(),
@@ -665,17 +684,4 @@ pub fn run(options: &Options) -> Result<(), Error> {
     write_atomically(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
     println!("\nwritten: {}", path.display());
     Ok(())
-}
-
-/// The CPU model, from /proc/cpuinfo.
-fn machine() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }

@@ -93,6 +93,9 @@ enum Command {
         /// Train on the first N training images.
         #[arg(long, default_value_t = 10_000)]
         train_images: usize,
+        /// Score on the first N test (or validation) images only: a smoke run's shortcut.
+        #[arg(long)]
+        test_images: Option<usize>,
         /// Hold the training set's last 10,000 images out and evaluate on them instead of the
         /// test set (to choose a budget or a weight without looking at the test set).
         #[arg(long)]
@@ -365,6 +368,7 @@ fn main() -> ExitCode {
             out,
             seed,
             train_images,
+            test_images,
             validation,
             jitter,
             teacher_epochs,
@@ -387,6 +391,7 @@ fn main() -> ExitCode {
                 out,
                 seed,
                 train_images,
+                test_images,
                 validation,
                 jitter,
                 teacher_epochs,
@@ -398,7 +403,7 @@ fn main() -> ExitCode {
             let settings = serde_json::json!({
                 "methods": options.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
                 "regimes": regimes.iter().map(|r| r.name()).collect::<Vec<_>>(),
-                "dataset": options.dataset.name(), "seed": seed, "train_images": train_images, "validation": validation, "jitter": jitter,
+                "dataset": options.dataset.name(), "seed": seed, "train_images": train_images, "test_images": test_images, "validation": validation, "jitter": jitter,
                 "teacher_epochs": teacher_epochs, "epochs": epochs, "kd_schedule": options.kd_schedule,
             });
             let held = match RunFolder::open(&options.out, "run", &settings, start(resume, overwrite)) {

@@ -188,6 +188,8 @@ fn main() {
     let ratio = |kd: f64, torch: Option<f64>| torch.map_or("-".to_string(), |t| format!("{:.2}x", kd / t));
     let cell = |ms: Option<f64>| ms.map_or("-".to_string(), |t| format!("{t:.2}"));
 
+    let machine = kd_core::machine::Machine::get();
+    println!("{machine}");
     println!("conv2d, f32, {threads} threads; medians in ms; ratio = kd / PyTorch (lower is better)");
     if let Some(t) = &torch {
         println!("PyTorch {} with {} threads", t["torch"].as_str().unwrap_or("?"), t["threads"]);
@@ -213,7 +215,7 @@ fn main() {
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
-        let json = serde_json::json!({"threads": threads, "torch": torch.as_ref().map(|t| t["torch"].clone()), "rows": rows});
+        let json = serde_json::json!({"machine": machine.model, "simd": machine.simd.name(), "threads": threads, "torch": torch.as_ref().map(|t| t["torch"].clone()), "rows": rows});
         std::fs::write(dir.join("conv.json"), json.to_string())
     });
     match written {

@@ -55,6 +55,7 @@ pub mod distill;
 pub mod error;
 pub mod files;
 pub mod loss;
+pub mod machine;
 pub mod metrics;
 pub mod models;
 pub mod nn;

@@ -119,13 +119,13 @@ pub enum StudentRecipe {
 }
 
 /// The dropout papers' momentum at `epoch` of `epochs`: 0.5 → 0.99 over the first sixth.
-fn dropout_momentum(epoch: usize, epochs: usize) -> f64 {
+pub fn dropout_momentum(epoch: usize, epochs: usize) -> f64 {
     kd_core::train::momentum_ramp(epoch, epochs.div_ceil(6), 0.5, 0.99)
 }
 
 /// The dropout papers' step size at `epoch` of `epochs`: `(1 − p)·ε₀·f^epoch`, with `f` such
 /// that the rate falls to `final_fraction` of ε₀ over the run.
-fn dropout_rate(epoch: usize, epochs: usize, initial_rate: f64, final_fraction: f64) -> f64 {
+pub fn dropout_rate(epoch: usize, epochs: usize, initial_rate: f64, final_fraction: f64) -> f64 {
     let decay = final_fraction.powf(1.0 / epochs.max(1) as f64);
     (1.0 - dropout_momentum(epoch, epochs)) * initial_rate * decay.powi(epoch as i32)
 }
@@ -558,7 +558,7 @@ fn epochs(options: &Options) -> (usize, usize) {
 
 /// The device the students are built on: both start from the same weights for a seed, so the
 /// distilled student and the student alone are a paired comparison.
-fn student_device(seed: u64) -> Cpu {
+pub fn student_device(seed: u64) -> Cpu {
     Cpu::seed_from_u64(seed ^ 0x5EED)
 }
 
@@ -755,31 +755,4 @@ pub fn run(options: &Options, reference: Option<&Reference>) -> Result<(), Error
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The student alone and the distilled student of a seed start from the same weights.
-    #[test]
-    fn both_students_of_a_seed_start_alike() {
-        let alone = student_device(3).build_module::<HintonStudentAlone, f32>();
-        let distiller = HintonStudent::build_distiller(&student_device(3));
-        assert_eq!(alone.fc1.weight.as_vec(), distiller.student.fc1.weight.as_vec());
-        assert_eq!(alone.head.bias.as_vec(), distiller.student.head.bias.as_vec());
-        let other = student_device(4).build_module::<HintonStudentAlone, f32>();
-        assert_ne!(alone.fc1.weight.as_vec(), other.fc1.weight.as_vec());
-    }
-
-    /// The dropout recipe's schedule: momentum 0.5 → 0.99 over the first sixth, and the
-    /// rate falls to the final fraction of ε₀ over the run, scaled by 1 − momentum.
-    #[test]
-    fn the_dropout_schedule_follows_the_papers() {
-        assert_eq!(dropout_momentum(0, 60), 0.5);
-        assert_eq!(dropout_momentum(10, 60), 0.99);
-        assert!((dropout_rate(0, 60, 10.0, 0.0025) - 5.0).abs() < 1e-12);
-        let last = dropout_rate(60, 60, 10.0, 0.0025);
-        assert!((last - 0.01 * 10.0 * 0.0025).abs() < 1e-12, "{last}");
-    }
 }

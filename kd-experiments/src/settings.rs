@@ -116,6 +116,9 @@ pub struct Options {
     pub seed: u64,
     /// Train on the first N training images.
     pub train_images: usize,
+    /// Score every model on the first N images of the evaluated split (all of it when `None`):
+    /// for smoke runs and tests, whose numbers are never reported.
+    pub test_images: Option<usize>,
     /// Evaluate on the last [`VALIDATION_IMAGES`] training images instead of the test set,
     /// and never train on them: budgets are chosen this way, never on the test set.
     pub validation: bool,
@@ -143,6 +146,7 @@ impl Default for Options {
             out: PathBuf::from("target/kd-run"),
             seed: 0,
             train_images: 10_000,
+            test_images: None,
             validation: false,
             jitter: false,
             teacher_epochs: 4,
@@ -157,7 +161,8 @@ impl Default for Options {
 /// is set (MNIST's and Fashion-MNIST's last 10,000 of 60,000 training images).
 pub const VALIDATION_IMAGES: usize = 10_000;
 
-/// Loads `options.dataset` and keeps the first `options.train_images` training images; returns
+/// Loads `options.dataset` and keeps the first `options.train_images` training images (and the
+/// first `options.test_images` evaluated ones, when set); returns
 /// the training split, the evaluated split (the test set, or the held-out validation images
 /// with [`Options::validation`]) and the dataset's display name.
 pub fn load(options: &Options) -> Result<(Split, Split, &'static str), Error> {
@@ -166,6 +171,10 @@ pub fn load(options: &Options) -> Result<(Split, Split, &'static str), Error> {
         RunDataset::FashionMnist => (kd_core::data::fashion_mnist::load()?, "Fashion-MNIST"),
     };
     let (train, evaluated) = evaluated_split(data, options.validation);
+    let evaluated = match options.test_images {
+        Some(count) => evaluated.take(count),
+        None => evaluated,
+    };
     Ok((train.take(options.train_images.min(train.len())), evaluated, dataset))
 }
 

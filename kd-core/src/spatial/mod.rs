@@ -18,6 +18,7 @@ mod pool;
 pub(crate) mod scratch;
 
 pub use conv2d::{conv2d, conv_transpose2d};
+pub use gemm::unpacked_lhs_columns;
 pub use geometry::{Conv2dGeometry, ShapeError};
 pub use im2col::{col2im, im2col};
 pub use input::trace_input;

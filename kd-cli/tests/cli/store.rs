@@ -4,8 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-mod common;
-use common::kd_succeeds;
+use crate::common::kd_succeeds;
 
 fn kd(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_kd")).args(args).output().expect("kd runs")

@@ -4,8 +4,7 @@
 //! larger batch takes longer. A bench that timed nothing, mixed up its operands or
 //! miscounted its work fails here.
 
-mod common;
-use common::kd_succeeds;
+use crate::common::kd_succeeds;
 
 #[test]
 fn quick_bench_figures_are_consistent() {
@@ -25,13 +24,24 @@ fn quick_bench_figures_are_consistent() {
             .unwrap_or_else(|| panic!("no step `{step}` in {steps:?}"))
     };
     let ratios = json["ratios"].as_array().expect("ratios");
-    assert_eq!(ratios.len(), 3, "without torch: the two macro ratios and the cache ratio");
+    assert_eq!(
+        ratios.len(),
+        4,
+        "without torch: the two macro ratios, the cache ratio and the share of the matmul peak"
+    );
+    let kd_step_gflops = steps
+        .iter()
+        .find(|s| s["step"] == "KD step, #[distill]")
+        .map(|s| number(s, "gflops"))
+        .expect("the KD step's GFLOP/s");
     let expected = [
         (ms("KD step, #[distill]"), ms("KD step, hand-written dfdx")),
         (ms("KD+hint+AT step, #[distill]"), ms("KD+hint+AT step, hand-written dfdx")),
         (number(&json["epoch_seconds"], "kd_cached"), number(&json["epoch_seconds"], "alone")),
+        (kd_step_gflops, number(&json, "matmul_peak_gflops")),
     ];
-    for (ratio, (numerator, denominator)) in ratios.iter().zip(expected) {
+    assert_eq!(ratios[3]["at_least"], true, "the share of the peak is a floor");
+    for (ratio, (numerator, denominator)) in ratios.iter().take(3).zip(expected) {
         assert_eq!(
             (number(ratio, "numerator"), number(ratio, "denominator")),
             (numerator, denominator),
@@ -44,6 +54,24 @@ fn quick_bench_figures_are_consistent() {
             "the table shows {measured:.3}×:\n{stdout}"
         );
     }
+
+    let share = number(&ratios[3], "measured");
+    assert_eq!((number(&ratios[3], "numerator"), number(&ratios[3], "denominator")), expected[3]);
+    assert!(
+        stdout.contains(&format!("| {:.0} % | ≥ 70 % |", 100.0 * share)),
+        "the table shows the share in percent:\n{stdout}"
+    );
+    // The machine is named with its SIMD level, and the measured gemm threshold is one of the
+    // calibration's outcomes.
+    let simd = json["simd"].as_str().expect("simd");
+    assert!(
+        stdout.contains(json["machine"].as_str().expect("machine")) && stdout.contains(simd),
+        "{stdout}"
+    );
+    assert!(
+        [48, 128, 256, 512].contains(&json["unpacked_lhs_columns"].as_u64().expect("columns")),
+        "{json}"
+    );
 
     // No step can run faster than twice the machine's measured matmul peak.
     let peak = number(&json, "matmul_peak_gflops");

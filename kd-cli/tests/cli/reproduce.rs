@@ -3,8 +3,7 @@
 
 use std::process::Command;
 
-mod common;
-use common::kd_succeeds;
+use crate::common::kd_succeeds;
 
 #[test]
 fn quick_reproduce_prints_the_table_it_wrote() {

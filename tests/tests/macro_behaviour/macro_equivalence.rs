@@ -8,9 +8,7 @@ use kd_core::distill::{distill_step, Distill};
 use kd_core::loss::{hint_loss, kd_with_ce_loss, KdConfig};
 use kd_core::testing::Tolerance;
 
-mod common;
-
-use common::{Student, Teacher};
+use crate::common::{Student, Teacher};
 
 #[test]
 fn generated_step_equals_the_hand_written_step() {

@@ -9,9 +9,7 @@ use kd_core::distill::{distill_step, Distill};
 use kd_core::loss::{kd_with_ce_loss, Divergence, KdConfig};
 use kd_core::testing::Tolerance;
 
-mod common;
-
-use common::Teacher;
+use crate::common::Teacher;
 
 macro_rules! students {
     ($($name:ident: ($($logits:tt)*);)*) => {$(

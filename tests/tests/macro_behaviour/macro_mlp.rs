@@ -4,9 +4,7 @@ use dfdx::optim::{Momentum, Sgd, SgdConfig};
 use dfdx::prelude::*;
 use kd_core::distill::{distill_step, Distill};
 
-mod common;
-
-use common::{Student, Teacher};
+use crate::common::{Student, Teacher};
 
 /// The temperature, read from a `const`.
 const COOL: f64 = 2.5;

@@ -6,9 +6,7 @@ use dfdx::prelude::*;
 use kd_core::loss::{at_loss, hint_loss, kd_with_ce_loss, AtConvention, Conv1x1Adapter, KdConfig};
 use kd_core::ops::value_of;
 
-mod task;
-
-use task::{agreement, batch, predictions, task, CLASSES, FEATURES};
+use crate::task::{agreement, batch, predictions, task, CLASSES, FEATURES};
 
 type TeacherNet = (Linear<FEATURES, 64>, ReLU, Linear<64, CLASSES>);
 type StudentNet = (Linear<FEATURES, 6>, ReLU, Linear<6, CLASSES>);

@@ -8,9 +8,7 @@ use kd_core::loss::{kd_loss, multi_teacher_kd_with_ce_loss, Ensemble, KdConfig};
 use kd_core::ops::value_of;
 use kd_core::{distill, model};
 
-mod task;
-
-use task::{agreement, batch, predictions, task, CLASSES, FEATURES};
+use crate::task::{agreement, batch, predictions, task, CLASSES, FEATURES};
 
 /// One hidden layer, 48 wide.
 #[model]

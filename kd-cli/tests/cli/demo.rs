@@ -4,8 +4,7 @@
 
 use std::process::Command;
 
-mod common;
-use common::kd_succeeds;
+use crate::common::kd_succeeds;
 
 #[test]
 fn demo_on_a_subset_writes_results_that_parse() {
