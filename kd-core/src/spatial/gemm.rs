@@ -95,7 +95,7 @@ pub(crate) fn matmul_threads<E: Dtype>(
         dst_view.extent() <= dst.len() && lhs_view.extent() <= lhs.len() && rhs_view.extent() <= rhs.len(),
         "matmul: a view reaches past its slice"
     );
-    unpacked_lhs_columns(); // calibrates gemm's packing threshold once per process
+    UNPACKED_LHS.call_once(|| gemm::set_lhs_packing_threshold_single_thread(LHS_PACKING_THRESHOLD));
     if dst_view.rows == 0 || dst_view.cols == 0 {
         return;
     }
@@ -177,91 +177,27 @@ pub(crate) fn matmul_threads<E: Dtype>(
     });
 }
 
-/// The widest right operand (in columns) for which gemm multiplies a column-major left operand
-/// in place instead of packing it, as measured on this CPU once per process.
-///
-/// kd's linear layers hand gemm exactly such operands, with the batch as the columns: a kept
-/// transposed teacher weight in the forward, the weight itself in the input gradient. Skipping
-/// the packing copy paid at batch 256 on a 2-core AMD EPYC (AVX2), where gemm's default packs
-/// above 48 columns, but the break-even depends on the CPU's caches and prefetchers, so it is
-/// timed here rather than fixed: a 512 × 512 weight against 128, 256 and 512 columns, packed
-/// and in place, the fastest of three runs each (about 40 ms, single-threaded). The result is
-/// gemm's (process-wide) single-thread threshold; dfdx's own products use an older gemm and
-/// are unaffected. Packing only copies, so the products are the same either way.
+/// gemm multiplies a column-major left operand in place unless the other operand is wider than
+/// 6 × this many columns (6 is the AVX-512 f32 kernel's width), and packs it otherwise; its
+/// default is 8 (48 columns). kd's linear layers hand gemm exactly such operands, with the batch
+/// as the other side: a kept transposed teacher weight in the forward, the weight itself in the
+/// input gradient, which then skip the packing copy for batches up to 256 (258 columns); at
+/// batch 512 gemm packs again. `kd bench` measures the effect.
+const LHS_PACKING_THRESHOLD: usize = 43;
+
+/// The widest right operand, in columns, that gemm multiplies a column-major left operand
+/// against in place ([`LHS_PACKING_THRESHOLD`] kernels of 6 columns). Fixed, from one AMD
+/// machine: a start-up calibration (a 512² or 1200² weight against 128–512 columns, packed and
+/// in place) chose gemm's default 48 on that same machine, where the fixed value had made the
+/// Hinton step faster in `kd bench`, so the microbenchmark did not predict the step and was
+/// not kept.
 pub fn unpacked_lhs_columns() -> usize {
-    static COLUMNS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *COLUMNS.get_or_init(|| {
-        let columns = calibrate_unpacked_lhs_columns();
-        gemm::set_lhs_packing_threshold_single_thread(columns.div_ceil(KERNEL_COLUMNS).max(1));
-        columns
-    })
+    LHS_PACKING_THRESHOLD * 6
 }
 
-/// gemm's f32 micro-kernels are 6 columns wide on AVX2 and AVX-512 alike; its threshold counts
-/// in kernels.
-const KERNEL_COLUMNS: usize = 6;
-
-/// gemm's default threshold in columns (8 kernels).
-const GEMM_DEFAULT_COLUMNS: usize = 8 * KERNEL_COLUMNS;
-
-/// The widest of 128, 256 and 512 columns up to which the in-place product beats the packed
-/// one, or gemm's default when it loses at 128 already.
-fn calibrate_unpacked_lhs_columns() -> usize {
-    const ROWS: usize = 512;
-    const INNER: usize = 512;
-    const MOST: usize = 512;
-    let lhs = vec![0.5f32; ROWS * INNER];
-    let rhs = vec![0.25f32; INNER * MOST];
-    let mut dst = vec![0.0f32; ROWS * MOST];
-    // The weight kept transposed: column-major, as a teacher's `Linear` holds it.
-    let lhs_view = View::row_major(INNER, ROWS).t();
-    let mut time = |columns: usize, threshold: usize| {
-        gemm::set_lhs_packing_threshold_single_thread(threshold);
-        (0..3)
-            .map(|_| {
-                let started = std::time::Instant::now();
-                matmul_once(
-                    &mut dst,
-                    View::row_major(ROWS, columns),
-                    &lhs,
-                    lhs_view,
-                    &rhs,
-                    View::row_major(INNER, columns),
-                );
-                started.elapsed()
-            })
-            .min()
-            .unwrap_or_default()
-    };
-    let mut widest = GEMM_DEFAULT_COLUMNS;
-    for columns in [128, 256, MOST] {
-        let in_place = time(columns, columns.div_ceil(KERNEL_COLUMNS));
-        let packed = time(columns, 0);
-        if in_place >= packed {
-            break;
-        }
-        widest = columns;
-    }
-    widest
-}
-
-/// One single-threaded product for the calibration (the shapes are fixed and in bounds).
-fn matmul_once(dst: &mut [f32], dst_view: View, lhs: &[f32], lhs_view: View, rhs: &[f32], rhs_view: View) {
-    assert!(dst_view.extent() <= dst.len() && lhs_view.extent() <= lhs.len() && rhs_view.extent() <= rhs.len());
-    // SAFETY: the assert keeps every offset inside its slice; `dst` is a unique borrow.
-    unsafe {
-        gemm_raw(
-            dst.as_mut_ptr(),
-            dst_view,
-            lhs.as_ptr(),
-            lhs_view,
-            rhs.as_ptr(),
-            rhs_view,
-            false,
-            gemm::Parallelism::None,
-        )
-    };
-}
+/// Sets [`LHS_PACKING_THRESHOLD`] once per process (a gemm-wide setting; dfdx's own products
+/// use an older gemm and are unaffected).
+static UNPACKED_LHS: std::sync::Once = std::sync::Once::new();
 
 /// Slabs are whole multiples of this many rows or columns (gemm's AVX-512 f32 kernel covers
 /// 64 rows of its column-major problem at a time).
