@@ -466,9 +466,6 @@ fn fastest_torch(kept: Option<serde_json::Value>, mut round: serde_json::Value) 
     round
 }
 
-/// The ratio whose target is a floor: the Hinton KD step's GFLOP/s over the matmul peak's.
-const SHARE_OF_PEAK: &str = "Hinton KD step GFLOP/s / matmul peak";
-
 /// The step times `kd_step_torch.py` reports.
 const TORCH_STEPS: [&str; 3] = ["hinton_kd_step_ms", "hinton_cached_kd_step_ms", "cnn_fitnet_at_step_ms"];
 
@@ -485,8 +482,36 @@ fn find_torch(explicit: Option<&str>) -> Option<String> {
     })
 }
 
-fn verdict(ratio: f64, target: f64) -> &'static str {
-    if ratio <= target {
+/// What a measured ratio must reach.
+#[derive(Clone, Copy)]
+enum Target {
+    /// At most this (a time against another's).
+    AtMost(f64),
+    /// At least this (a share of the matmul peak).
+    AtLeast(f64),
+    /// Shown for context only.
+    None,
+}
+
+impl Target {
+    fn met(self, ratio: f64) -> bool {
+        match self {
+            Target::AtMost(target) => ratio <= target,
+            Target::AtLeast(target) => ratio >= target,
+            Target::None => !ratio.is_nan(),
+        }
+    }
+
+    fn value(self) -> Option<f64> {
+        match self {
+            Target::AtMost(target) | Target::AtLeast(target) => Some(target),
+            Target::None => None,
+        }
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
         "met"
     } else {
         "missed"
@@ -559,7 +584,8 @@ pub fn run(options: &Options) -> Result<(), Error> {
         (1600, width_step::<1600>(&dev, 128, &counts)?),
     ];
 
-    let ms = |what: &str| rows.iter().find(|r| r.what == what).map_or(f64::NAN, |r| r.ms);
+    let step = |what: &str| rows.iter().find(|r| r.what == what);
+    let ms = |what: &str| step(what).map_or(f64::NAN, |r| r.ms);
     let machine = kd_core::machine::Machine::get();
     println!(
         "\nmachine: {machine}, {threads} threads; weights multiplied in place up to {unpacked_columns} columns (fixed)\nmatmul peak 2048³ f32 (faster of dfdx's and kd's gemm): {peak:.1} GFLOP/s\n"
@@ -579,24 +605,33 @@ pub fn run(options: &Options) -> Result<(), Error> {
         );
     }
 
-    // (name, numerator, denominator, target): the measured ratio is numerator / denominator,
-    // at most the target (the Hinton step's share of the matmul peak: at least).
-    let gflops = |what: &str| rows.iter().find(|r| r.what == what).and_then(|r| r.gflops).unwrap_or(f64::NAN);
+    // (name, numerator, denominator, target): the measured ratio is numerator / denominator.
+    let gflops = |what: &str| step(what).and_then(|r| r.gflops).unwrap_or(f64::NAN);
     let mut ratios = vec![
         (
             "#[distill] step / hand-written step, Hinton MLP",
             ms("KD step, #[distill]"),
             ms("KD step, hand-written dfdx"),
-            1.05,
+            Target::AtMost(1.05),
         ),
         (
             "#[distill] step / hand-written step, CNN hint+AT",
             ms("KD+hint+AT step, #[distill]"),
             ms("KD+hint+AT step, hand-written dfdx"),
-            1.05,
+            Target::AtMost(1.05),
         ),
-        ("KD epoch with teacher cache / student-alone epoch", kd_epoch, alone_epoch, 1.10),
-        (SHARE_OF_PEAK, gflops("KD step, #[distill]"), peak, 0.70),
+        (
+            "KD epoch with teacher cache / student-alone epoch",
+            kd_epoch,
+            alone_epoch,
+            Target::AtMost(1.10),
+        ),
+        (
+            "Hinton KD step GFLOP/s / matmul peak",
+            gflops("KD step, #[distill]"),
+            peak,
+            Target::AtLeast(0.70),
+        ),
     ];
     if let Some(torch) = &torch {
         let t = |key: &str| torch[key].as_f64().unwrap_or(f64::NAN);
@@ -604,42 +639,36 @@ pub fn run(options: &Options) -> Result<(), Error> {
             "KD step / PyTorch KD step, Hinton MLP",
             ms("KD step, #[distill]"),
             t("hinton_kd_step_ms"),
-            0.8,
+            Target::AtMost(0.8),
         ));
         ratios.push((
             "cached KD step / PyTorch KD step, Hinton MLP",
             ms("KD step, cached teacher logits"),
             t("hinton_kd_step_ms"),
-            0.5,
+            Target::AtMost(0.5),
         ));
         ratios.push((
             "cached KD step / PyTorch cached KD step (no target)",
             ms("KD step, cached teacher logits"),
             t("hinton_cached_kd_step_ms"),
-            f64::INFINITY,
+            Target::None,
         ));
         ratios.push((
             "KD+hint+AT step / PyTorch, CNN",
             ms("KD+hint+AT step, #[distill]"),
             t("cnn_fitnet_at_step_ms"),
-            1.0,
+            Target::AtMost(1.0),
         ));
     }
     println!("\n| ratio | measured | target | |");
     println!("|---|---:|---:|---|");
     for (name, numerator, denominator, target) in &ratios {
         let ratio = numerator / denominator;
-        if *name == SHARE_OF_PEAK {
-            println!(
-                "| {name} | {:.0} % | ≥ {:.0} % | {} |",
-                100.0 * ratio,
-                100.0 * target,
-                verdict(*target, ratio)
-            );
-        } else if target.is_finite() {
-            println!("| {name} | {ratio:.3}× | ≤ {target:.2}× | {} |", verdict(ratio, *target));
-        } else {
-            println!("| {name} | {ratio:.3}× | | |");
+        let met = verdict(target.met(ratio));
+        match target {
+            Target::AtLeast(floor) => println!("| {name} | {:.0} % | ≥ {:.0} % | {met} |", 100.0 * ratio, 100.0 * floor),
+            Target::AtMost(ceiling) => println!("| {name} | {ratio:.3}× | ≤ {ceiling:.2}× | {met} |"),
+            Target::None => println!("| {name} | {ratio:.3}× | | |"),
         }
     }
     if let Some(torch) = &torch {
@@ -670,10 +699,9 @@ pub fn run(options: &Options) -> Result<(), Error> {
         "steps": rows.iter().map(|r| serde_json::json!({"workload": r.workload, "step": r.what, "ms": r.ms,
             "gflops": r.gflops, "peak_rss_mib": r.peak_mib})).collect::<Vec<_>>(),
         "ratios": ratios.iter().map(|(name, numerator, denominator, target)| {
-            let (ratio, at_least) = (numerator / denominator, *name == SHARE_OF_PEAK);
+            let ratio = numerator / denominator;
             serde_json::json!({"ratio": name, "measured": ratio, "numerator": numerator, "denominator": denominator,
-                "target": target.is_finite().then_some(*target), "at_least": at_least,
-                "met": if at_least { ratio >= *target } else { ratio <= *target }})
+                "target": target.value(), "at_least": matches!(target, Target::AtLeast(_)), "met": target.met(ratio)})
         }).collect::<Vec<_>>(),
         "epoch_seconds": {"kd_cached": kd_epoch, "alone": alone_epoch},
         "batch_scaling": batches.iter().map(|(b, ms)| serde_json::json!({"batch": b, "ms": ms})).collect::<Vec<_>>(),

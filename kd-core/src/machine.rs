@@ -31,15 +31,6 @@ impl SimdLevel {
         SimdLevel::Portable
     }
 
-    /// f32 values per vector register.
-    pub fn f32_lanes(self) -> usize {
-        match self {
-            SimdLevel::Portable => 4,
-            SimdLevel::Avx2 => 8,
-            SimdLevel::Avx512 => 16,
-        }
-    }
-
     /// How it is usually written.
     pub fn name(self) -> &'static str {
         match self {
@@ -145,6 +136,5 @@ mod tests {
     fn the_machine_names_its_simd_level() {
         let machine = Machine::get();
         assert!(machine.to_string().contains(machine.simd.name()), "{machine}");
-        assert!(machine.simd.f32_lanes() >= 4);
     }
 }

@@ -185,14 +185,16 @@ pub(crate) fn matmul_threads<E: Dtype>(
 /// batch 512 gemm packs again. `kd bench` measures the effect.
 const LHS_PACKING_THRESHOLD: usize = 43;
 
-/// The widest right operand, in columns, that gemm multiplies a column-major left operand
-/// against in place ([`LHS_PACKING_THRESHOLD`] kernels of 6 columns). Fixed, from one AMD
-/// machine: a start-up calibration (a 512² or 1200² weight against 128–512 columns, packed and
-/// in place) chose gemm's default 48 on that same machine, where the fixed value had made the
-/// Hinton step faster in `kd bench`, so the microbenchmark did not predict the step and was
-/// not kept.
+/// gemm's f32 micro-kernels are this many columns wide (AVX2 and AVX-512 alike); its packing
+/// threshold counts in kernels.
+const KERNEL_COLUMNS: usize = 6;
+
+/// The widest right operand, in columns, that gemm multiplies a kept (column-major) weight
+/// against in place: [`LHS_PACKING_THRESHOLD`] kernels. Still one machine's value: a start-up
+/// microbenchmark of packed against in-place products chose gemm's default on that machine,
+/// where this value runs `kd bench`'s Hinton step faster.
 pub fn unpacked_lhs_columns() -> usize {
-    LHS_PACKING_THRESHOLD * 6
+    LHS_PACKING_THRESHOLD * KERNEL_COLUMNS
 }
 
 /// Sets [`LHS_PACKING_THRESHOLD`] once per process (a gemm-wide setting; dfdx's own products
