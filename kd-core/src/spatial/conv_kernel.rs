@@ -17,8 +17,34 @@ struct TapRow {
     rows: std::ops::Range<usize>,
     columns: std::ops::Range<usize>,
     plane: usize,
+    /// The input channel within its group.
+    channel: usize,
     y_offset: isize,
     x_offset: isize,
+}
+
+/// A product narrower than this many columns takes more samples if they fit in L2.
+const NARROW_PRODUCT: usize = 256;
+/// The most columns one product takes.
+const WIDEST_PRODUCT: usize = 1024;
+/// The L2 size assumed where the machine does not report it.
+const DEFAULT_L2_BYTES: usize = 512 << 10;
+
+/// A task's im2col buffer. Its padding taps are zeroed by the first gather of each width
+/// (samples × positions) and stay zero, so later gathers write only the taps that read the
+/// image: on small maps the zero fills had cost more calls than the copies.
+struct PatchBuffer<E: Dtype> {
+    cols: Scratch<E>,
+    zeroed_width: Option<usize>,
+}
+
+impl<E: Dtype> PatchBuffer<E> {
+    fn new(len: usize) -> Self {
+        PatchBuffer {
+            cols: Scratch::new(len),
+            zeroed_width: None,
+        }
+    }
 }
 
 /// The sizes of one convolution `(B, C, H, W) -> (B, O, OH, OW)`.
@@ -72,7 +98,7 @@ struct Sizes {
 }
 
 impl ConvPlan {
-    fn sizes(&self) -> Sizes {
+    fn sizes<E>(&self) -> Sizes {
         Sizes {
             patch: self.patch(),
             positions: self.positions(),
@@ -80,7 +106,7 @@ impl ConvPlan {
             image_len: self.image_len().max(1),
             output_len: self.output_len().max(1),
             per_task: self.samples_per_task(),
-            per_product: self.samples_per_product(),
+            per_product: self.samples_per_product::<E>(),
         }
     }
 
@@ -125,6 +151,7 @@ impl ConvPlan {
                         rows: oy_lo..oy_hi,
                         columns: ox_lo..ox_hi,
                         plane,
+                        channel: cg,
                         y_offset,
                         x_offset,
                     });
@@ -141,30 +168,91 @@ impl ConvPlan {
     }
 
     /// Writes `im2col(image, group)` into columns `offset .. offset + OH·OW` of `cols`, a
-    /// `patch × stride` row-major matrix; padding taps become zeros.
-    fn gather<E: Dtype>(&self, image: &[E], group: usize, cols: &mut [E], stride: usize, offset: usize) {
+    /// `patch × stride` row-major matrix. Padding taps become zeros when `zero_padding`; else
+    /// they are left as they are (zero already: they sit at the same places in every gather
+    /// of the same width), and only the taps that read the image are written.
+    fn gather<E: Dtype>(&self, image: &[E], group: usize, cols: &mut [E], stride: usize, offset: usize, zero_padding: bool) {
         if self.keeps_rows() {
-            return self.gather_shifted(image, group, cols, stride, offset);
+            return self.gather_shifted(image, group, cols, stride, offset, zero_padding);
         }
         let (out_w, x_step) = (self.out_w, self.geometry.stride.1);
+        let phases = (x_step > 1).then(|| self.split_phases(image, group));
         self.for_each_tap_row(group, |tap| {
             let start = tap.row * stride + offset;
             let row = &mut cols[start..start + self.positions()];
-            row[..tap.rows.start * out_w].iter_mut().for_each(|v| *v = E::default());
-            row[tap.rows.end * out_w..].iter_mut().for_each(|v| *v = E::default());
+            if zero_padding {
+                row[..tap.rows.start * out_w].fill(E::default());
+                row[tap.rows.end * out_w..].fill(E::default());
+            }
+            let len = tap.columns.len();
+            if len == 0 {
+                if zero_padding {
+                    row.fill(E::default());
+                }
+                return;
+            }
+            let phase_column = phases.as_ref().map(|_| self.phase_column(tap));
             for oy in tap.rows.clone() {
                 let segment = &mut row[oy * out_w..(oy + 1) * out_w];
-                segment[..tap.columns.start].iter_mut().for_each(|v| *v = E::default());
-                segment[tap.columns.end..].iter_mut().for_each(|v| *v = E::default());
-                let (at, len) = (self.input_index(tap, oy, tap.columns.start), tap.columns.len());
-                let valid = &mut segment[tap.columns.clone()];
-                if x_step == 1 {
-                    valid.copy_from_slice(&image[at..at + len]);
-                } else {
-                    valid.iter_mut().zip(image[at..].iter().step_by(x_step)).for_each(|(d, s)| *d = *s);
+                if zero_padding {
+                    segment[..tap.columns.start].fill(E::default());
+                    segment[tap.columns.end..].fill(E::default());
                 }
+                let valid = &mut segment[tap.columns.clone()];
+                let (source, at) = match (&phases, phase_column) {
+                    (Some(split), Some(column)) => {
+                        let y = ((oy * self.geometry.stride.0) as isize + tap.y_offset) as usize;
+                        (&split[..], (tap.channel * self.height + y) * x_step * self.phase_width() + column)
+                    }
+                    _ => (image, self.input_index(tap, oy, tap.columns.start)),
+                };
+                copy_run(valid, &source[at..at + len]);
             }
         });
+    }
+
+    /// The columns of width stride `s` split by phase: each image row of `group`'s channels
+    /// becomes its columns `0, s, 2s, …`, then `1, 1 + s, …`, each phase [`Self::phase_width`]
+    /// long, so the taps of a strided row are one contiguous run ([`Self::phase_index`]).
+    fn split_phases<E: Dtype>(&self, image: &[E], group: usize) -> Scratch<E> {
+        let (s, w, plane) = (self.geometry.stride.1, self.width, self.height * self.width);
+        let phase_width = self.phase_width();
+        let rows = self.group_in() * self.height;
+        let mut split = Scratch::new(rows * s * phase_width);
+        let first = group * self.group_in() * plane;
+        for (row, target) in image[first..first + rows * w].chunks(w).zip(split.chunks_mut(s * phase_width)) {
+            if s == 2 {
+                // Every downsampling layer: one pass over pairs, which vectorises.
+                let (even, odd) = target.split_at_mut(phase_width);
+                for ((pair, e), o) in row.chunks_exact(2).zip(even.iter_mut()).zip(odd.iter_mut()) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+                if w % 2 == 1 {
+                    even[phase_width - 1] = row[w - 1];
+                }
+                continue;
+            }
+            for (phase, part) in target.chunks_mut(phase_width).enumerate() {
+                for (t, v) in part.iter_mut().zip(row.iter().skip(phase).step_by(s)) {
+                    *t = *v;
+                }
+            }
+        }
+        split
+    }
+
+    /// The length of one phase of a split row: `⌈W / s⌉`.
+    fn phase_width(&self) -> usize {
+        self.width.div_ceil(self.geometry.stride.1)
+    }
+
+    /// Where a tap row's first valid column sits within a row of [`Self::split_phases`]'s
+    /// buffer: its phase, then its place in that phase.
+    fn phase_column(&self, tap: &TapRow) -> usize {
+        let s = self.geometry.stride.1;
+        let x = ((tap.columns.start * s) as isize + tap.x_offset) as usize;
+        (x % s) * self.phase_width() + x / s
     }
 
     /// `image += col2im(cols, group)` from columns `offset ..` of a `patch × stride` matrix, the
@@ -209,25 +297,30 @@ impl ConvPlan {
     }
 
     /// Zeroes the positions of a tap row's run whose column lies in the padding: a shifted
-    /// run reads them from a neighbouring image row.
+    /// run reads them from a neighbouring image row. A tap is at most a few columns into the
+    /// padding, so this stores single values down those columns rather than calling `memset`
+    /// for a run of one or two per row.
     fn zero_wrapped<E: Dtype>(&self, tap: &TapRow, row: &mut [E]) {
         let w = self.width;
-        for oy in tap.rows.clone() {
-            let line = &mut row[oy * w..(oy + 1) * w];
-            line[..tap.columns.start].iter_mut().for_each(|v| *v = E::default());
-            line[tap.columns.end..].iter_mut().for_each(|v| *v = E::default());
+        let rows = tap.rows.start * w..tap.rows.end * w;
+        for column in (0..tap.columns.start).chain(tap.columns.end..w) {
+            for at in (rows.start + column..rows.end).step_by(w) {
+                row[at] = E::default();
+            }
         }
     }
 
     /// [`Self::gather`] for a same convolution: one copy per tap row.
-    fn gather_shifted<E: Dtype>(&self, image: &[E], group: usize, cols: &mut [E], stride: usize, offset: usize) {
+    fn gather_shifted<E: Dtype>(&self, image: &[E], group: usize, cols: &mut [E], stride: usize, offset: usize, zero_padding: bool) {
         self.for_each_tap_row(group, |tap| {
             let start = tap.row * stride + offset;
             let row = &mut cols[start..start + self.positions()];
             let (run, shift) = self.shifted_run(tap);
             let from = (tap.plane as isize + run.start as isize + shift) as usize;
-            row[..run.start].fill(E::default());
-            row[run.end..].fill(E::default());
+            if zero_padding {
+                row[..run.start].fill(E::default());
+                row[run.end..].fill(E::default());
+            }
             row[run.clone()].copy_from_slice(&image[from..from + run.len()]);
             self.zero_wrapped(tap, row);
         });
@@ -258,13 +351,22 @@ impl ConvPlan {
         self.batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
     }
 
-    /// How many samples share one matrix multiply: small maps are batched until a product has
-    /// about a thousand columns, where gemm runs at speed.
-    fn samples_per_product(&self) -> usize {
+    /// How many samples share one matrix multiply. The patch matrix stays in the core's L2
+    /// cache, where gemm reads it back: as many samples as fill half of L2, and while that
+    /// makes a product under [`NARROW_PRODUCT`] columns, as many as fill all of it (a wider
+    /// product runs gemm faster, until its operand spills). Never over [`WIDEST_PRODUCT`].
+    fn samples_per_product<E>(&self) -> usize {
         if self.pointwise() {
             return 1; // its patch matrix is the sample itself: no copy to batch
         }
-        (1024 / self.positions().max(1)).clamp(1, self.samples_per_task())
+        let l2 = crate::machine::Machine::get().l2_bytes.unwrap_or(DEFAULT_L2_BYTES);
+        let positions = self.positions().max(1);
+        let sample_bytes = (self.patch() * positions * std::mem::size_of::<E>()).max(1);
+        let mut samples = (l2 / 2 / sample_bytes).max(1);
+        if samples * positions < NARROW_PRODUCT {
+            samples = samples.max(l2 / sample_bytes);
+        }
+        samples.min(WIDEST_PRODUCT / positions).clamp(1, self.samples_per_task())
     }
 
     /// A 1×1 convolution with stride 1 and no padding: one sample's patch matrix for a group
@@ -276,18 +378,20 @@ impl ConvPlan {
 
     /// The patch matrix of `group` for the samples of `x_chunk`, side by side
     /// (`patch × samples·positions`): for one sample of a pointwise convolution, the sample's
-    /// own channels as they lie; else gathered into `cols`.
-    fn patches<'a, E: Dtype>(&self, x_chunk: &'a [E], group: usize, cols: &'a mut [E]) -> &'a [E] {
+    /// own channels as they lie; else gathered into `buffer`.
+    fn patches<'a, E: Dtype>(&self, x_chunk: &'a [E], group: usize, buffer: &'a mut PatchBuffer<E>) -> &'a [E] {
         let image_len = self.image_len().max(1);
         let width = x_chunk.len() / image_len * self.positions();
         let size = self.patch() * width;
         if self.pointwise() && x_chunk.len() == image_len {
             return &x_chunk[group * size..(group + 1) * size];
         }
+        let zero_padding = buffer.zeroed_width != Some(width);
         for (j, x_b) in x_chunk.chunks(image_len).enumerate() {
-            self.gather(x_b, group, cols, width, j * self.positions());
+            self.gather(x_b, group, &mut buffer.cols, width, j * self.positions(), zero_padding);
         }
-        &cols[..size]
+        buffer.zeroed_width = Some(width);
+        &buffer.cols[..size]
     }
 
     /// The rows of `dy_b` that belong to `group`: `(O/G) × positions`.
@@ -306,12 +410,12 @@ impl ConvPlan {
             output_len,
             per_task,
             per_product,
-        } = self.sizes();
+        } = self.sizes::<E>();
         let mut y = vec![E::default(); self.batch * self.output_len()];
         y.par_chunks_mut(output_len * per_task)
             .zip(x.par_chunks(image_len * per_task))
             .for_each(|(y_task, x_task)| {
-                let mut cols = Scratch::new(patch * positions * per_product);
+                let mut cols = PatchBuffer::new(patch * positions * per_product);
                 let mut product = Scratch::new(group_out * positions * per_product);
                 for (y_chunk, x_chunk) in y_task
                     .chunks_mut(output_len * per_product)
@@ -364,7 +468,7 @@ impl ConvPlan {
             output_len,
             per_task,
             per_product,
-        } = self.sizes();
+        } = self.sizes::<E>();
         dx.par_chunks_mut(image_len * per_task)
             .zip(dy.par_chunks(output_len * per_task))
             .for_each(|(dx_task, dy_task)| {
@@ -427,14 +531,14 @@ impl ConvPlan {
             output_len,
             per_task,
             per_product,
-        } = self.sizes();
+        } = self.sizes::<E>();
         let block = group_out * patch;
         let partials: Vec<Vec<E>> = x
             .par_chunks(image_len * per_task)
             .zip(dy.par_chunks(output_len * per_task))
             .map(|(x_task, dy_task)| {
                 let mut transposed_sum = vec![E::default(); dw.len()]; // per group: patch × (O/G)
-                let mut cols = Scratch::new(patch * positions * per_product);
+                let mut cols = PatchBuffer::new(patch * positions * per_product);
                 let mut dy_t = Scratch::new(positions * per_product * group_out);
                 for (x_chunk, dy_chunk) in x_task.chunks(image_len * per_product).zip(dy_task.chunks(output_len * per_product)) {
                     let samples = x_chunk.len() / image_len;
@@ -474,6 +578,29 @@ impl ConvPlan {
     }
 }
 
+/// `target.copy_from_slice(source)` for the short runs of an im2col (a map's row, a few dozen
+/// values at most): eight values at a time plus an overlapping last eight, inlined, where
+/// `copy_from_slice` calls `memcpy` once per run.
+fn copy_run<E: Copy>(target: &mut [E], source: &[E]) {
+    const CHUNK: usize = 8;
+    let len = target.len();
+    assert_eq!(len, source.len(), "copy_run: lengths differ");
+    if len < CHUNK {
+        for (t, s) in target.iter_mut().zip(source) {
+            *t = *s;
+        }
+        return;
+    }
+    let copy_at = |target: &mut [E], at: usize| {
+        let chunk: [E; CHUNK] = source[at..at + CHUNK].try_into().expect("a chunk of eight");
+        target[at..at + CHUNK].copy_from_slice(&chunk);
+    };
+    for at in (0..len - CHUNK).step_by(CHUNK) {
+        copy_at(target, at);
+    }
+    copy_at(target, len - CHUNK);
+}
+
 /// `y[b, c, p] += bias[c]` for `y` laid out `(B, C, positions)` from a sample boundary.
 pub(crate) fn add_channel_bias<E: Dtype>(y: &mut [E], positions: usize, bias: &[E]) {
     for (k, row) in y.chunks_mut(positions.max(1)).enumerate() {
@@ -487,5 +614,93 @@ pub(crate) fn channel_sums<E: Dtype>(dy: &[E], positions: usize, db: &mut [E]) {
     let channels = db.len();
     for (k, row) in dy.chunks(positions.max(1)).enumerate() {
         db[k % channels] += row.iter().fold(E::default(), |acc, &v| acc + v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `y[b, o, oy, ox] = Σ_{c, ky, kx} w[o, c, ky, kx] · x[b, c, oy·s + ky − p, ox·s + kx − p]`,
+    /// straight from the definition (one group, no dilation).
+    fn direct_forward(plan: &ConvPlan, x: &[f64], w: &[f64]) -> Vec<f64> {
+        let (g, k) = (plan.geometry, plan.geometry.kernel.0);
+        let mut y = vec![0.0; plan.batch * plan.output_len()];
+        for b in 0..plan.batch {
+            for o in 0..plan.out_channels {
+                for oy in 0..plan.out_h {
+                    for ox in 0..plan.out_w {
+                        let mut sum = 0.0;
+                        for c in 0..plan.channels {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let y_in = (oy * g.stride.0 + ky) as isize - g.padding.0 as isize;
+                                    let x_in = (ox * g.stride.1 + kx) as isize - g.padding.1 as isize;
+                                    if (0..plan.height as isize).contains(&y_in) && (0..plan.width as isize).contains(&x_in) {
+                                        let at = ((b * plan.channels + c) * plan.height + y_in as usize) * plan.width + x_in as usize;
+                                        sum += w[((o * plan.channels + c) * k + ky) * k + kx] * x[at];
+                                    }
+                                }
+                            }
+                        }
+                        y[((b * plan.out_channels + o) * plan.out_h + oy) * plan.out_w + ox] = sum;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// One thread takes all five samples in products of two, two and one: the last product is
+    /// narrower, so its patch matrix is laid out anew and its padding zeroed again. Forward and
+    /// weight gradient match the definition, for a same convolution and a strided one.
+    #[test]
+    fn products_of_unequal_width_keep_their_padding_zero() {
+        for (stride, padding, size) in [(1, 1, 20), (2, 2, 40)] {
+            let geometry = Conv2dGeometry::square(3).with_stride(stride).with_padding(padding);
+            let (out_h, out_w) = geometry.output_size(size, size).expect("fits");
+            let plan = ConvPlan {
+                batch: 5,
+                channels: 2,
+                height: size,
+                width: size,
+                out_channels: 3,
+                out_h,
+                out_w,
+                geometry,
+            };
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a pool");
+            assert_eq!(pool.install(|| plan.sizes::<f64>().per_product), 2, "two samples per product");
+            let x: Vec<f64> = (0..plan.batch * plan.image_len())
+                .map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0)
+                .collect();
+            let w: Vec<f64> = (0..plan.out_channels * plan.patch())
+                .map(|i| ((i * 13 % 17) as f64 - 8.0) / 8.0)
+                .collect();
+            let y = pool.install(|| plan.forward(&x, &w, None));
+            let expected = direct_forward(&plan, &x, &w);
+            for (i, (got, want)) in y.iter().zip(&expected).enumerate() {
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "stride {stride}: y[{i}] = {got}, the definition gives {want}"
+                );
+            }
+            // The weight gradient of Σ y·probe is Σ_b probe_b · im2col(x_b)ᵀ: with a probe that
+            // is one at a single output, it is the patch that output saw.
+            let mut probe = vec![0.0; y.len()];
+            let last = y.len() - 1 - plan.out_w / 2; // the last sample, its narrow product
+            probe[last] = 1.0;
+            let mut dw = vec![0.0; w.len()];
+            pool.install(|| plan.backward_weight(&x, &probe, &mut dw));
+            for (j, got) in dw.iter().enumerate() {
+                let mut unit = vec![0.0; w.len()];
+                unit[j] = 1.0;
+                let want = direct_forward(&plan, &x, &unit)[last];
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "stride {stride}: dw[{j}] = {got}, the definition gives {want}"
+                );
+            }
+        }
     }
 }
