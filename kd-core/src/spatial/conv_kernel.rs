@@ -180,40 +180,46 @@ impl ConvPlan {
         self.for_each_tap_row(group, |tap| {
             let start = tap.row * stride + offset;
             let row = &mut cols[start..start + self.positions()];
+            let len = tap.columns.len();
             if zero_padding {
+                if len == 0 {
+                    row.fill(E::default());
+                    return;
+                }
                 row[..tap.rows.start * out_w].fill(E::default());
                 row[tap.rows.end * out_w..].fill(E::default());
-            }
-            let len = tap.columns.len();
-            if len == 0 {
-                if zero_padding {
-                    row.fill(E::default());
-                }
-                return;
-            }
-            let phase_column = phases.as_ref().map(|_| self.phase_column(tap));
-            for oy in tap.rows.clone() {
-                let segment = &mut row[oy * out_w..(oy + 1) * out_w];
-                if zero_padding {
+                for segment in row[tap.rows.start * out_w..tap.rows.end * out_w].chunks_mut(out_w) {
                     segment[..tap.columns.start].fill(E::default());
                     segment[tap.columns.end..].fill(E::default());
                 }
-                let valid = &mut segment[tap.columns.clone()];
-                let (source, at) = match (&phases, phase_column) {
-                    (Some(split), Some(column)) => {
-                        let y = ((oy * self.geometry.stride.0) as isize + tap.y_offset) as usize;
-                        (&split[..], (tap.channel * self.height + y) * x_step * self.phase_width() + column)
-                    }
-                    _ => (image, self.input_index(tap, oy, tap.columns.start)),
-                };
-                copy_run(valid, &source[at..at + len]);
+            }
+            if len == 0 || tap.rows.is_empty() {
+                return;
+            }
+            // Where the first output row reads, and how far the next one reads on.
+            let (source, mut from, step) = match &phases {
+                Some(split) => (
+                    &split[..],
+                    self.phase_row(tap, tap.rows.start) + self.phase_column(tap),
+                    self.geometry.stride.0 * x_step * self.phase_width(),
+                ),
+                None => (
+                    image,
+                    self.input_index(tap, tap.rows.start, tap.columns.start),
+                    self.geometry.stride.0 * self.width,
+                ),
+            };
+            let first = tap.rows.start * out_w + tap.columns.start;
+            for target in row[first..].chunks_mut(out_w).take(tap.rows.len()) {
+                copy_run(&mut target[..len], &source[from..from + len]);
+                from += step;
             }
         });
     }
 
     /// The columns of width stride `s` split by phase: each image row of `group`'s channels
     /// becomes its columns `0, s, 2s, …`, then `1, 1 + s, …`, each phase [`Self::phase_width`]
-    /// long, so the taps of a strided row are one contiguous run ([`Self::phase_index`]).
+    /// long, so the taps of a strided row are one contiguous run ([`Self::phase_row`], [`Self::phase_column`]).
     fn split_phases<E: Dtype>(&self, image: &[E], group: usize) -> Scratch<E> {
         let (s, w, plane) = (self.geometry.stride.1, self.width, self.height * self.width);
         let phase_width = self.phase_width();
@@ -245,6 +251,13 @@ impl ConvPlan {
     /// The length of one phase of a split row: `⌈W / s⌉`.
     fn phase_width(&self) -> usize {
         self.width.div_ceil(self.geometry.stride.1)
+    }
+
+    /// Where output row `oy` of a tap row reads in [`Self::split_phases`]'s buffer: the start of
+    /// its input row there.
+    fn phase_row(&self, tap: &TapRow, oy: usize) -> usize {
+        let y = ((oy * self.geometry.stride.0) as isize + tap.y_offset) as usize;
+        (tap.channel * self.height + y) * self.geometry.stride.1 * self.phase_width()
     }
 
     /// Where a tap row's first valid column sits within a row of [`Self::split_phases`]'s
@@ -579,26 +592,26 @@ impl ConvPlan {
 }
 
 /// `target.copy_from_slice(source)` for the short runs of an im2col (a map's row, a few dozen
-/// values at most): eight values at a time plus an overlapping last eight, inlined, where
-/// `copy_from_slice` calls `memcpy` once per run.
+/// values at most): eight (or, under eight, four) values at a time plus an overlapping last
+/// chunk, inlined, where `copy_from_slice` calls `memcpy` once per run.
 fn copy_run<E: Copy>(target: &mut [E], source: &[E]) {
-    const CHUNK: usize = 8;
-    let len = target.len();
-    assert_eq!(len, source.len(), "copy_run: lengths differ");
-    if len < CHUNK {
-        for (t, s) in target.iter_mut().zip(source) {
-            *t = *s;
+    fn chunks<E: Copy, const N: usize>(target: &mut [E], source: &[E]) {
+        let len = target.len();
+        let copy_at = |target: &mut [E], at: usize| {
+            let chunk: [E; N] = source[at..at + N].try_into().expect("a whole chunk");
+            target[at..at + N].copy_from_slice(&chunk);
+        };
+        for at in (0..len - N).step_by(N) {
+            copy_at(target, at);
         }
-        return;
+        copy_at(target, len - N);
     }
-    let copy_at = |target: &mut [E], at: usize| {
-        let chunk: [E; CHUNK] = source[at..at + CHUNK].try_into().expect("a chunk of eight");
-        target[at..at + CHUNK].copy_from_slice(&chunk);
-    };
-    for at in (0..len - CHUNK).step_by(CHUNK) {
-        copy_at(target, at);
+    assert_eq!(target.len(), source.len(), "copy_run: lengths differ");
+    match target.len() {
+        8.. => chunks::<E, 8>(target, source),
+        4.. => chunks::<E, 4>(target, source),
+        _ => target.iter_mut().zip(source).for_each(|(t, s)| *t = *s),
     }
-    copy_at(target, len - CHUNK);
 }
 
 /// `y[b, c, p] += bias[c]` for `y` laid out `(B, C, positions)` from a sample boundary.
@@ -653,10 +666,10 @@ mod tests {
 
     /// One thread takes all five samples in products of two, two and one: the last product is
     /// narrower, so its patch matrix is laid out anew and its padding zeroed again. Forward and
-    /// weight gradient match the definition, for a same convolution and a strided one.
+    /// weight gradient match the definition, for a same, a valid and a strided convolution.
     #[test]
     fn products_of_unequal_width_keep_their_padding_zero() {
-        for (stride, padding, size) in [(1, 1, 20), (2, 2, 40)] {
+        for (stride, padding, size) in [(1, 1, 20), (1, 0, 22), (2, 2, 40)] {
             let geometry = Conv2dGeometry::square(3).with_stride(stride).with_padding(padding);
             let (out_h, out_w) = geometry.output_size(size, size).expect("fits");
             let plan = ConvPlan {
