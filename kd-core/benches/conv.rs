@@ -60,6 +60,7 @@ fn faster(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one per column of the table, named at each call
 const fn conv(
     name: &'static str,
     batch: usize,
