@@ -1,6 +1,6 @@
 use dfdx::prelude::*;
 
-use super::conv_kernel::{add_channel_bias, channel_sums, ConvPlan};
+use super::conv_kernel::{add_channel_bias, channel_sums, zeroed, ConvPlan};
 use super::geometry::{Conv2dGeometry, ShapeError};
 use super::input::is_unwanted;
 use super::scratch::{copy_of, Scratch};
@@ -208,7 +208,7 @@ where
     let (input, weight, bias, mut tape) = split_tapes(input.contiguous(), weight, bias);
     let (input, x) = values(input);
     let (weight, w) = values(weight);
-    let mut y = vec![E::default(); batch.size() * out_channels * out_h * out_w];
+    let mut y = zeroed(batch.size() * out_channels * out_h * out_w);
     plan.backward_input(&w, &x, &mut y);
     if let Some(bias) = &bias {
         add_channel_bias(&mut y, out_h * out_w, &values(bias.clone()).1);
