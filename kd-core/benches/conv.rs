@@ -39,7 +39,6 @@ struct Workload {
     kernel: usize,
     stride: usize,
     padding: usize,
-    repeats: usize,
 }
 
 /// Timed runs per figure and round (after warm-up).
@@ -81,7 +80,6 @@ const fn conv(
         kernel,
         stride,
         padding,
-        repeats: REPEATS,
     }
 }
 
@@ -115,14 +113,14 @@ const WORKLOADS: [Workload; 13] = [
     gan_decoder("gan dec2 transposed 64x32x14x14 k4 s2 p1 -> 1", 32, 1, 14),
 ];
 
-/// The fastest of `repeats` timed runs after three warm-up runs, in ms: on a shared machine
+/// The fastest of [`REPEATS`] timed runs after three warm-up runs, in ms: on a shared machine
 /// other work only ever adds time, and the fastest run is the one it disturbed least.
 /// `conv_torch.py` times PyTorch the same way.
-fn fastest_ms(repeats: usize, mut run: impl FnMut()) -> f64 {
+fn fastest_ms(mut run: impl FnMut()) -> f64 {
     for _ in 0..3 {
         run();
     }
-    (0..repeats)
+    (0..REPEATS)
         .map(|_| {
             let start = Instant::now();
             run();
@@ -131,32 +129,47 @@ fn fastest_ms(repeats: usize, mut run: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+type Map = (usize, usize, usize, usize);
+
+/// The workload's convolution, on any tape.
+fn apply<T: Tape<f32, Cpu>>(
+    kind: Kind,
+    geometry: Conv2dGeometry,
+    x: Tensor<Map, f32, Cpu, T>,
+    weight: Tensor<Map, f32, Cpu, T>,
+    bias: Tensor<(usize,), f32, Cpu, T>,
+) -> kd_core::spatial::SpatialResult<Map, f32, T> {
+    match kind {
+        Kind::Conv => conv2d(x, weight, Some(bias), geometry),
+        Kind::Transposed => conv_transpose2d(x, weight, Some(bias), geometry, (0, 0)),
+    }
+}
+
 fn kd_timings(dev: &Cpu, w: &Workload) -> (f64, f64) {
-    let x: Tensor<(usize, usize, usize, usize), f32, _> = dev.sample_normal_like(&(w.batch, w.input, w.size, w.size));
+    let x: Tensor<Map, f32, _> = dev.sample_normal_like(&(w.batch, w.input, w.size, w.size));
     let weight_shape = match w.kind {
         Kind::Conv => (w.output, w.input, w.kernel, w.kernel),
         Kind::Transposed => (w.input, w.output, w.kernel, w.kernel),
     };
-    let weight: Tensor<(usize, usize, usize, usize), f32, _> = dev.sample_normal_like(&weight_shape);
+    let weight: Tensor<Map, f32, _> = dev.sample_normal_like(&weight_shape);
     let bias: Tensor<(usize,), f32, _> = dev.zeros_like(&(w.output,));
     let geometry = Conv2dGeometry::square(w.kernel).with_stride(w.stride).with_padding(w.padding);
-    let run = |x, weight, bias| match w.kind {
-        Kind::Conv => conv2d(x, weight, Some(bias), geometry),
-        Kind::Transposed => conv_transpose2d(x, weight, Some(bias), geometry, (0, 0)),
-    };
-    let run_traced = |x, weight, bias| match w.kind {
-        Kind::Conv => conv2d(x, weight, Some(bias), geometry),
-        Kind::Transposed => conv_transpose2d(x, weight, Some(bias), geometry, (0, 0)),
-    };
-    let probe = run(x.clone(), weight.clone(), bias.clone()).expect("benchmark shapes fit");
-    let forward = fastest_ms(w.repeats, || {
-        let _ = run(x.clone(), weight.clone(), bias.clone()).expect("fits");
+    let probe = apply(w.kind, geometry, x.clone(), weight.clone(), bias.clone()).expect("benchmark shapes fit");
+    let forward = fastest_ms(|| {
+        let _ = apply(w.kind, geometry, x.clone(), weight.clone(), bias.clone()).expect("fits");
     });
     // The backward starts from `probe` as the output's gradient (PyTorch: `out.backward(probe)`),
     // so both sides time the convolution's own kernels, not a loss built on top of it.
     let probe = probe.as_vec();
-    let train = fastest_ms(w.repeats, || {
-        let out = run_traced(x.leaky_trace(), weight.retaped::<OwnedTape<f32, Cpu>>(), bias.retaped()).expect("fits");
+    let train = fastest_ms(|| {
+        let out = apply(
+            w.kind,
+            geometry,
+            x.leaky_trace(),
+            weight.retaped::<OwnedTape<f32, Cpu>>(),
+            bias.retaped(),
+        )
+        .expect("fits");
         let (out, mut tape) = out.split_tape();
         let upstream = probe.clone();
         tape.add_backward_op(move |grads| {
@@ -175,7 +188,7 @@ fn torch_timings(python: &str, threads: usize, workloads: &[&Workload]) -> Optio
         .map(|w| {
             serde_json::json!({"name": w.name, "transposed": w.kind == Kind::Transposed, "batch": w.batch, "in": w.input,
                                "out": w.output, "size": w.size, "kernel": w.kernel, "stride": w.stride,
-                               "padding": w.padding, "repeats": w.repeats})
+                               "padding": w.padding, "repeats": REPEATS})
         })
         .collect();
     let mut child = Command::new(python)
