@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo bench -p kd-core --bench conv                 # PyTorch column when `python3 -c "import torch"` works
-//! KD_BENCH_PYTHON=/path/to/venv/bin/python cargo bench -p kd-core --bench conv
+//! KD_BENCH_PYTHON="$(scripts/bench-setup)" cargo bench -p kd-core --bench conv   # PyTorch installed into the cache
 //! KD_BENCH_THREADS=1 KD_BENCH_ONLY='resnet|lenet' cargo bench -p kd-core --bench conv
 //! ```
 //!
@@ -233,7 +233,8 @@ fn main() {
         .iter()
         .filter(|w| only.split('|').any(|part| w.name.contains(part)))
         .collect();
-    let ratio = |kd: f64, torch: Option<f64>| torch.map_or("-".to_string(), |t| format!("{:.2}x", kd / t));
+    let ratio = |kd: f64, torch: Option<f64>| torch.map(|t| kd / t);
+    let ratio_cell = |kd: f64, torch: Option<f64>| ratio(kd, torch).map_or("-".to_string(), |r| format!("{r:.2}x"));
     let cell = |ms: Option<f64>| ms.map_or("-".to_string(), |t| format!("{t:.2}"));
 
     let machine = kd_core::machine::Machine::get();
@@ -279,11 +280,11 @@ fn main() {
                 "| {} | {forward:.2} | {} | {} | {train:.2} | {} | {} |",
                 w.name,
                 cell(torch_forward),
-                ratio(forward, torch_forward),
+                ratio_cell(forward, torch_forward),
                 cell(torch_train),
-                ratio(train, torch_train)
+                ratio_cell(train, torch_train)
             );
-            let met = |kd: f64, torch: Option<f64>| torch.map(|t| kd / t <= TARGET);
+            let met = |kd: f64, torch: Option<f64>| ratio(kd, torch).map(|r| r <= TARGET);
             rows.push(serde_json::json!({"workload": w.name, "threads": threads,
                 "kd_forward_ms": forward, "torch_forward_ms": torch_forward, "forward_met": met(forward, torch_forward),
                 "kd_train_ms": train, "torch_train_ms": torch_train, "train_met": met(train, torch_train)}));

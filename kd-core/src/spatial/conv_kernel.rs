@@ -182,10 +182,6 @@ impl ConvPlan {
             let row = &mut cols[start..start + self.positions()];
             let len = tap.columns.len();
             if zero_padding {
-                if len == 0 {
-                    row.fill(E::default());
-                    return;
-                }
                 row[..tap.rows.start * out_w].fill(E::default());
                 row[tap.rows.end * out_w..].fill(E::default());
                 for segment in row[tap.rows.start * out_w..tap.rows.end * out_w].chunks_mut(out_w) {
