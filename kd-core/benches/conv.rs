@@ -1,5 +1,7 @@
-//! Convolution speed: kd-core's `conv2d` (forward, and forward + backward) at LeNet-sized and
-//! small-ResNet-sized layers, against PyTorch on the CPU with the same thread count.
+//! Convolution and pooling speed: kd-core's `conv2d`, `conv_transpose2d`, `max_pool2d` and
+//! `avg_pool2d` (forward, and forward + backward) at the layers of LeNet, a small ResNet, the
+//! CNN pair of `kd bench` and the GAN experiment, against PyTorch on the CPU with the same
+//! thread count.
 //!
 //! ```sh
 //! cargo bench -p kd-core --bench conv                 # PyTorch column when `python3 -c "import torch"` works
@@ -20,13 +22,29 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use dfdx::prelude::*;
-use kd_core::spatial::{conv2d, conv_transpose2d, Conv2dGeometry};
+use kd_core::spatial::{avg_pool2d, conv2d, conv_transpose2d, max_pool2d, Conv2dGeometry};
 
-/// A convolution, or a transposed one (`weight (in, out, k, k)`, PyTorch's `conv_transpose2d`).
+/// What a workload times.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Conv,
+    /// `weight (in, out, k, k)`, as PyTorch's `conv_transpose2d` takes it.
     Transposed,
+    /// Pooling has no weight: `input` channels in and out.
+    MaxPool,
+    AvgPool,
+}
+
+impl Kind {
+    /// The name `conv_torch.py` dispatches on.
+    const fn name(self) -> &'static str {
+        match self {
+            Kind::Conv => "conv",
+            Kind::Transposed => "transposed",
+            Kind::MaxPool => "max_pool",
+            Kind::AvgPool => "avg_pool",
+        }
+    }
 }
 
 struct Workload {
@@ -97,7 +115,15 @@ const fn gan_decoder(name: &'static str, input: usize, output: usize, size: usiz
     }
 }
 
-const WORKLOADS: [Workload; 13] = [
+/// A pooling window over `channels` maps of `size × size` (batch 64).
+const fn pool(name: &'static str, kind: Kind, channels: usize, size: usize, kernel: usize, stride: usize, padding: usize) -> Workload {
+    Workload {
+        kind,
+        ..conv(name, 64, channels, channels, size, kernel, stride, padding)
+    }
+}
+
+const WORKLOADS: [Workload; 17] = [
     conv("lenet conv1 64x1x28x28 k5 p2 -> 6", 64, 1, 6, 28, 5, 1, 2),
     conv("lenet conv2 64x6x14x14 k5 -> 16", 64, 6, 16, 14, 5, 1, 0),
     conv("resnet stage1 32x16x32x32 k3 p1 -> 16", 32, 16, 16, 32, 3, 1, 1),
@@ -111,6 +137,10 @@ const WORKLOADS: [Workload; 13] = [
     conv("gan adapter 1x1 64x16x7x7 -> 64", 64, 16, 64, 7, 1, 1, 0),
     gan_decoder("gan dec1 transposed 64x64x7x7 k4 s2 p1 -> 32", 64, 32, 7),
     gan_decoder("gan dec2 transposed 64x32x14x14 k4 s2 p1 -> 1", 32, 1, 14),
+    pool("lenet max pool 2x2 64x6x28x28", Kind::MaxPool, 6, 28, 2, 2, 0),
+    pool("kd bench cnn max pool 2x2 64x16x28x28", Kind::MaxPool, 16, 28, 2, 2, 0),
+    pool("resnet stem max pool k3 s2 p1 64x16x32x32", Kind::MaxPool, 16, 32, 3, 2, 1),
+    pool("avg pool 2x2 64x16x28x28", Kind::AvgPool, 16, 28, 2, 2, 0),
 ];
 
 /// The fastest of [`REPEATS`] timed runs after three warm-up runs, in ms: on a shared machine
@@ -131,7 +161,7 @@ fn fastest_ms(mut run: impl FnMut()) -> f64 {
 
 type Map = (usize, usize, usize, usize);
 
-/// The workload's convolution, on any tape.
+/// The workload's convolution or pooling, on any tape.
 fn apply<T: Tape<f32, Cpu>>(
     kind: Kind,
     geometry: Conv2dGeometry,
@@ -142,6 +172,8 @@ fn apply<T: Tape<f32, Cpu>>(
     match kind {
         Kind::Conv => conv2d(x, weight, Some(bias), geometry),
         Kind::Transposed => conv_transpose2d(x, weight, Some(bias), geometry, (0, 0)),
+        Kind::MaxPool => max_pool2d(x, geometry),
+        Kind::AvgPool => avg_pool2d(x, geometry),
     }
 }
 
@@ -150,6 +182,7 @@ fn kd_timings(dev: &Cpu, w: &Workload) -> (f64, f64) {
     let weight_shape = match w.kind {
         Kind::Conv => (w.output, w.input, w.kernel, w.kernel),
         Kind::Transposed => (w.input, w.output, w.kernel, w.kernel),
+        Kind::MaxPool | Kind::AvgPool => (1, 1, 1, 1),
     };
     let weight: Tensor<Map, f32, _> = dev.sample_normal_like(&weight_shape);
     let bias: Tensor<(usize,), f32, _> = dev.zeros_like(&(w.output,));
@@ -186,7 +219,7 @@ fn torch_timings(python: &str, threads: usize, workloads: &[&Workload]) -> Optio
     let workloads: Vec<serde_json::Value> = workloads
         .iter()
         .map(|w| {
-            serde_json::json!({"name": w.name, "transposed": w.kind == Kind::Transposed, "batch": w.batch, "in": w.input,
+            serde_json::json!({"name": w.name, "kind": w.kind.name(), "batch": w.batch, "in": w.input,
                                "out": w.output, "size": w.size, "kernel": w.kernel, "stride": w.stride,
                                "padding": w.padding, "repeats": REPEATS})
         })
@@ -269,7 +302,7 @@ fn main() {
             }
         }
         eprintln!();
-        println!("\nconv2d, f32, {threads} threads; fastest of {ROUNDS} rounds of {REPEATS} runs, in ms; ratio = kd / PyTorch (target ≤ {TARGET})");
+        println!("\nconvolution and pooling, f32, {threads} threads; fastest of {ROUNDS} rounds of {REPEATS} runs, in ms; ratio = kd / PyTorch (target ≤ {TARGET})");
         if let Some(version) = &torch_version {
             println!("PyTorch {} with {threads} threads", version.as_str().unwrap_or("?"));
         }
