@@ -450,17 +450,23 @@ impl ConvPlan {
                             false,
                         );
                         if samples == 1 {
+                            if let Some(bias) = bias {
+                                add_channel_bias(out, positions, &bias[group * group_out..(group + 1) * group_out]);
+                            }
                             continue;
                         }
+                        // The copy out of the interleaved product adds the bias on the way.
+                        let group_bias = bias.map(|bias| &bias[group * group_out..(group + 1) * group_out]);
                         for (j, y_b) in y_chunk.chunks_mut(output_len).enumerate() {
                             let rows = &mut y_b[group * group_out * positions..(group + 1) * group_out * positions];
                             for (o, row) in rows.chunks_mut(positions).enumerate() {
-                                row.copy_from_slice(&product[o * width + j * positions..o * width + (j + 1) * positions]);
+                                let source = &product[o * width + j * positions..o * width + (j + 1) * positions];
+                                match group_bias {
+                                    Some(bias) => row.iter_mut().zip(source).for_each(|(y, &p)| *y = p + bias[o]),
+                                    None => row.copy_from_slice(source),
+                                }
                             }
                         }
-                    }
-                    if let Some(bias) = bias {
-                        add_channel_bias(y_chunk, positions, bias);
                     }
                 }
             });
@@ -701,6 +707,16 @@ mod tests {
                 assert!(
                     (got - want).abs() < 1e-9,
                     "stride {stride}: y[{i}] = {got}, the definition gives {want}"
+                );
+            }
+            // The bias, added as products of two are copied out and to a product of one in place.
+            let bias = [0.5, -1.25, 2.0];
+            let biased = pool.install(|| plan.forward(&x, &w, Some(&bias)));
+            for (i, (got, want)) in biased.iter().zip(&expected).enumerate() {
+                let want = want + bias[i / plan.positions() % plan.out_channels];
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "stride {stride}: biased y[{i}] = {got}, the definition gives {want}"
                 );
             }
             // The weight gradient of Σ y·probe is Σ_b probe_b · im2col(x_b)ᵀ: with a probe that
