@@ -43,30 +43,70 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
     input: Tensor<(B, C, H, W), E, Cpu, T>,
     geometry: Conv2dGeometry,
 ) -> super::SpatialResult<(B, C, usize, usize), E, T> {
+    pooling(
+        input,
+        geometry,
+        |planes, source, values| {
+            // In-plane index of each window's maximum, kept only when a backward will read it.
+            let mut arg_max = if T::OWNS_TAPE { vec![NO_TAP; values.len()] } else { Vec::new() };
+            let Planes { windows, plane, out_plane } = planes;
+            if T::OWNS_TAPE {
+                values
+                    .par_chunks_mut(*out_plane)
+                    .zip(arg_max.par_chunks_mut(*out_plane))
+                    .zip(source.par_chunks(*plane))
+                    .for_each(|((values, arg_max), source)| windows.pool(source, values, Some(arg_max)));
+            } else {
+                values
+                    .par_chunks_mut(*out_plane)
+                    .zip(source.par_chunks(*plane))
+                    .for_each(|(values, source)| windows.pool(source, values, None));
+            }
+            arg_max
+        },
+        |Planes { plane, out_plane, .. }, arg_max, dy, dx| {
+            dx.par_chunks_mut(*plane)
+                .zip(dy.par_chunks(*out_plane).zip(arg_max.par_chunks(*out_plane)))
+                .for_each(|(dx, (dy, arg_max))| {
+                    for (&g, &at) in dy.iter().zip(arg_max) {
+                        if at != NO_TAP {
+                            dx[at] += g;
+                        }
+                    }
+                });
+        },
+    )
+}
+
+/// One sample-channel plane's windows, and the plane sizes in and out.
+struct Planes {
+    windows: Windows,
+    plane: usize,
+    out_plane: usize,
+}
+
+/// The body both pooling ops share: one op on the tape, over the input's planes. `pool` fills
+/// the output values from the input's and returns what the backward needs; `spread` adds the
+/// output's gradient into the input's (skipped for a batch traced with [`super::trace_input`]).
+fn pooling<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>, Saved: Send + Sync + 'static>(
+    input: Tensor<(B, C, H, W), E, Cpu, T>,
+    geometry: Conv2dGeometry,
+    pool: impl FnOnce(&Planes, &[E], &mut [E]) -> Saved,
+    spread: impl Fn(&Planes, &Saved, &[E], &mut [E]) + Send + Sync + 'static,
+) -> super::SpatialResult<(B, C, usize, usize), E, T> {
     check_pool_padding(&geometry)?;
     let (batch, channels, height, width) = *input.shape();
     let (h, w) = (height.size(), width.size());
     let (out_h, out_w) = depthwise(geometry, channels.size()).output_size(h, w)?;
-    let (plane, out_plane) = ((h * w).max(1), (out_h * out_w).max(1));
+    let planes = Planes {
+        windows: Windows::new(geometry, (h, w), (out_h, out_w)),
+        plane: (h * w).max(1),
+        out_plane: (out_h * out_w).max(1),
+    };
 
     let (input, mut tape) = input.contiguous().split_tape();
-    let source = copy_of(&input);
     let mut values = vec![E::default(); batch.size() * channels.size() * out_h * out_w];
-    let windows = Windows::new(geometry, (h, w), (out_h, out_w));
-    // In-plane index of each window's maximum, kept only when a backward will read it.
-    let mut arg_max = if T::OWNS_TAPE { vec![NO_TAP; values.len()] } else { Vec::new() };
-    if T::OWNS_TAPE {
-        values
-            .par_chunks_mut(out_plane)
-            .zip(arg_max.par_chunks_mut(out_plane))
-            .zip(source.par_chunks(plane))
-            .for_each(|((values, arg_max), source)| windows.pool(source, values, Some(arg_max)));
-    } else {
-        values
-            .par_chunks_mut(out_plane)
-            .zip(source.par_chunks(plane))
-            .for_each(|(values, source)| windows.pool(source, values, None));
-    }
+    let saved = pool(&planes, &copy_of(&input), &mut values);
     let output = input.device().tensor_from_vec(values, (batch, channels, out_h, out_w));
 
     let output_ghost = output.ghost();
@@ -75,15 +115,7 @@ pub fn max_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
         let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&output_ghost)?);
         let dx = grads.get_or_alloc_mut(&input)?;
         if !is_unwanted(dx) {
-            dx.par_chunks_mut(plane)
-                .zip(dy.par_chunks(out_plane).zip(arg_max.par_chunks(out_plane)))
-                .for_each(|(dx, (dy, arg_max))| {
-                    for (&g, &at) in dy.iter().zip(arg_max) {
-                        if at != NO_TAP {
-                            dx[at] += g;
-                        }
-                    }
-                });
+            spread(&planes, &saved, &dy, dx);
         }
         **grads.get_or_alloc_mut(&output_ghost)? = dy;
         Ok(())
@@ -305,36 +337,21 @@ pub fn avg_pool2d<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, T: Tape<E, Cpu>>(
     input: Tensor<(B, C, H, W), E, Cpu, T>,
     geometry: Conv2dGeometry,
 ) -> super::SpatialResult<(B, C, usize, usize), E, T> {
-    check_pool_padding(&geometry)?;
-    let (batch, channels, height, width) = *input.shape();
-    let (h, w) = (height.size(), width.size());
-    let (out_h, out_w) = depthwise(geometry, channels.size()).output_size(h, w)?;
-    let (plane, out_plane) = ((h * w).max(1), (out_h * out_w).max(1));
-
-    let (input, mut tape) = input.contiguous().split_tape();
-    let source = copy_of(&input);
-    let windows = Windows::new(geometry, (h, w), (out_h, out_w));
-    let mut values = vec![E::default(); batch.size() * channels.size() * out_h * out_w];
-    values
-        .par_chunks_mut(out_plane)
-        .zip(source.par_chunks(plane))
-        .for_each(|(values, source)| windows.average(source, values));
-    let output = input.device().tensor_from_vec(values, (batch, channels, out_h, out_w));
-
-    let output_ghost = output.ghost();
-    tape.add_backward_op(move |grads| {
-        grads.try_alloc_for(&output_ghost)?;
-        let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&output_ghost)?);
-        let dx = grads.get_or_alloc_mut(&input)?;
-        if !is_unwanted(dx) {
-            dx.par_chunks_mut(plane)
-                .zip(dy.par_chunks(out_plane))
+    pooling(
+        input,
+        geometry,
+        |Planes { windows, plane, out_plane }, source, values| {
+            values
+                .par_chunks_mut(*out_plane)
+                .zip(source.par_chunks(*plane))
+                .for_each(|(values, source)| windows.average(source, values));
+        },
+        |Planes { windows, plane, out_plane }, (), dy, dx| {
+            dx.par_chunks_mut(*plane)
+                .zip(dy.par_chunks(*out_plane))
                 .for_each(|(dx, dy)| windows.spread_average(dy, dx));
-        }
-        **grads.get_or_alloc_mut(&output_ghost)? = dy;
-        Ok(())
-    });
-    Ok(output.put_tape(tape))
+        },
+    )
 }
 
 /// The `(out, in)` averaging matrix of PyTorch's adaptive pooling along one axis: output `i`
