@@ -449,14 +449,14 @@ impl ConvPlan {
                             View::row_major(patch, width),
                             false,
                         );
+                        let group_bias = bias.map(|bias| &bias[group * group_out..(group + 1) * group_out]);
                         if samples == 1 {
-                            if let Some(bias) = bias {
-                                add_channel_bias(out, positions, &bias[group * group_out..(group + 1) * group_out]);
+                            if let Some(bias) = group_bias {
+                                add_channel_bias(out, positions, bias);
                             }
                             continue;
                         }
                         // The copy out of the interleaved product adds the bias on the way.
-                        let group_bias = bias.map(|bias| &bias[group * group_out..(group + 1) * group_out]);
                         for (j, y_b) in y_chunk.chunks_mut(output_len).enumerate() {
                             let rows = &mut y_b[group * group_out * positions..(group + 1) * group_out * positions];
                             for (o, row) in rows.chunks_mut(positions).enumerate() {

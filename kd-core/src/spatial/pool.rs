@@ -281,10 +281,9 @@ impl Windows {
     fn spread_average<E: Dtype>(&self, dy: &[E], dx: &mut [E]) {
         let weight = self.average_weight::<E>();
         for (oy, dy) in dy.chunks(self.out_w).enumerate() {
-            let shares: Vec<E> = dy.iter().map(|&g| g * weight).collect();
             self.row_runs(oy, |columns, start, step| {
-                for (tap, &share) in dx[start..].iter_mut().step_by(step).zip(&shares[columns]) {
-                    *tap += share;
+                for (tap, &g) in dx[start..].iter_mut().step_by(step).zip(&dy[columns]) {
+                    *tap += g * weight;
                 }
             });
         }
