@@ -14,9 +14,17 @@ With --expect-failure the runner checks itself: each notebook must fail, and for
 its metadata names (`kd.expect_failure`, a substring of the report); see notebooks/must-fail/.
 
 Parameters reach the notebooks as environment variables (KD_NOTEBOOK_SIZE=small|full).
+
+With --jobs N (N > 1) the first notebook runs alone, in evcxr's build folder (EVCXR_TMPDIR),
+and compiles the dependencies there; that folder is then copied to N - 1 more, and the rest run
+N at a time, the longest first (as long as they took last time). A small notebook leaves a core
+idle a third of the time (waiting on the kernel), which a second kernel fills.
 """
 
 import argparse
+import concurrent.futures
+import json
+import multiprocessing
 import os
 import pathlib
 import re
@@ -107,6 +115,27 @@ def problems_in(notebook):
     return problems
 
 
+def lane_folders(jobs):
+    """evcxr's build folder for each of `jobs` kernels: EVCXR_TMPDIR, then copies beside it."""
+    base = os.environ.get("EVCXR_TMPDIR")
+    if not base:
+        return [None]
+    return [base] + [f"{base}-lane{k}" for k in range(1, jobs)]
+
+
+def mirror(source, target):
+    """Makes `target` a copy of the build folder `source`, whose dependencies are compiled.
+    The incremental caches stay behind: most of the size, and no dependency rebuilds without
+    them."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns("incremental"))
+
+
+def claim_lane(lanes):
+    """A worker's initializer: take a build folder of its own for every notebook it runs."""
+    os.environ["EVCXR_TMPDIR"] = lanes.get()
+
+
 def run(path, out_path, timeout):
     notebook = nbformat.read(path, as_version=4)
     nbformat.validator.normalize(notebook)
@@ -121,6 +150,7 @@ def run(path, out_path, timeout):
     problems = static_problems(notebook)
     # The kernel's temporary folder (notebooks keep checkpoints there) goes when the notebook ends.
     scratch = tempfile.mkdtemp(prefix="kd-notebook-")
+    outer_tmpdir = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = scratch
     try:
         if not problems:
@@ -130,6 +160,10 @@ def run(path, out_path, timeout):
         problems.append(f"{type(error).__name__}: {str(error).strip()[-3000:]}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if outer_tmpdir is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = outer_tmpdir
     seconds = time.monotonic() - started
     problems += [p for p in problems_in(notebook) if p not in problems]
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,6 +171,21 @@ def run(path, out_path, timeout):
     nbformat.write(notebook, temporary)
     temporary.replace(out_path)
     return problems, seconds, notebook.metadata.get("kd", {}).get("expect_failure")
+
+
+def read_durations(path):
+    """Each notebook's seconds in the last run, to start the longest first."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_durations(path, durations):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(json.dumps(durations, indent=1, sort_keys=True))
+    temporary.replace(path)
 
 
 def main():
@@ -147,21 +196,27 @@ def main():
     where.add_argument("--out", type=pathlib.Path, default=pathlib.Path("target/notebooks"))
     where.add_argument("--in-place", action="store_true", help="write the outputs into the notebooks themselves")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--jobs", type=int, default=1, help="kernels at a time (each after the first in a copy of the build folder)")
     parser.add_argument("--expect-failure", action="store_true", help="pass only notebooks that fail for their stated reason")
     args = parser.parse_args()
     if args.self_test:
         return self_test()
 
+    paths = sorted(p.resolve() for p in args.notebooks)
+    out_paths = {path: path if args.in_place else args.out.resolve() / path.name for path in paths}
+    durations_file = pathlib.Path(lane_folders(1)[0] or args.out.resolve()) / "kd-notebook-seconds.json"
+    durations = read_durations(durations_file)
     passed, failed = 0, 0
-    for path in sorted(p.resolve() for p in args.notebooks):
-        out_path = path if args.in_place else args.out.resolve() / path.name
-        print(f"==> {path.name}", flush=True)
-        problems, seconds, expected = run(path, out_path, args.timeout)
+
+    def report(path, problems, seconds, expected):
+        nonlocal passed, failed
+        durations[path.name] = round(seconds)
+        out_path = out_paths[path]
         if args.expect_failure:
             # Passes when some problem names the expected reason; else the runner missed a failure.
-            report = "\n".join(problems)
-            caught = bool(expected) and expected in report
-            problems = [] if caught else [f"expected a failure naming {expected!r}; the runner reported: {report or 'nothing'}"]
+            text = "\n".join(problems)
+            caught = bool(expected) and expected in text
+            problems = [] if caught else [f"expected a failure naming {expected!r}; the runner reported: {text or 'nothing'}"]
         if problems:
             failed += 1
             print(f"FAILED {path.name} ({seconds:.0f} s; executed copy: {out_path})")
@@ -171,6 +226,28 @@ def main():
             passed += 1
             print(f"ok     {path.name} ({seconds:.0f} s{'; failed as it must: ' + expected if args.expect_failure else ''})")
         sys.stdout.flush()
+
+    first, rest = paths[:1], paths[1:]
+    lanes = lane_folders(min(args.jobs, len(rest)))
+    if len(lanes) < 2:
+        first, rest = paths, []
+    for path in first:
+        print(f"==> {path.name}", flush=True)
+        report(path, *run(path, out_paths[path], args.timeout))
+    if rest:
+        for lane in lanes[1:]:
+            mirror(lanes[0], lane)
+        context = multiprocessing.get_context("spawn")
+        free = context.Queue()
+        for lane in lanes:
+            free.put(lane)
+        rest.sort(key=lambda path: -durations.get(path.name, 0))
+        print(f"==> {', '.join(path.name for path in rest)}: {len(lanes)} at a time", flush=True)
+        with concurrent.futures.ProcessPoolExecutor(len(lanes), mp_context=context, initializer=claim_lane, initargs=(free,)) as pool:
+            running = {pool.submit(run, path, out_paths[path], args.timeout): path for path in rest}
+            for done in concurrent.futures.as_completed(running):
+                report(running[done], *done.result())
+    write_durations(durations_file, durations)
     print(f"{'runner self-check' if args.expect_failure else 'notebooks'}: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
