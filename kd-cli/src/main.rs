@@ -49,6 +49,10 @@ enum Command {
         /// Train on the first N training images only (a quick check).
         #[arg(long)]
         train_images: Option<usize>,
+        /// Evaluate on the first N test images only (a quick check; the paper's and the
+        /// committed run's errors are of all 10,000).
+        #[arg(long)]
+        test_images: Option<usize>,
         /// Override the number of epochs of every model.
         #[arg(long)]
         epochs: Option<usize>,
@@ -331,13 +335,14 @@ fn main() -> ExitCode {
             out,
             seed,
             train_images,
+            test_images,
             epochs,
             resume,
             overwrite,
             learning_rate_scale,
         } => {
             let settings = serde_json::json!({
-                "full": full, "seed": seed, "train_images": train_images, "epochs": epochs,
+                "full": full, "seed": seed, "train_images": train_images, "test_images": test_images, "epochs": epochs,
                 "learning_rate_scale": learning_rate_scale,
                 "data": kd_core::data::mnist::FILES,
             });
@@ -349,6 +354,7 @@ fn main() -> ExitCode {
                                 full,
                                 seed,
                                 train_images,
+                                test_images,
                                 epochs,
                                 resume: held.resuming(),
                                 learning_rate_scale,

@@ -118,6 +118,7 @@ pub fn report(rows: &[MethodRow], options: &Options, dataset: &str, train: &Spli
         "dataset": dataset,
         "seed": options.seed,
         "train_images": train.len(),
+        "test_images": test.len(),
         "teacher_epochs": options.teacher_epochs,
         "student_epochs": options.epochs,
         "models": rows.iter().map(|row| serde_json::json!({

@@ -33,7 +33,7 @@ use crate::settings::{Error, Method, Options as CnnOptions};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Size {
-    /// A few hundred images, one epoch, and the CNN groups scored on the first
+    /// A few hundred images, one epoch, and every MNIST group scored on the first
     /// [`QUICK_TEST_IMAGES`] test images: checks the machinery in a couple of minutes, not the
     /// effects.
     Quick,
@@ -41,7 +41,7 @@ pub enum Size {
     Full,
 }
 
-/// The test images a CNN group is scored on at [`Size::Quick`]: scoring all 10,000 after each
+/// The test images an MNIST group is scored on at [`Size::Quick`]: scoring all 10,000 after each
 /// model's one epoch on 500 images took five times longer than the training.
 pub const QUICK_TEST_IMAGES: usize = 1_000;
 
@@ -194,6 +194,7 @@ impl Group {
             full: !quick,
             seed,
             train_images: quick.then_some(1000),
+            test_images: quick.then_some(QUICK_TEST_IMAGES),
             epochs: quick.then_some(1),
             resume,
             ..crate::hinton::Options::new(out)

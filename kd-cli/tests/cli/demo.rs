@@ -15,6 +15,7 @@ fn demo_on_a_subset_writes_results_that_parse() {
         serde_json::from_slice(&std::fs::read(out.path().join("results.json")).expect("results.json")).expect("valid JSON");
     let models = results["models"].as_array().expect("models");
     assert_eq!(models.len(), 3);
+    assert_eq!(results["test_images"], 10_000);
     for model in models {
         let accuracy = model["accuracy"].as_f64().expect("accuracy");
         assert!(
@@ -81,10 +82,12 @@ fn help_explains_the_main_job() {
     assert!(!help.contains("hours"), "--full takes about 40 minutes: {help}");
 }
 
+/// A small `kd demo` for the resume tests: scoring all 10,000 test images after each epoch
+/// had cost more than the training.
 fn demo(out: &std::path::Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kd"));
     command
-        .args(["demo", "--train-images", "1000", "--epochs", "2", "--out"])
+        .args(["demo", "--train-images", "1000", "--test-images", "1000", "--epochs", "2", "--out"])
         .arg(out)
         .args(extra)
         .stdout(std::process::Stdio::null())
@@ -133,7 +136,16 @@ fn a_killed_run_resumes_to_the_same_weights() {
 #[test]
 fn a_run_crashed_at_a_stage_boundary_resumes_to_the_same_result() {
     let straight = tempfile::tempdir().expect("tempdir");
-    assert!(demo(straight.path(), &[]).status().expect("kd runs").success());
+    let output = demo(straight.path(), &[])
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .expect("kd runs");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("MNIST test errors (of 1000; the full run's and the paper's are of 10000)"),
+        "a subset of the test set is named beside the full run's and the paper's counts:\n{stdout}"
+    );
     let errors = |dir: &std::path::Path| {
         let results: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("results.json")).expect("results.json")).expect("JSON");
