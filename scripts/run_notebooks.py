@@ -1,17 +1,19 @@
 """Executes the evcxr (Rust) notebooks headless and fails on any error.
 
-    run_notebooks.py [--out DIR | --in-place] [--expect-failure] NOTEBOOK...
+    run_notebooks.py [--out DIR | --in-place] [--jobs N] NOTEBOOK... [--must-fail NOTEBOOK...]
 
 A notebook fails on a compile error, a panic (init.evcxr sets `:preserve_vars_on_panic 0`, so
 the kernel aborts), a timeout, a dead kernel, an error output, anything on stderr, a `?` whose
 error would leave the cell's own code (evcxr reports such an error only as a stderr line, which
 can arrive after the cell has finished and be lost, so it is rejected before running), or when
 it shows no chart (an image/svg+xml or image/png output). Executed copies go to --out (default target/notebooks); --in-place rewrites the
-notebooks themselves, which is how the committed outputs are made. The last line reads
-`N passed, N failed`; the exit status is 1 when any failed.
+notebooks themselves, which is how the committed outputs are made. The runner ends with
+`notebooks: N passed, N failed`; the exit status is 1 when any failed.
 
-With --expect-failure the runner checks itself: each notebook must fail, and for the reason
-its metadata names (`kd.expect_failure`, a substring of the report); see notebooks/must-fail/.
+The notebooks after --must-fail check the runner itself: each must fail, and for the reason its
+metadata names (`kd.expect_failure`, a substring of the report); see notebooks/must-fail/.
+Their executed copies go to --out's must-fail/, and their line reads `runner self-check: N
+passed, N failed`.
 
 Parameters reach the notebooks as environment variables (KD_NOTEBOOK_SIZE=small|full).
 
@@ -197,34 +199,37 @@ def main():
     where.add_argument("--in-place", action="store_true", help="write the outputs into the notebooks themselves")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     parser.add_argument("--jobs", type=int, default=1, help="kernels at a time (each after the first in a copy of the build folder)")
-    parser.add_argument("--expect-failure", action="store_true", help="pass only notebooks that fail for their stated reason")
+    parser.add_argument("--must-fail", nargs="*", type=pathlib.Path, default=[], help="notebooks that must fail, each for the reason its metadata names")
     args = parser.parse_args()
     if args.self_test:
         return self_test()
 
-    paths = sorted(p.resolve() for p in args.notebooks)
-    out_paths = {path: path if args.in_place else args.out.resolve() / path.name for path in paths}
-    durations_file = pathlib.Path(lane_folders(1)[0] or args.out.resolve()) / "kd-notebook-seconds.json"
+    out = args.out.resolve()
+    must_fail = {p.resolve() for p in args.must_fail}
+    paths = sorted(p.resolve() for p in args.notebooks) + sorted(must_fail)
+    out_paths = {
+        path: path if args.in_place else (out / "must-fail" if path in must_fail else out) / path.name for path in paths
+    }
+    durations_file = pathlib.Path(lane_folders(1)[0] or out) / "kd-notebook-seconds.json"
     durations = read_durations(durations_file)
-    passed, failed = 0, 0
+    tally = {"notebooks": [0, 0], "runner self-check": [0, 0]}
 
     def report(path, problems, seconds, expected):
-        nonlocal passed, failed
         durations[path.name] = round(seconds)
-        out_path = out_paths[path]
-        if args.expect_failure:
+        if path in must_fail:
             # Passes when some problem names the expected reason; else the runner missed a failure.
             text = "\n".join(problems)
             caught = bool(expected) and expected in text
             problems = [] if caught else [f"expected a failure naming {expected!r}; the runner reported: {text or 'nothing'}"]
+        counts = tally["runner self-check" if path in must_fail else "notebooks"]
         if problems:
-            failed += 1
-            print(f"FAILED {path.name} ({seconds:.0f} s; executed copy: {out_path})")
+            counts[1] += 1
+            print(f"FAILED {path.name} ({seconds:.0f} s; executed copy: {out_paths[path]})")
             for problem in problems:
                 print(f"  - {problem}")
         else:
-            passed += 1
-            print(f"ok     {path.name} ({seconds:.0f} s{'; failed as it must: ' + expected if args.expect_failure else ''})")
+            counts[0] += 1
+            print(f"ok     {path.name} ({seconds:.0f} s{'; failed as it must: ' + expected if path in must_fail else ''})")
         sys.stdout.flush()
 
     first, rest = paths[:1], paths[1:]
@@ -248,8 +253,10 @@ def main():
             for done in concurrent.futures.as_completed(running):
                 report(running[done], *done.result())
     write_durations(durations_file, durations)
-    print(f"{'runner self-check' if args.expect_failure else 'notebooks'}: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    for name, (passed, failed) in tally.items():
+        if name == "notebooks" or must_fail:
+            print(f"{name}: {passed} passed, {failed} failed")
+    return 1 if any(failed for _, failed in tally.values()) else 0
 
 
 if __name__ == "__main__":
