@@ -210,7 +210,7 @@ def main():
     out_paths = {
         path: path if args.in_place else (out / "must-fail" if path in must_fail else out) / path.name for path in paths
     }
-    durations_file = pathlib.Path(lane_folders(1)[0] or out) / "kd-notebook-seconds.json"
+    durations_file = pathlib.Path(os.environ.get("EVCXR_TMPDIR") or out) / "kd-notebook-seconds.json"
     durations = read_durations(durations_file)
     tally = {"notebooks": [0, 0], "runner self-check": [0, 0]}
 
