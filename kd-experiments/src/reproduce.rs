@@ -290,7 +290,7 @@ impl Group {
             }
             Group::Language => {
                 let steps = match size {
-                    Size::Quick => 4,
+                    Size::Quick => 2,
                     Size::Full => 900,
                 };
                 let rows = crate::language::train_all(&kd_core::data::fortunes::load()?, &options, steps)?;
