@@ -217,7 +217,7 @@ def main():
     durations_file = pathlib.Path(os.environ.get("EVCXR_TMPDIR") or out) / "kd-notebook-seconds.json"
     durations = read_durations(durations_file)
     # A fresh build folder has no record yet: the committed hint orders its first run.
-    expected = {**read_durations(HINT_FILE), **durations}
+    expected_seconds = {**read_durations(HINT_FILE), **durations}
     tally = {"notebooks": [0, 0], "runner self-check": [0, 0]}
 
     def report(path, problems, seconds, expected, compiled_dependencies=False):
@@ -242,7 +242,7 @@ def main():
 
     # The lone notebook only has to compile the dependencies: the shortest that must pass.
     regular = [path for path in paths if path not in must_fail]
-    first = [min(regular, key=lambda path: expected.get(path.name, 0))] if regular else paths[:1]
+    first = [min(regular, key=lambda path: expected_seconds.get(path.name, 0))] if regular else paths[:1]
     rest = [path for path in paths if path not in first]
     lanes = lane_folders(min(args.jobs, len(rest)))
     if len(lanes) < 2:
@@ -257,7 +257,7 @@ def main():
         free = context.Queue()
         for lane in lanes:
             free.put(lane)
-        rest.sort(key=lambda path: -expected.get(path.name, 0))
+        rest.sort(key=lambda path: -expected_seconds.get(path.name, 0))
         print(f"==> {', '.join(path.name for path in rest)}: {len(lanes)} at a time", flush=True)
         with concurrent.futures.ProcessPoolExecutor(len(lanes), mp_context=context, initializer=claim_lane, initargs=(free,)) as pool:
             running = {pool.submit(run, path, out_paths[path], args.timeout): path for path in rest}
