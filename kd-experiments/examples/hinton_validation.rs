@@ -4,7 +4,9 @@
 //!
 //! `cargo run --release -p kd-experiments --example hinton_validation -- EPOCHS RECIPE...`
 //! where RECIPE is `adam` or `sgd:RATE:MAXNORM:FINAL` (FINAL: the last epoch's rate over
-//! RATE; the papers' are `sgd:10:15:0.0025`). Each run's folder is
+//! RATE; the papers' are `sgd:10:15:0.0025`), optionally followed by
+//! `+DEGREES:SCALE:SHIFT:ALPHA:SIGMA` to train on Simard et al.'s affine and elastic
+//! distortion (`kd_core::train::Distortion`) in place of the ±2 px jitter. Each run's folder is
 //! `target/hinton-validation/RECIPE-EPOCHS`; its `teacher.metrics.jsonl` holds the curve.
 //!
 //! `... --example hinton_validation -- students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS
@@ -18,7 +20,30 @@
 
 use std::path::Path;
 
+use kd_core::train::{Augmentation, Distortion};
 use kd_experiments::hinton::{self, StudentRecipe, TeacherRecipe};
+
+/// `RECIPE[+DEGREES:SCALE:SHIFT:ALPHA:SIGMA]`: the teacher's recipe and augmentation.
+fn parse_teacher(name: &str) -> Result<(TeacherRecipe, Augmentation), String> {
+    let Some((recipe, distortion)) = name.split_once('+') else {
+        return Ok((parse(name)?, Augmentation::HINTON_JITTER));
+    };
+    let values = distortion
+        .split(':')
+        .map(|v| v.parse::<f32>().map_err(|e| format!("{name}: distortion: {e}")))
+        .collect::<Result<Vec<f32>, String>>()?;
+    let [max_degrees, max_scale, max_shift, elastic_alpha, elastic_sigma] = values[..] else {
+        return Err(format!("{name}: expected +DEGREES:SCALE:SHIFT:ALPHA:SIGMA"));
+    };
+    let distortion = Distortion {
+        max_degrees,
+        max_scale,
+        max_shift,
+        elastic_alpha,
+        elastic_sigma,
+    };
+    Ok((parse(recipe)?, Augmentation::Distort(distortion)))
+}
 
 fn parse(recipe: &str) -> Result<TeacherRecipe, String> {
     if recipe == "adam" {
@@ -53,7 +78,7 @@ fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let [recipe, teacher_epochs, student_epochs, scales @ ..] = args else {
         return Err("usage: hinton_validation students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS STUDENTS...".into());
     };
-    let teacher_recipe = parse(recipe)?;
+    let (teacher_recipe, teacher_augmentation) = parse_teacher(recipe)?;
     let root = Path::new("target/hinton-validation");
     let jittered = std::env::var("KD_JITTERED_TRANSFER").map_or(true, |v| v != "0");
     for students in scales {
@@ -65,6 +90,7 @@ fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             epochs: Some(student_epochs.parse()?),
             teacher_epochs: Some(teacher_epochs.parse()?),
             teacher_recipe,
+            teacher_augmentation,
             student_recipe,
             learning_rate_scale: scale,
             validation: true,
@@ -88,11 +114,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (epochs, recipes) = args.split_first().ok_or("usage: hinton_validation EPOCHS RECIPE...")?;
     let epochs: usize = epochs.parse()?;
     for name in recipes {
-        let recipe = parse(name)?;
+        let (recipe, augmentation) = parse_teacher(name)?;
         let out = teacher_folder(Path::new("target/hinton-validation"), name, epochs);
         let trained = hinton::train_teacher_only(&hinton::Options {
             epochs: Some(epochs),
             teacher_recipe: recipe,
+            teacher_augmentation: augmentation,
             validation: true,
             ..hinton::Options::new(out)
         });

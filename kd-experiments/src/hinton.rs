@@ -14,8 +14,8 @@ use kd_core::distill::{distill_step_from_logits, Built, Distill, DistillFromLogi
 use kd_core::files::write_atomically;
 use kd_core::train::store::ShardReport;
 use kd_core::train::{
-    md5_hex, run_epochs, supervised_step, Adam, Fitted, Guard, LearningRate, LogitStore, Record, Resumable, Sgd, Shard, Stage, StoreHeader,
-    StoreWriter, TeacherCache, TrainError,
+    md5_hex, run_epochs, supervised_step, Adam, Augmentation, Fitted, Guard, LearningRate, LogitStore, Record, Resumable, Sgd, Shard,
+    Stage, StoreHeader, StoreWriter, TeacherCache, TrainError,
 };
 
 use crate::inputs::{evaluate_flat, final_errors, flat_batch, Flat, Logits};
@@ -44,6 +44,8 @@ pub struct Options {
     pub learning_rate_scale: f64,
     /// How the teacher is trained.
     pub teacher_recipe: TeacherRecipe,
+    /// How the teacher's training images are augmented (the paper's ±2 px jitter).
+    pub teacher_augmentation: Augmentation,
     /// How both students are trained. The recipe's Adam was chosen on the validation split
     /// (`results/hinton_student_validation.json`): held-out errors after 60 epochs, alone 143
     /// against SGD's 162, distilled on jittered images 90 against SGD's 105.
@@ -72,6 +74,7 @@ impl Options {
             resume: false,
             learning_rate_scale: 1.0,
             teacher_recipe: TeacherRecipe::Adam,
+            teacher_augmentation: Augmentation::HINTON_JITTER,
             student_recipe: StudentRecipe::Adam,
             validation: false,
             jittered_transfer: true,
@@ -79,7 +82,8 @@ impl Options {
     }
 }
 
-/// How the teacher is trained (dropout and jitter in both).
+/// How the teacher is trained (with dropout in both, on images augmented by
+/// [`Options::teacher_augmentation`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TeacherRecipe {
     /// Adam at 1e-3, times 0.9 per epoch on the default run's scale.
@@ -262,15 +266,15 @@ fn test_record<M: Module<Flat, Output = Logits>>(model: &M, dev: &Cpu, test: &Sp
     record
 }
 
-/// Trains a model on the labels (cross-entropy), with or without jitter (and dropout, drawn
-/// from the epoch's device).
+/// Trains a model on the labels (cross-entropy), with or without augmentation (and dropout,
+/// drawn from the epoch's device).
 fn train_on_labels<M, O>(
     stage: &Stage<'_>,
     model: &mut M,
     optimizer: &mut O,
     train: &Split,
     test: &Split,
-    augment: bool,
+    augmentation: Option<&Augmentation>,
 ) -> Result<Fitted, TrainError>
 where
     O: Optimizer<M, Cpu, f32> + Resumable<M> + LearningRate,
@@ -287,7 +291,7 @@ where
         model,
         optimizer,
         |epoch, batch, model, optimizer, grads| {
-            let (x, y) = flat_batch(&epoch.dev, train, batch.indices, augment.then_some(&mut epoch.rng));
+            let (x, y) = flat_batch(&epoch.dev, train, batch.indices, augmentation.map(|a| (a, &mut epoch.rng)));
             supervised_step(model, optimizer, x, &y, grads, batch.step)
         },
         |model, epoch| Ok(test_record(model, &epoch.dev, test)),
@@ -300,6 +304,7 @@ fn train_teacher_dropout_sgd(
     stage: &Stage<'_>,
     teacher: &mut Built<HintonTeacher>,
     max_norm: f32,
+    augmentation: &Augmentation,
     train: &Split,
     evaluation: &Split,
 ) -> Result<Fitted, TrainError> {
@@ -315,7 +320,7 @@ fn train_teacher_dropout_sgd(
         &mut sgd,
         |epoch, batch, teacher, sgd, grads| {
             sgd.cfg.momentum = Some(Momentum::Classic(dropout_momentum(epoch.index, epochs)));
-            let (x, y) = flat_batch(&epoch.dev, train, batch.indices, Some(&mut epoch.rng));
+            let (x, y) = flat_batch(&epoch.dev, train, batch.indices, Some((augmentation, &mut epoch.rng)));
             let output = supervised_step(teacher, sgd, x, &y, grads, batch.step)?;
             kd_core::train::max_norm(&mut teacher.fc1.weight, max_norm);
             kd_core::train::max_norm(&mut teacher.fc2.weight, max_norm);
@@ -356,7 +361,12 @@ fn distil_jittered<O: StudentOptimizer>(
         &mut distiller,
         optimizer,
         |epoch, batch, distiller, optimizer, grads| {
-            let (x, y) = flat_batch(&epoch.dev, train, batch.indices, Some(&mut epoch.rng));
+            let (x, y) = flat_batch(
+                &epoch.dev,
+                train,
+                batch.indices,
+                Some((&Augmentation::HINTON_JITTER, &mut epoch.rng)),
+            );
             let logits = HintonStudent::teacher_logits(teacher, x.clone());
             distill_step_from_logits::<HintonStudent, _>(distiller, logits, optimizer, x, &y, grads, batch.step)
         },
@@ -572,7 +582,8 @@ pub fn student_device(seed: u64) -> Cpu {
     Cpu::seed_from_u64(seed ^ 0x5EED)
 }
 
-/// Trains the teacher by `options.teacher_recipe`, on jittered images.
+/// Trains the teacher by `options.teacher_recipe`, on images augmented by
+/// `options.teacher_augmentation`.
 fn train_teacher(options: &Options, train: &Split, evaluation: &Split) -> Result<(Fitted, Built<HintonTeacher>), Error> {
     let (epochs, _) = epochs(options);
     let mut teacher = Cpu::seed_from_u64(options.seed).build_module::<HintonTeacher, f32>();
@@ -582,7 +593,14 @@ fn train_teacher(options: &Options, train: &Split, evaluation: &Split) -> Result
             let mut adam = adam();
             let schedule = |epoch| scale * adam_learning_rate(epoch, epochs);
             let teacher_stage = stage("teacher", epochs, train, options, &schedule);
-            train_on_labels(&teacher_stage, &mut teacher, &mut adam, train, evaluation, true)?
+            train_on_labels(
+                &teacher_stage,
+                &mut teacher,
+                &mut adam,
+                train,
+                evaluation,
+                Some(&options.teacher_augmentation),
+            )?
         }
         TeacherRecipe::DropoutSgd {
             initial_rate,
@@ -591,7 +609,14 @@ fn train_teacher(options: &Options, train: &Split, evaluation: &Split) -> Result
         } => {
             let schedule = |epoch| scale * dropout_rate(epoch, epochs, initial_rate, final_fraction);
             let teacher_stage = stage("teacher", epochs, train, options, &schedule);
-            train_teacher_dropout_sgd(&teacher_stage, &mut teacher, max_norm, train, evaluation)?
+            train_teacher_dropout_sgd(
+                &teacher_stage,
+                &mut teacher,
+                max_norm,
+                &options.teacher_augmentation,
+                train,
+                evaluation,
+            )?
         }
     };
     Ok((fitted, teacher))
@@ -609,7 +634,7 @@ fn train_students<O: StudentOptimizer>(
     let mut alone = student_device(options.seed).build_module::<HintonStudentAlone, f32>();
     let alone_schedule = |epoch| recipe.rate_at(options, false, epoch, epochs);
     let alone_stage = stage("student_alone", epochs, train, options, &alone_schedule);
-    let alone_outcome = train_on_labels(&alone_stage, &mut alone, &mut (recipe.optimizer)(), train, evaluation, false)?;
+    let alone_outcome = train_on_labels(&alone_stage, &mut alone, &mut (recipe.optimizer)(), train, evaluation, None)?;
 
     let distilled_schedule = |epoch| recipe.rate_at(options, true, epoch, epochs);
     let distilled_stage = stage("student_distilled", epochs, train, options, &distilled_schedule);
@@ -654,7 +679,7 @@ pub fn copy_teacher(from: &Path, to: &Path) -> Result<(), Error> {
 pub fn recipe(options: &Options) -> serde_json::Value {
     let (teacher_epochs, student_epochs) = epochs(options);
     serde_json::json!({
-        "teacher": { "epochs": teacher_epochs, "recipe": format!("{:?}", options.teacher_recipe) },
+        "teacher": { "epochs": teacher_epochs, "recipe": format!("{:?}", options.teacher_recipe), "augmentation": format!("{:?}", options.teacher_augmentation) },
         "students": {
             "epochs": student_epochs,
             "recipe": format!("{:?}", options.student_recipe),

@@ -3,7 +3,7 @@
 
 use dfdx::prelude::*;
 use kd_core::data::mnist::{Split, MEAN_STD};
-use kd_core::train::{jitter, Evaluation, Fitted};
+use kd_core::train::{Augmentation, Evaluation, Fitted};
 use rand::rngs::StdRng;
 
 /// A batch of flattened 28 × 28 images.
@@ -14,27 +14,34 @@ pub type Images = Tensor<(usize, Const<1>, usize, usize), f32, Cpu>;
 /// Ten-class logits.
 pub type Logits = Tensor<(usize, Const<10>), f32, Cpu>;
 
-/// The standardised pixels and labels of the samples `indices` of `split`, with Hinton's ±2 px
-/// jitter drawn from `augment` when it is given.
-fn pixels(split: &Split, indices: &[usize], augment: Option<&mut StdRng>) -> (Vec<f32>, Vec<usize>) {
+/// An augmentation and the random stream it draws from.
+pub type Augment<'a> = Option<(&'a Augmentation, &'a mut StdRng)>;
+
+/// Hinton's ±2 px jitter drawn from `rng` when `on`.
+pub fn jitter_if(on: bool, rng: &mut StdRng) -> Augment<'_> {
+    on.then_some((&Augmentation::HINTON_JITTER, rng))
+}
+
+/// The standardised pixels and labels of the samples `indices` of `split`, augmented when
+/// `augment` is given.
+fn pixels(split: &Split, indices: &[usize], augment: Augment<'_>) -> (Vec<f32>, Vec<usize>) {
     let (mut pixels, labels) = split.batch(indices);
-    if let Some(rng) = augment {
+    if let Some((augmentation, rng)) = augment {
         let background = (0.0 - MEAN_STD.0) / MEAN_STD.1;
-        jitter(&mut pixels, split.height, split.width, 2, background, rng);
+        augmentation.apply(&mut pixels, split.height, split.width, background, rng);
     }
     (pixels, labels)
 }
 
-/// The samples `indices` of `split`, flattened, with Hinton's ±2 px jitter when `augment` is
-/// given.
-pub fn flat_batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Option<&mut StdRng>) -> (Flat, Vec<usize>) {
+/// The samples `indices` of `split`, flattened, augmented when `augment` is given.
+pub fn flat_batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Augment<'_>) -> (Flat, Vec<usize>) {
     let (pixels, labels) = pixels(split, indices, augment);
     (dev.tensor_from_vec(pixels, (indices.len(), Const)), labels)
 }
 
-/// The samples `indices` of `split` as `(B, 1, H, W)` images, with Hinton's ±2 px jitter when
-/// `augment` is given.
-pub fn image_batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Option<&mut StdRng>) -> (Images, Vec<usize>) {
+/// The samples `indices` of `split` as `(B, 1, H, W)` images, augmented when `augment` is
+/// given.
+pub fn image_batch(dev: &Cpu, split: &Split, indices: &[usize], augment: Augment<'_>) -> (Images, Vec<usize>) {
     let (pixels, labels) = pixels(split, indices, augment);
     (
         dev.tensor_from_vec(pixels, (indices.len(), Const, split.height, split.width)),

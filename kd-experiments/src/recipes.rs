@@ -10,7 +10,7 @@ use kd_core::data::mnist::Split;
 use kd_core::distill::{distill_step_with, Distill, Distiller, Settings};
 use kd_core::train::{run_epochs, supervised_step, Adam, Fitted, Guard, Record, Stage, TrainError};
 
-use crate::inputs::{evaluate_images, image_batch, Images, Logits};
+use crate::inputs::{evaluate_images, image_batch, jitter_if, Images, Logits};
 use crate::settings::Options;
 
 /// Samples per step.
@@ -88,7 +88,7 @@ where
         model,
         &mut adam(),
         |epoch, batch, model, optimizer, grads| {
-            let (x, y) = image_batch(&epoch.dev, train, batch.indices, options.jitter.then_some(&mut epoch.rng));
+            let (x, y) = image_batch(&epoch.dev, train, batch.indices, jitter_if(options.jitter, &mut epoch.rng));
             supervised_step(model, optimizer, x, &y, grads, batch.step)
         },
         |model, epoch| Ok(test_record(model, &epoch.dev, test)),
@@ -168,7 +168,7 @@ where
         &mut distiller,
         &mut adam(),
         |epoch, batch, distiller, optimizer, grads| {
-            let (x, y) = image_batch(&epoch.dev, train, batch.indices, options.jitter.then_some(&mut epoch.rng));
+            let (x, y) = image_batch(&epoch.dev, train, batch.indices, jitter_if(options.jitter, &mut epoch.rng));
             distill_step_with::<S, _>(distiller, teacher, optimizer, x, &y, grads, batch.step, &settings_of(epoch.index))
         },
         |distiller, epoch| {

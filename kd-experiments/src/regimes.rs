@@ -18,7 +18,7 @@ use kd_core::spatial::trace_input;
 use kd_core::train::{run_epochs, supervised_step, Evaluation, Fitted, Record, TrainError};
 use rand::Rng;
 
-use crate::inputs::{evaluate_flat, evaluate_images, final_errors, flat_batch, image_batch, in_chunks};
+use crate::inputs::{evaluate_flat, evaluate_images, final_errors, flat_batch, image_batch, in_chunks, jitter_if};
 use crate::models::{BornAgainCnn, CnnStudentAlone};
 use crate::recipes::{adam, distil, learning_rate, stage, train_on_labels};
 use crate::report::{LineChart, Report};
@@ -176,7 +176,7 @@ pub fn dml(options: &Options, train: &Split, test: &Split) -> Result<Vec<Row>, E
         &mut (init(0), init(1)),
         &mut (adam(), adam()),
         |epoch, batch, (first, second), (first_adam, second_adam), grads| {
-            let (x, y) = image_batch(&epoch.dev, train, batch.indices, options.jitter.then_some(&mut epoch.rng));
+            let (x, y) = image_batch(&epoch.dev, train, batch.indices, jitter_if(options.jitter, &mut epoch.rng));
             let terms = mutual_step::<_, 10>(&mut [&mut (first, first_adam), &mut (second, second_adam)], x, &y, batch.step)?;
             let named = terms
                 .into_iter()

@@ -8,7 +8,7 @@
 //! | [`checkpoint`] | atomic per-epoch checkpoints and the exported model |
 //! | [`optim`] | SGD and Adam whose state is saved and restored exactly |
 //! | [`cache`] | the teacher-output cache ([`TeacherCache`]) |
-//! | [`augment`] | Hinton et al.'s ±2 px [`jitter`] |
+//! | [`augment`] | Hinton et al.'s ±2 px [`jitter`], Simard et al.'s affine and elastic [`distort`]ion ([`Augmentation`]) |
 //! | [`constraint`] | the dropout papers' [`max_norm`] constraint and [`momentum_ramp`] |
 //! | [`schedule`] | the temperature, loss weights or learning rate over epochs ([`Schedule`], [`KdSchedule`]) |
 //! | [`store`] | the offline teacher-logit store: exact or top-k, sharded, resumable, memory-mapped ([`LogitStore`]) |
@@ -29,7 +29,7 @@ pub mod step;
 pub mod store;
 pub mod threads;
 
-pub use augment::jitter;
+pub use augment::{distort, jitter, Augmentation, Distortion};
 pub use cache::TeacherCache;
 pub use checkpoint::{md5_hex, save_checkpoint, Checkpoint, CheckpointError, Checkpoints, Restored};
 pub use constraint::{max_norm, momentum_ramp};
