@@ -1,8 +1,11 @@
-//! A safe wrapper over the `gemm` crate's matrix multiply (the kernels dfdx uses), for the
+//! A safe wrapper over the `gemm` crates' f32 and f64 matrix kernels (gemm-f32, gemm-f64), for the
 //! fused convolution. The only `unsafe` in kd-core.
 #![allow(unsafe_code)]
 
+use std::any::TypeId;
+
 use dfdx::shapes::Dtype;
+use gemm_common::Parallelism;
 
 /// A strided matrix view: `rows × cols`, element `(r, c)` at `r·row_stride + c·col_stride`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +98,7 @@ pub(crate) fn matmul_threads<E: Dtype>(
         dst_view.extent() <= dst.len() && lhs_view.extent() <= lhs.len() && rhs_view.extent() <= rhs.len(),
         "matmul: a view reaches past its slice"
     );
-    UNPACKED_LHS.call_once(|| gemm::set_lhs_packing_threshold_single_thread(LHS_PACKING_THRESHOLD));
+    UNPACKED_LHS.call_once(|| gemm_common::gemm::set_lhs_packing_threshold_single_thread(LHS_PACKING_THRESHOLD));
     if dst_view.rows == 0 || dst_view.cols == 0 {
         return;
     }
@@ -108,11 +111,11 @@ pub(crate) fn matmul_threads<E: Dtype>(
     let split_columns = rhs_view.cols >= lhs_view.rows;
     let along = if split_columns { dst_view.cols } else { dst_view.rows };
     let work = dst_view.rows * dst_view.cols * lhs_view.cols;
-    if threads < 2 || along < threads * SLAB_ALIGN || work < gemm::get_threading_threshold() {
+    if threads < 2 || along < threads * SLAB_ALIGN || work < gemm_common::gemm::get_threading_threshold() {
         let parallelism = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
+            Parallelism::Rayon(threads)
         } else {
-            gemm::Parallelism::None
+            Parallelism::None
         };
         // SAFETY: the asserts above keep every offset gemm computes from these views inside
         // its slice; `dst` is a unique borrow, so it overlaps neither `lhs` nor `rhs`.
@@ -169,7 +172,7 @@ pub(crate) fn matmul_threads<E: Dtype>(
                         rhs.as_ptr().add(rhs_at),
                         rhs_view,
                         accumulate,
-                        gemm::Parallelism::None,
+                        Parallelism::None,
                     );
                 }
             });
@@ -224,32 +227,90 @@ unsafe fn gemm_raw<E: Dtype>(
     rhs: *const E,
     rhs_view: View,
     accumulate: bool,
-    parallelism: gemm::Parallelism,
+    parallelism: Parallelism,
 ) {
-    let stride = |s: usize| s as isize;
-    // SAFETY: the caller's contract; gemm reads `dst` only when `accumulate` (read_dst).
-    unsafe {
-        gemm::gemm(
+    // The kernels prefer a column-major destination: a row-major product is computed as its
+    // transpose (`gemm::gemm` does the same).
+    let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) = if dst_view.col_stride < dst_view.row_stride {
+        let (rhs_t, lhs_t) = (rhs_view.t(), lhs_view.t());
+        (
+            dst_view.cols,
+            dst_view.rows,
+            dst_view.row_stride,
+            dst_view.col_stride,
+            rhs,
+            rhs_t.col_stride,
+            rhs_t.row_stride,
+            lhs,
+            lhs_t.col_stride,
+            lhs_t.row_stride,
+        )
+    } else {
+        (
             dst_view.rows,
             dst_view.cols,
-            lhs_view.cols,
-            dst,
-            stride(dst_view.col_stride),
-            stride(dst_view.row_stride),
-            accumulate,
+            dst_view.col_stride,
+            dst_view.row_stride,
             lhs,
-            stride(lhs_view.col_stride),
-            stride(lhs_view.row_stride),
+            lhs_view.col_stride,
+            lhs_view.row_stride,
             rhs,
-            stride(rhs_view.col_stride),
-            stride(rhs_view.row_stride),
-            E::ONE,
-            E::ONE,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+            rhs_view.col_stride,
+            rhs_view.row_stride,
+        )
+    };
+    let k = lhs_view.cols;
+    let s = |stride: usize| stride as isize;
+    // SAFETY: the caller's contract; gemm reads `dst` only when `accumulate` (read_dst). The
+    // casts are to the type `E` is, checked by its `TypeId`.
+    unsafe {
+        if TypeId::of::<E>() == TypeId::of::<f32>() {
+            gemm_f32::gemm::f32::get_gemm_fn()(
+                m,
+                n,
+                k,
+                dst.cast(),
+                s(dst_cs),
+                s(dst_rs),
+                accumulate,
+                lhs.cast(),
+                s(lhs_cs),
+                s(lhs_rs),
+                rhs.cast(),
+                s(rhs_cs),
+                s(rhs_rs),
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        } else if TypeId::of::<E>() == TypeId::of::<f64>() {
+            gemm_f64::gemm::f64::get_gemm_fn()(
+                m,
+                n,
+                k,
+                dst.cast(),
+                s(dst_cs),
+                s(dst_rs),
+                accumulate,
+                lhs.cast(),
+                s(lhs_cs),
+                s(lhs_rs),
+                rhs.cast(),
+                s(rhs_cs),
+                s(rhs_rs),
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        } else {
+            panic!("kd's matmul runs in f32 and f64 only, not {}", std::any::type_name::<E>());
+        }
     }
 }
 
