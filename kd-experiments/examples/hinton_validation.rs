@@ -13,10 +13,10 @@
 //! STUDENTS...` then trains both students from that recipe's trained teacher (copied, not
 //! retrained) for each STUDENTS, which is `SCALE` (SGD, the learning rate times SCALE) or
 //! `adam:SCALE` (`hinton::StudentRecipe::Adam`), in
-//! `target/hinton-validation/students-E-STUDENTS` (the teacher is read from the first
-//! command's folder), and prints their held-out errors per epoch. `KD_JITTERED_TRANSFER=0` distils on the
-//! unjittered transfer set instead of the recipe's jittered images
-//! (`hinton::Options::jittered_transfer`).
+//! `target/hinton-validation/students-TEACHER-E-STUDENTS` (the teacher is read from the first
+//! command's folder), and prints their held-out errors per epoch. `KD_TRANSFER=none` distils on the
+//! unjittered transfer set instead of the recipe's jittered images, and `KD_TRANSFER=teacher`
+//! on images augmented as the teacher's were (`hinton::Options::transfer_augmentation`).
 
 use std::path::Path;
 
@@ -80,11 +80,26 @@ fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     };
     let (teacher_recipe, teacher_augmentation) = parse_teacher(recipe)?;
     let root = Path::new("target/hinton-validation");
-    let jittered = std::env::var("KD_JITTERED_TRANSFER").map_or(true, |v| v != "0");
+    let transfer = std::env::var("KD_TRANSFER").unwrap_or_else(|_| "jitter".into());
+    let transfer_augmentation = match transfer.as_str() {
+        "jitter" => Some(Augmentation::HINTON_JITTER),
+        "teacher" => Some(teacher_augmentation),
+        "none" => None,
+        other => return Err(format!("KD_TRANSFER={other}: expected jitter, teacher or none").into()),
+    };
     for students in scales {
         let (student_recipe, scale) = parse_students(students)?;
-        let suffix = if jittered { "" } else { "-unjittered" };
-        let out = root.join(format!("students-{student_epochs}-{}{suffix}", students.replace(':', "_")));
+        let suffix = match transfer.as_str() {
+            "jitter" => String::new(),
+            "none" => "-unjittered".into(),
+            other => format!("-{other}"),
+        };
+        let teacher = teacher_folder(Path::new(""), recipe, teacher_epochs);
+        let out = root.join(format!(
+            "students-{}-{student_epochs}-{}{suffix}",
+            teacher.display(),
+            students.replace(':', "_")
+        ));
         hinton::copy_teacher(&teacher_folder(root, recipe, teacher_epochs), &out)?;
         let outcome = hinton::train(&hinton::Options {
             epochs: Some(student_epochs.parse()?),
@@ -95,7 +110,7 @@ fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             learning_rate_scale: scale,
             validation: true,
             resume: true,
-            jittered_transfer: jittered,
+            transfer_augmentation,
             ..hinton::Options::new(&out)
         })?;
         for (name, fitted) in [("alone", &outcome.alone), ("distilled", &outcome.distilled)] {

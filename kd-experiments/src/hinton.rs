@@ -53,11 +53,11 @@ pub struct Options {
     /// Hold out the last 10,000 training images and evaluate on them instead of the test set:
     /// for choosing settings without looking at the test set.
     pub validation: bool,
-    /// Distil on jittered images, with the teacher's logits computed on each jittered batch
-    /// (function matching, Beyer et al. 2022), as the recipe does; `false` distils on the
-    /// paper's unjittered transfer set from cached logits (101 held-out errors against 90 with
-    /// Adam, `results/hinton_student_validation.json`).
-    pub jittered_transfer: bool,
+    /// How the distilled student's transfer images are augmented. `Some`: the teacher's logits
+    /// are computed on each augmented batch (function matching, Beyer et al. 2022); the recipe
+    /// jitters them. `None`: the paper's unaugmented transfer set, from cached logits (101
+    /// held-out errors against 90 jittered with Adam, `results/hinton_student_validation.json`).
+    pub transfer_augmentation: Option<Augmentation>,
 }
 
 impl Options {
@@ -77,7 +77,7 @@ impl Options {
             teacher_augmentation: Augmentation::HINTON_JITTER,
             student_recipe: StudentRecipe::Adam,
             validation: false,
-            jittered_transfer: true,
+            transfer_augmentation: Some(Augmentation::HINTON_JITTER),
         }
     }
 }
@@ -346,12 +346,13 @@ fn distil<O: StudentOptimizer>(
     distil_from(stage, optimizer, &|indices| cache.gather(indices), train, test)
 }
 
-/// Distils the student on jittered images, the teacher's logits computed on the same jittered
-/// batch (no cache: every epoch's images differ).
-fn distil_jittered<O: StudentOptimizer>(
+/// Distils the student on images augmented by `augmentation`, the teacher's logits computed
+/// on the same augmented batch (no cache: every epoch's images differ).
+fn distil_augmented<O: StudentOptimizer>(
     stage: &Stage<'_>,
     optimizer: &mut O,
     teacher: &Built<HintonTeacher>,
+    augmentation: &Augmentation,
     train: &Split,
     test: &Split,
 ) -> Result<(Fitted, Built<HintonStudent>), TrainError> {
@@ -361,12 +362,7 @@ fn distil_jittered<O: StudentOptimizer>(
         &mut distiller,
         optimizer,
         |epoch, batch, distiller, optimizer, grads| {
-            let (x, y) = flat_batch(
-                &epoch.dev,
-                train,
-                batch.indices,
-                Some((&Augmentation::HINTON_JITTER, &mut epoch.rng)),
-            );
+            let (x, y) = flat_batch(&epoch.dev, train, batch.indices, Some((augmentation, &mut epoch.rng)));
             let logits = HintonStudent::teacher_logits(teacher, x.clone());
             distill_step_from_logits::<HintonStudent, _>(distiller, logits, optimizer, x, &y, grads, batch.step)
         },
@@ -447,7 +443,7 @@ pub fn write_store(options: &Options, teacher_file: &Path, dir: &Path, top_k: Op
 /// Distils the 800-800 student from the packed logit store in `dir`, which must hold the
 /// teacher exported at `teacher_file` with `top_k`; returns its record. A store holds the
 /// logits of the unjittered images, so this is the unjittered transfer set's distillation
-/// (`Options::jittered_transfer` off) whatever `options` says.
+/// (`Options::transfer_augmentation` `None`) whatever `options` says.
 pub fn distil_from_store(options: &Options, teacher_file: &Path, dir: &Path, top_k: Option<usize>) -> Result<Fitted, Error> {
     let store = LogitStore::open(dir, &store_header(options, teacher_file, top_k)?)?;
     let (train, evaluation) = splits(options)?;
@@ -639,10 +635,9 @@ fn train_students<O: StudentOptimizer>(
     let distilled_schedule = |epoch| recipe.rate_at(options, true, epoch, epochs);
     let distilled_stage = stage("student_distilled", epochs, train, options, &distilled_schedule);
     let optimizer = &mut (recipe.optimizer)();
-    let (distilled_outcome, _) = if options.jittered_transfer {
-        distil_jittered(&distilled_stage, optimizer, teacher, train, evaluation)?
-    } else {
-        distil(&distilled_stage, optimizer, teacher, train, evaluation)?
+    let (distilled_outcome, _) = match &options.transfer_augmentation {
+        Some(augmentation) => distil_augmented(&distilled_stage, optimizer, teacher, augmentation, train, evaluation)?,
+        None => distil(&distilled_stage, optimizer, teacher, train, evaluation)?,
     };
     Ok((alone_outcome, distilled_outcome))
 }
@@ -683,7 +678,7 @@ pub fn recipe(options: &Options) -> serde_json::Value {
         "students": {
             "epochs": student_epochs,
             "recipe": format!("{:?}", options.student_recipe),
-            "jittered_transfer": options.jittered_transfer,
+            "transfer_augmentation": format!("{:?}", options.transfer_augmentation),
             "learning_rate_scale": options.learning_rate_scale,
         },
     })

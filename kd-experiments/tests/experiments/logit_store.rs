@@ -11,7 +11,7 @@ fn options(out: std::path::PathBuf) -> Options {
     Options {
         train_images: Some(600),
         epochs: Some(1),
-        jittered_transfer: false,
+        transfer_augmentation: None,
         ..Options::new(out)
     }
 }
