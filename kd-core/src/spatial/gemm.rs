@@ -230,84 +230,45 @@ unsafe fn gemm_raw<E: Dtype>(
     parallelism: Parallelism,
 ) {
     // The kernels prefer a column-major destination: a row-major product is computed as its
-    // transpose (`gemm::gemm` does the same).
-    let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) = if dst_view.col_stride < dst_view.row_stride {
-        let (rhs_t, lhs_t) = (rhs_view.t(), lhs_view.t());
-        (
-            dst_view.cols,
-            dst_view.rows,
-            dst_view.row_stride,
-            dst_view.col_stride,
-            rhs,
-            rhs_t.col_stride,
-            rhs_t.row_stride,
-            lhs,
-            lhs_t.col_stride,
-            lhs_t.row_stride,
-        )
+    // transpose, dstᵀ = rhsᵀ · lhsᵀ (`gemm::gemm` does the same).
+    let (dst_view, lhs, lhs_view, rhs, rhs_view) = if dst_view.col_stride < dst_view.row_stride {
+        (dst_view.t(), rhs, rhs_view.t(), lhs, lhs_view.t())
     } else {
-        (
-            dst_view.rows,
-            dst_view.cols,
-            dst_view.col_stride,
-            dst_view.row_stride,
-            lhs,
-            lhs_view.col_stride,
-            lhs_view.row_stride,
-            rhs,
-            rhs_view.col_stride,
-            rhs_view.row_stride,
-        )
+        (dst_view, lhs, lhs_view, rhs, rhs_view)
     };
-    let k = lhs_view.cols;
     let s = |stride: usize| stride as isize;
+    macro_rules! multiply {
+        ($kernel:expr) => {
+            $kernel(
+                dst_view.rows,
+                dst_view.cols,
+                lhs_view.cols,
+                dst.cast(),
+                s(dst_view.col_stride),
+                s(dst_view.row_stride),
+                accumulate,
+                lhs.cast(),
+                s(lhs_view.col_stride),
+                s(lhs_view.row_stride),
+                rhs.cast(),
+                s(rhs_view.col_stride),
+                s(rhs_view.row_stride),
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            )
+        };
+    }
     // SAFETY: the caller's contract; gemm reads `dst` only when `accumulate` (read_dst). The
     // casts are to the type `E` is, checked by its `TypeId`.
     unsafe {
         if TypeId::of::<E>() == TypeId::of::<f32>() {
-            gemm_f32::gemm::f32::get_gemm_fn()(
-                m,
-                n,
-                k,
-                dst.cast(),
-                s(dst_cs),
-                s(dst_rs),
-                accumulate,
-                lhs.cast(),
-                s(lhs_cs),
-                s(lhs_rs),
-                rhs.cast(),
-                s(rhs_cs),
-                s(rhs_rs),
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
+            multiply!(gemm_f32::gemm::f32::get_gemm_fn())
         } else if TypeId::of::<E>() == TypeId::of::<f64>() {
-            gemm_f64::gemm::f64::get_gemm_fn()(
-                m,
-                n,
-                k,
-                dst.cast(),
-                s(dst_cs),
-                s(dst_rs),
-                accumulate,
-                lhs.cast(),
-                s(lhs_cs),
-                s(lhs_rs),
-                rhs.cast(),
-                s(rhs_cs),
-                s(rhs_rs),
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
+            multiply!(gemm_f64::gemm::f64::get_gemm_fn())
         } else {
             panic!("kd's matmul runs in f32 and f64 only, not {}", std::any::type_name::<E>());
         }
