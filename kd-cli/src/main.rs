@@ -33,9 +33,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The main job: Hinton et al. (2015) on real MNIST. Trains a 1200-1200 teacher (dropout,
-    /// ±2 px jitter), a 800-800 student alone, and the same student distilled at T = 20
-    /// (declared with `#[distill]`); prints their test errors next to the paper's 67 / 146 / 74
-    /// and writes metrics, checkpoints and results under --out. About 8 minutes on 2 cores.
+    /// small random rotations, scalings and shifts), a 800-800 student alone, and the same
+    /// student distilled at T = 20 (declared with `#[distill]`); prints their test errors next
+    /// to the paper's 67 / 146 / 74 and writes metrics, checkpoints and results under --out.
+    /// About 10 minutes on 2 cores.
     Demo {
         /// The full run (teacher 100 epochs, each student 60; about 40 minutes on 2 cores) instead of the short one.
         #[arg(long)]
