@@ -81,26 +81,21 @@ fn students(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let (teacher_recipe, teacher_augmentation) = parse_teacher(recipe)?;
     let root = Path::new("target/hinton-validation");
     let transfer = std::env::var("KD_TRANSFER").unwrap_or_else(|_| "jitter".into());
-    let transfer_augmentation = match transfer.as_str() {
-        "jitter" => Some(Augmentation::HINTON_JITTER),
-        "teacher" => Some(teacher_augmentation),
-        "none" => None,
+    let (transfer_augmentation, suffix) = match transfer.as_str() {
+        "jitter" => (Some(Augmentation::HINTON_JITTER), ""),
+        "teacher" => (Some(teacher_augmentation), "-teacher"),
+        "none" => (None, "-unjittered"),
         other => return Err(format!("KD_TRANSFER={other}: expected jitter, teacher or none").into()),
     };
+    let teacher = teacher_folder(root, recipe, teacher_epochs);
+    let teacher_name = teacher.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     for students in scales {
         let (student_recipe, scale) = parse_students(students)?;
-        let suffix = match transfer.as_str() {
-            "jitter" => String::new(),
-            "none" => "-unjittered".into(),
-            other => format!("-{other}"),
-        };
-        let teacher = teacher_folder(Path::new(""), recipe, teacher_epochs);
         let out = root.join(format!(
-            "students-{}-{student_epochs}-{}{suffix}",
-            teacher.display(),
+            "students-{teacher_name}-{student_epochs}-{}{suffix}",
             students.replace(':', "_")
         ));
-        hinton::copy_teacher(&teacher_folder(root, recipe, teacher_epochs), &out)?;
+        hinton::copy_teacher(&teacher, &out)?;
         let outcome = hinton::train(&hinton::Options {
             epochs: Some(student_epochs.parse()?),
             teacher_epochs: Some(teacher_epochs.parse()?),

@@ -95,13 +95,12 @@ pub fn distort(pixels: &mut [f32], height: usize, width: usize, bounds: &Distort
             rng.gen_range(-bounds.max_shift..=bounds.max_shift),
             rng.gen_range(-bounds.max_shift..=bounds.max_shift),
         );
-        for field in [&mut field_x, &mut field_y] {
-            if bounds.elastic_alpha > 0.0 {
+        // Without an elastic field the displacements stay the zeros they start as.
+        if bounds.elastic_alpha > 0.0 {
+            for field in [&mut field_x, &mut field_y] {
                 field.iter_mut().for_each(|d| *d = rng.gen_range(-1.0f32..=1.0));
                 smooth(field, &mut scratch, height, width, &kernel);
                 field.iter_mut().for_each(|d| *d *= bounds.elastic_alpha);
-            } else {
-                field.iter_mut().for_each(|d| *d = 0.0);
             }
         }
         source.copy_from_slice(image);
