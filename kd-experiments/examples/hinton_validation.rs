@@ -3,7 +3,7 @@
 //! 50,000 images and prints its held-out errors per epoch.
 //!
 //! `cargo run --release -p kd-experiments --example hinton_validation -- EPOCHS RECIPE...`
-//! where RECIPE is `adam` or `sgd:RATE:MAXNORM:FINAL` (FINAL: the last epoch's rate over
+//! where RECIPE is `adam`, `adam-cosine` (`hinton::TeacherRecipe::AdamCosine`) or `sgd:RATE:MAXNORM:FINAL` (FINAL: the last epoch's rate over
 //! RATE; the papers' are `sgd:10:15:0.0025`), optionally followed by
 //! `+DEGREES:SCALE:SHIFT:ALPHA:SIGMA` to train on Simard et al.'s affine and elastic
 //! distortion (`kd_core::train::Distortion`) in place of the ±2 px jitter. Each run's folder is
@@ -12,7 +12,7 @@
 //! `... --example hinton_validation -- students TEACHER_RECIPE TEACHER_EPOCHS STUDENT_EPOCHS
 //! STUDENTS...` then trains both students from that recipe's trained teacher (copied, not
 //! retrained) for each STUDENTS, which is `SCALE` (SGD, the learning rate times SCALE) or
-//! `adam:SCALE` (`hinton::StudentRecipe::Adam`), in
+//! `adam:SCALE` or `adam-cosine:SCALE` (`hinton::StudentRecipe::Adam`, `AdamCosine`), in
 //! `target/hinton-validation/students-TEACHER-E-STUDENTS` (the teacher is read from the first
 //! command's folder), and prints their held-out errors per epoch. `KD_TRANSFER=none` distils on the
 //! unjittered transfer set instead of the recipe's jittered images, and `KD_TRANSFER=teacher`
@@ -46,8 +46,10 @@ fn parse_teacher(name: &str) -> Result<(TeacherRecipe, Augmentation), String> {
 }
 
 fn parse(recipe: &str) -> Result<TeacherRecipe, String> {
-    if recipe == "adam" {
-        return Ok(TeacherRecipe::Adam);
+    match recipe {
+        "adam" => return Ok(TeacherRecipe::Adam),
+        "adam-cosine" => return Ok(TeacherRecipe::AdamCosine),
+        _ => {}
     }
     let parts: Vec<&str> = recipe.split(':').collect();
     match parts.as_slice() {
@@ -56,7 +58,7 @@ fn parse(recipe: &str) -> Result<TeacherRecipe, String> {
             max_norm: bound.parse().map_err(|e| format!("{recipe}: max-norm: {e}"))?,
             final_fraction: fraction.parse().map_err(|e| format!("{recipe}: final fraction: {e}"))?,
         }),
-        _ => Err(format!("{recipe}: expected `adam` or `sgd:RATE:MAXNORM:FINAL`")),
+        _ => Err(format!("{recipe}: expected `adam`, `adam-cosine` or `sgd:RATE:MAXNORM:FINAL`")),
     }
 }
 
@@ -65,10 +67,12 @@ fn teacher_folder(root: &Path, recipe: &str, epochs: impl std::fmt::Display) -> 
     root.join(format!("{}-{epochs}", recipe.replace(':', "_")))
 }
 
-/// `SCALE` or `adam:SCALE`.
+/// `SCALE`, `adam:SCALE` or `adam-cosine:SCALE`: the students' recipe and learning-rate scale.
 fn parse_students(students: &str) -> Result<(StudentRecipe, f64), String> {
-    let (recipe, scale) = match students.strip_prefix("adam:") {
-        Some(scale) => (StudentRecipe::Adam, scale),
+    let (recipe, scale) = match students.split_once(':') {
+        Some(("adam", scale)) => (StudentRecipe::Adam, scale),
+        Some(("adam-cosine", scale)) => (StudentRecipe::AdamCosine, scale),
+        Some(_) => return Err(format!("{students}: expected SCALE, adam:SCALE or adam-cosine:SCALE")),
         None => (StudentRecipe::Sgd, students),
     };
     Ok((recipe, scale.parse().map_err(|e| format!("{students}: scale: {e}"))?))
