@@ -3,8 +3,9 @@
 //! 50,000 images and prints its held-out errors per epoch.
 //!
 //! `cargo run --release -p kd-experiments --example hinton_validation -- EPOCHS RECIPE...`
-//! where RECIPE is `adam`, `adam-cosine` (`hinton::TeacherRecipe::AdamCosine`) or `sgd:RATE:MAXNORM:FINAL` (FINAL: the last epoch's rate over
-//! RATE; the papers' are `sgd:10:15:0.0025`), optionally followed by
+//! where RECIPE is `adam`, `adam-cosine` (`hinton::TeacherRecipe::AdamCosine`) or
+//! `sgd:RATE:MAXNORM:FINAL` (FINAL: the last epoch's rate over RATE; the papers' are
+//! `sgd:10:15:0.0025`), optionally followed by
 //! `+DEGREES:SCALE:SHIFT:ALPHA:SIGMA` to train on Simard et al.'s affine and elastic
 //! distortion (`kd_core::train::Distortion`) in place of the ±2 px jitter. Each run's folder is
 //! `target/hinton-validation/RECIPE-EPOCHS`; its `teacher.metrics.jsonl` holds the curve.

@@ -194,8 +194,9 @@ fn learning_rate(epoch: usize, epochs: usize) -> f64 {
 /// teacher drove the student to an infinite loss in its first epoch (the NaN guard stopped it).
 const DISTILLED_LEARNING_RATE_SCALE: f64 = 0.4;
 
-/// The Adam learning rate at `epoch` of `epochs`: 1e-3, falling as `decay` says. With dropout and augmentation, SGD needs
-/// far more epochs than the default run has to train a strong teacher.
+/// The Adam learning rate at `epoch` of `epochs`: 1e-3, falling as `decay` says. With dropout
+/// and augmentation, SGD needs far more epochs than the default run has to train a strong
+/// teacher.
 pub fn adam_learning_rate(decay: AdamDecay, epoch: usize, epochs: usize) -> f64 {
     match decay {
         AdamDecay::Exponential => {
